@@ -1,0 +1,191 @@
+//! Many-to-many exact search with top-k fused into the tiled distance kernel.
+//!
+//! The base is walked in blocks sized to stay in L2 (`BASE_BLOCK_BYTES`); for each
+//! block, queries go through in groups of `QUERY_BLOCK`, the ISA's register-tiled
+//! micro-kernel fills a small `QUERY_BLOCK × block` scratch of dot products (L1/L2
+//! resident), and each query's row is turned into distances and filtered into its
+//! `TopK` right away. The full `n_q × n_x` distance matrix never exists.
+//!
+//! Distances use cached norms: L2 as `|q|² + |x|² - 2 q·x` (clamped at 0), cosine
+//! as `1 - (q·x) / (|q| |x|)` with reciprocal norms precomputed in f64 (a zero
+//! vector gives 1.0), inner product as `-q·x`. Errors are bounded in the crate docs.
+
+use crate::elem::Element;
+use crate::error::KernelError;
+use crate::metric::Metric;
+use crate::rows::Rows;
+use crate::table::{KernelTable, check_dim, check_out};
+use crate::topk::{TopK, total_order_key};
+
+/// Queries per group: a multiple of every tile's query count (3 for AVX2, 4 for AVX-512).
+const QUERY_BLOCK: usize = 24;
+/// Bytes of base rows per block: small enough to stay in a 512 KiB – 2 MiB L2
+/// while every query group streams over them.
+const BASE_BLOCK_BYTES: usize = 192 * 1024;
+/// Block bounds in rows (the upper bound keeps the dot scratch within L1/L2).
+const MIN_BLOCK_ROWS: usize = 16;
+const MAX_BLOCK_ROWS: usize = 512;
+
+fn block_rows(dim: usize, elem_bytes: usize) -> usize {
+    let rows = BASE_BLOCK_BYTES / (dim.max(1) * elem_bytes);
+    (rows.clamp(MIN_BLOCK_ROWS, MAX_BLOCK_ROWS) / 4) * 4
+}
+
+fn inverse_norm(sq: f32) -> f32 {
+    if sq == 0.0 {
+        0.0
+    } else {
+        (1.0 / f64::from(sq).sqrt()) as f32
+    }
+}
+
+impl KernelTable {
+    /// Offers every `(query, base row)` pair to the query's `TopK`: `heaps[i]` receives
+    /// candidates for query `i` with ids `id_offset + row`. Call it once per base
+    /// chunk (with that chunk's offset) to search a base split across workers.
+    ///
+    /// `base_norms`, if given, are the rows' squared norms (see
+    /// [`KernelTable::squared_norms`]); cache them to skip recomputing them per call.
+    pub fn knn_accumulate<T: Element>(
+        &self,
+        metric: Metric,
+        queries: Rows<'_, T>,
+        base: Rows<'_, T>,
+        base_norms: Option<&[f32]>,
+        id_offset: u64,
+        heaps: &mut [TopK],
+    ) -> Result<(), KernelError> {
+        check_dim(base.dim(), queries.dim())?;
+        check_out("heaps", queries.n_rows(), heaps.len())?;
+        if let Some(norms) = base_norms {
+            check_out("base_norms", base.n_rows(), norms.len())?;
+        }
+        let (n_q, n_x) = (queries.n_rows(), base.n_rows());
+        if n_q == 0 || n_x == 0 {
+            return Ok(());
+        }
+        let needs_norms = metric != Metric::InnerProduct;
+        let mut q_norms = vec![0.0f32; if needs_norms { n_q } else { 0 }];
+        if needs_norms {
+            self.squared_norms(queries, &mut q_norms)?;
+            if metric == Metric::Cosine {
+                q_norms.iter_mut().for_each(|n| *n = inverse_norm(*n));
+            }
+        }
+        let nb = block_rows(base.dim(), size_of::<T>());
+        let mut dots = vec![0.0f32; QUERY_BLOCK * nb];
+        let mut x_norms = vec![0.0f32; if needs_norms { nb } else { 0 }];
+        let tile = T::family(self).dot_tile;
+
+        for b0 in (0..n_x).step_by(nb) {
+            let b1 = (b0 + nb).min(n_x);
+            let block = base.slice_rows(b0, b1);
+            let w = b1 - b0;
+            if needs_norms {
+                let xn = &mut x_norms[..w];
+                match base_norms {
+                    Some(norms) => xn.copy_from_slice(&norms[b0..b1]),
+                    None => self.squared_norms(block, xn)?,
+                }
+                if metric == Metric::Cosine {
+                    xn.iter_mut().for_each(|n| *n = inverse_norm(*n));
+                }
+            }
+            for q0 in (0..n_q).step_by(QUERY_BLOCK) {
+                let q1 = (q0 + QUERY_BLOCK).min(n_q);
+                let group = queries.slice_rows(q0, q1);
+                let out = &mut dots[..(q1 - q0) * w];
+                // SAFETY: this table exists only for a detected ISA; dims are equal
+                // (checked above) and `out` holds exactly (q1 - q0) * w values.
+                unsafe { tile(group, block, out) };
+                for (qi, row) in (q0..q1).zip(out.chunks_exact(w)) {
+                    let heap = &mut heaps[qi];
+                    let first_id = id_offset + b0 as u64;
+                    match metric {
+                        Metric::L2Sq => {
+                            let nq = q_norms[qi];
+                            scan(heap, row, first_id, |j, dot| {
+                                crate::finalize::l2sq_from_parts(dot, nq, x_norms[j])
+                            });
+                        }
+                        Metric::InnerProduct => scan(heap, row, first_id, |_, dot| -dot),
+                        Metric::Cosine => {
+                            let iq = q_norms[qi];
+                            scan(heap, row, first_id, |j, dot| {
+                                let d = 1.0 - dot * iq * x_norms[j];
+                                let d = crate::finalize::clamp_keep_nan(d, 0.0, 2.0);
+                                if iq == 0.0 || x_norms[j] == 0.0 {
+                                    1.0
+                                } else {
+                                    d
+                                }
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Exact k-nearest neighbours of every query among `base`, into row-major
+    /// `out_ids` / `out_distances` (`n_q × k`), best first, ties to the smaller row
+    /// id; rows with fewer than `k` results are padded with `u64::MAX` / `+inf`.
+    #[allow(clippy::too_many_arguments)] // mirrors the faiss/BLAS call shape; outputs are caller-owned
+    pub fn knn<T: Element>(
+        &self,
+        metric: Metric,
+        queries: Rows<'_, T>,
+        base: Rows<'_, T>,
+        base_norms: Option<&[f32]>,
+        k: usize,
+        out_ids: &mut [u64],
+        out_distances: &mut [f32],
+    ) -> Result<(), KernelError> {
+        if k == 0 {
+            return Err(KernelError::ZeroK);
+        }
+        let n_q = queries.n_rows();
+        let want = n_q
+            .checked_mul(k)
+            .ok_or_else(|| KernelError::BadShape("n_q * k overflows".into()))?;
+        check_out("out_ids", want, out_ids.len())?;
+        check_out("out_distances", want, out_distances.len())?;
+        let mut heaps: Vec<TopK> = (0..n_q).map(|_| TopK::new(k)).collect();
+        self.knn_accumulate(metric, queries, base, base_norms, 0, &mut heaps)?;
+        for ((heap, ids), dists) in heaps
+            .iter_mut()
+            .zip(out_ids.chunks_exact_mut(k))
+            .zip(out_distances.chunks_exact_mut(k))
+        {
+            heap.drain_sorted_into(ids, dists);
+        }
+        Ok(())
+    }
+}
+
+/// Turns one query's dot products into distances and offers them to its heap, with
+/// an integer pre-filter against the current worst (most candidates stop there).
+#[inline(always)]
+fn scan(heap: &mut TopK, dots: &[f32], first_id: u64, dist: impl Fn(usize, f32) -> f32) {
+    let mut admit = heap.admit_key();
+    for (j, &dot) in dots.iter().enumerate() {
+        let d = dist(j, dot);
+        if total_order_key(d) <= admit && heap.push(d, first_id + j as u64) {
+            admit = heap.admit_key();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_rows_bounds() {
+        assert_eq!(block_rows(1, 4), MAX_BLOCK_ROWS);
+        assert_eq!(block_rows(768, 4), 64);
+        assert_eq!(block_rows(100_000, 4), MIN_BLOCK_ROWS);
+        assert!(block_rows(128, 4).is_multiple_of(4));
+    }
+}

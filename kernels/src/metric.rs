@@ -1,0 +1,102 @@
+//! Distance metrics. Every metric is a *distance*: smaller is closer.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A distance metric. All three are distances, so smaller always means closer,
+/// and one top-k rule (ascending, `f32::total_cmp`, ties to the smaller id)
+/// serves every metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Metric {
+    /// Squared Euclidean distance `Σ (aᵢ - bᵢ)²` (no square root).
+    L2Sq = 0,
+    /// Inner product as a distance: the *negative* dot product `-Σ aᵢ bᵢ`, so the most
+    /// similar vector (largest dot) has the smallest distance.
+    InnerProduct = 1,
+    /// Cosine distance `1 - a·b / (|a| |b|)`, clamped into `[0, 2]`. Defined as `1.0`
+    /// when either vector is all zeros (the angle is undefined; "unrelated" is the
+    /// answer that neither attracts nor repels).
+    Cosine = 2,
+}
+
+impl Metric {
+    /// All metrics, in table order.
+    pub const ALL: [Metric; 3] = [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine];
+
+    /// The canonical short name: `l2`, `ip` or `cosine`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Metric::L2Sq => "l2",
+            Metric::InnerProduct => "ip",
+            Metric::Cosine => "cosine",
+        }
+    }
+
+    /// The prefix used in kernel names (`l2sq_f32_avx2`, `dot_f32_avx512`, `cos_f32_scalar`).
+    pub const fn kernel_prefix(self) -> &'static str {
+        match self {
+            Metric::L2Sq => "l2sq",
+            Metric::InnerProduct => "dot",
+            Metric::Cosine => "cos",
+        }
+    }
+
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The error for a metric name that is not known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownMetric(pub String);
+
+impl fmt::Display for UnknownMetric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown metric {:?}: expected one of l2 (aliases l2sq, euclidean, sqeuclidean), \
+             ip (aliases dot, inner_product), cosine (alias cos)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownMetric {}
+
+impl FromStr for Metric {
+    type Err = UnknownMetric;
+
+    /// Parses a metric name, case-insensitively, with common aliases.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "l2" | "l2sq" | "sqeuclidean" | "euclidean" => Ok(Metric::L2Sq),
+            "ip" | "dot" | "inner_product" | "innerproduct" => Ok(Metric::InnerProduct),
+            "cosine" | "cos" => Ok(Metric::Cosine),
+            _ => Err(UnknownMetric(s.to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for m in Metric::ALL {
+            assert_eq!(m.name().parse::<Metric>().unwrap(), m);
+            assert_eq!(m.to_string(), m.name());
+        }
+        assert_eq!("Euclidean".parse::<Metric>().unwrap(), Metric::L2Sq);
+        assert_eq!(" DOT ".parse::<Metric>().unwrap(), Metric::InnerProduct);
+        let err = "manhattan".parse::<Metric>().unwrap_err();
+        assert!(err.to_string().contains("manhattan"));
+    }
+}

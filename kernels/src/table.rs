@@ -1,0 +1,292 @@
+//! The dispatch table: one `#[repr(C, align(64))]` struct of resolved function
+//! pointers per ISA, chosen once. Every public entry point checks shapes and then
+//! makes one indirect call into the chosen ISA's loop.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::elem::Element;
+use crate::error::KernelError;
+use crate::isa::{self, Isa, IsaError};
+use crate::metric::Metric;
+use crate::rows::Rows;
+
+/// `a`, `b` → distance. Safety: the table's ISA is available.
+pub(crate) type PairFn<T> = unsafe fn(&[T], &[T]) -> f32;
+/// query, rows, out (one distance per row). Safety: ISA available.
+pub(crate) type ManyFn<T> = unsafe fn(&[T], Rows<'_, T>, &mut [f32]);
+/// query, rows, row ids, out (one distance per id). Safety: ISA available.
+pub(crate) type GatherFn<T> = unsafe fn(&[T], Rows<'_, T>, &[u32], &mut [f32]);
+/// rows, out (squared norm per row). Safety: ISA available.
+pub(crate) type NormsFn<T> = unsafe fn(Rows<'_, T>, &mut [f32]);
+/// queries, rows, out (`n_q × n_x` dot products, row-major). Safety: ISA available,
+/// `q.dim() == x.dim()`, `out.len() >= n_q * n_x`.
+pub(crate) type TileFn<T> = unsafe fn(Rows<'_, T>, Rows<'_, T>, &mut [f32]);
+
+/// One element type's kernels for one ISA.
+#[doc(hidden)]
+pub struct ElemKernels<T> {
+    pub(crate) pair: [PairFn<T>; 3],
+    pub(crate) many: [ManyFn<T>; 3],
+    pub(crate) gather: [GatherFn<T>; 3],
+    pub(crate) norms: NormsFn<T>,
+    pub(crate) dot_tile: TileFn<T>,
+}
+
+impl<T> fmt::Debug for ElemKernels<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ElemKernels").finish_non_exhaustive()
+    }
+}
+
+/// The kernels of one ISA, for every element type. Obtain one with [`kernels`]
+/// (the active ISA) or [`KernelTable::for_isa`]; every method checks its inputs.
+#[repr(C, align(64))]
+pub struct KernelTable {
+    pub(crate) isa: Isa,
+    pub(crate) f32: ElemKernels<f32>,
+}
+
+impl fmt::Debug for KernelTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KernelTable")
+            .field("isa", &self.isa)
+            .finish_non_exhaustive()
+    }
+}
+
+static SCALAR: KernelTable = KernelTable {
+    isa: Isa::Scalar,
+    f32: crate::scalar::f32::FAMILY,
+};
+
+#[cfg(target_arch = "x86_64")]
+static AVX2: KernelTable = KernelTable {
+    isa: Isa::Avx2,
+    f32: crate::x86::avx2::f32::FAMILY,
+};
+
+#[cfg(target_arch = "x86_64")]
+static AVX512: KernelTable = KernelTable {
+    isa: Isa::Avx512,
+    f32: crate::x86::avx512::f32::FAMILY,
+};
+
+/// The table of the active ISA (`SAGEVEC_ISA`, else the best available), resolved once.
+///
+/// # Panics
+/// If `SAGEVEC_ISA` is invalid or names an ISA the CPU lacks; see [`try_kernels`].
+pub fn kernels() -> &'static KernelTable {
+    match try_kernels() {
+        Ok(t) => t,
+        Err(err) => panic!("{err}"),
+    }
+}
+
+/// The table of the active ISA, or why `SAGEVEC_ISA` cannot be honoured.
+pub fn try_kernels() -> Result<&'static KernelTable, IsaError> {
+    static ACTIVE: OnceLock<Result<&'static KernelTable, IsaError>> = OnceLock::new();
+    ACTIVE
+        .get_or_init(|| KernelTable::for_isa(isa::try_active_isa()?))
+        .clone()
+}
+
+/// A resolved one-to-one distance function: the kernel pointer is chosen once, so a
+/// graph search's inner loop pays one indirect call per distance.
+pub struct DistanceFn<T: Element> {
+    f: PairFn<T>,
+    metric: Metric,
+    isa: Isa,
+}
+
+impl<T: Element> Clone for DistanceFn<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Element> Copy for DistanceFn<T> {}
+
+impl<T: Element> fmt::Debug for DistanceFn<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "DistanceFn({}_{}_{})",
+            self.metric.kernel_prefix(),
+            T::NAME,
+            self.isa
+        )
+    }
+}
+
+impl<T: Element> DistanceFn<T> {
+    /// The distance between `a` and `b`.
+    ///
+    /// # Panics
+    /// If `a.len() != b.len()` (use [`KernelTable::distance`] for a `Result`).
+    #[inline(always)]
+    pub fn call(&self, a: &[T], b: &[T]) -> f32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "distance between vectors of different lengths"
+        );
+        // SAFETY: DistanceFn is only built from a KernelTable, which exists only for
+        // ISAs that passed detection; lengths are equal (checked above).
+        unsafe { (self.f)(a, b) }
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// The ISA of the kernel.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+}
+
+impl KernelTable {
+    /// The table for `isa`, if this CPU and OS support it.
+    pub fn for_isa(isa: Isa) -> Result<&'static KernelTable, IsaError> {
+        isa::require(isa)?;
+        match isa {
+            Isa::Scalar => Ok(&SCALAR),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => Ok(&AVX2),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => Ok(&AVX512),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => Err(IsaError::Unsupported {
+                isa,
+                available: Isa::available(),
+            }),
+        }
+    }
+
+    /// The ISA of this table.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// `(element type, kernel variant)` for each family, e.g. `("f32", "avx512")`.
+    pub fn families(&self) -> Vec<(&'static str, &'static str)> {
+        vec![(f32::NAME, self.isa.name())]
+    }
+
+    /// A resolved distance function for `metric` on `T`.
+    pub fn distance_fn<T: Element>(&self, metric: Metric) -> DistanceFn<T> {
+        DistanceFn {
+            f: T::family(self).pair[metric.index()],
+            metric,
+            isa: self.isa,
+        }
+    }
+
+    /// The distance between `a` and `b` (see [`Metric`] for each definition).
+    pub fn distance<T: Element>(
+        &self,
+        metric: Metric,
+        a: &[T],
+        b: &[T],
+    ) -> Result<f32, KernelError> {
+        check_dim(a.len(), b.len())?;
+        // SAFETY: this table exists only for a detected ISA; lengths are equal.
+        Ok(unsafe { (T::family(self).pair[metric.index()])(a, b) })
+    }
+
+    /// The raw dot product `Σ aᵢ bᵢ` (not a distance: larger is closer).
+    pub fn dot<T: Element>(&self, a: &[T], b: &[T]) -> Result<f32, KernelError> {
+        Ok(-self.distance(Metric::InnerProduct, a, b)?)
+    }
+
+    /// One query against every row: `out[i] = distance(query, rows.row(i))`.
+    pub fn distances<T: Element>(
+        &self,
+        metric: Metric,
+        query: &[T],
+        rows: Rows<'_, T>,
+        out: &mut [f32],
+    ) -> Result<(), KernelError> {
+        check_dim(rows.dim(), query.len())?;
+        check_out("out", rows.n_rows(), out.len())?;
+        // SAFETY: ISA detected for this table; shapes checked above.
+        unsafe { (T::family(self).many[metric.index()])(query, rows, out) };
+        Ok(())
+    }
+
+    /// One query against the rows listed in `ids` (the HNSW neighbour-list shape):
+    /// `out[j] = distance(query, rows.row(ids[j]))`, with prefetch of rows ahead.
+    pub fn distances_gather<T: Element>(
+        &self,
+        metric: Metric,
+        query: &[T],
+        rows: Rows<'_, T>,
+        ids: &[u32],
+        out: &mut [f32],
+    ) -> Result<(), KernelError> {
+        check_dim(rows.dim(), query.len())?;
+        check_out("out", ids.len(), out.len())?;
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= rows.n_rows()) {
+            return Err(KernelError::RowOutOfRange {
+                id: bad as usize,
+                n_rows: rows.n_rows(),
+            });
+        }
+        // SAFETY: ISA detected for this table; shapes and ids checked above.
+        unsafe { (T::family(self).gather[metric.index()])(query, rows, ids, out) };
+        Ok(())
+    }
+
+    /// Squared norms `|rᵢ|²` of every row (cache them for L2 and cosine tiles).
+    pub fn squared_norms<T: Element>(
+        &self,
+        rows: Rows<'_, T>,
+        out: &mut [f32],
+    ) -> Result<(), KernelError> {
+        check_out("out", rows.n_rows(), out.len())?;
+        // SAFETY: ISA detected for this table; out length checked.
+        unsafe { (T::family(self).norms)(rows, out) };
+        Ok(())
+    }
+
+    /// The `n_q × n_x` matrix of dot products between `queries` and `rows`,
+    /// row-major into `out`, computed by the register-tiled micro-kernel.
+    pub fn dot_matrix<T: Element>(
+        &self,
+        queries: Rows<'_, T>,
+        rows: Rows<'_, T>,
+        out: &mut [f32],
+    ) -> Result<(), KernelError> {
+        check_dim(rows.dim(), queries.dim())?;
+        check_out("out", queries.n_rows() * rows.n_rows(), out.len())?;
+        // SAFETY: ISA detected for this table; dims equal and out long enough.
+        unsafe { (T::family(self).dot_tile)(queries, rows, out) };
+        Ok(())
+    }
+}
+
+pub(crate) fn check_dim(expected: usize, got: usize) -> Result<(), KernelError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(KernelError::DimensionMismatch { expected, got })
+    }
+}
+
+pub(crate) fn check_out(
+    what: &'static str,
+    expected: usize,
+    got: usize,
+) -> Result<(), KernelError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(KernelError::OutputLength {
+            what,
+            expected,
+            got,
+        })
+    }
+}

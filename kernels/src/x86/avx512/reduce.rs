@@ -1,0 +1,51 @@
+//! Horizontal reductions for 512-bit registers.
+//!
+//! | function | instructions | use |
+//! |---|---|---|
+//! | `hsum_avx512` | vextractf64x4, vaddps, then the AVX2 sequence | one sum at the end of a 1×1 kernel |
+//! | `hsum4_avx512` | 4 × (vextractf64x4, vaddps), then `hsum4_avx2` | four sums at the end of a tile row |
+
+use core::arch::x86_64::*;
+
+use crate::x86::avx2::reduce::{hsum_avx2, hsum4_avx2};
+
+/// The low and high 256-bit halves of `v`, added.
+///
+/// # Safety
+/// AVX-512F is available.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[inline]
+pub(crate) unsafe fn fold_to_256(v: __m512) -> __m256 {
+    let lo = _mm512_castps512_ps256(v);
+    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+    _mm256_add_ps(lo, hi)
+}
+
+/// The sum of the 16 lanes of `v`.
+///
+/// # Safety
+/// AVX-512F is available.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[inline]
+pub(crate) unsafe fn hsum_avx512(v: __m512) -> f32 {
+    // SAFETY: AVX-512F implies AVX2 here (the ISA level requires both).
+    unsafe { hsum_avx2(fold_to_256(v)) }
+}
+
+/// `[Σa, Σb, Σc, Σd]`.
+///
+/// # Safety
+/// AVX-512F is available.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[inline]
+pub(crate) unsafe fn hsum4_avx512(a: __m512, b: __m512, c: __m512, d: __m512) -> __m128 {
+    // SAFETY: AVX-512F and AVX2 available (the ISA level requires both).
+    unsafe {
+        hsum4_avx2(
+            fold_to_256(a),
+            fold_to_256(b),
+            fold_to_256(c),
+            fold_to_256(d),
+        )
+    }
+}
