@@ -1,0 +1,1 @@
+//! NUMA-aware scheduler (work in progress).
