@@ -350,7 +350,7 @@ fn dispatched_table_honours_sagevec_isa() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: proptest_cases(96), ..ProptestConfig::default() })]
 
     #[test]
     fn prop_pair_within_bound(

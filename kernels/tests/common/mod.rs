@@ -5,6 +5,14 @@
 
 use sagevec_kernels::{ISA_ENV, Isa, KernelTable, Metric};
 
+/// Proptest cases: `PROPTEST_CASES` if set (valgrind and qemu runs use fewer), else `default`.
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Unit roundoff of f32 (round to nearest): 2⁻²⁴.
 pub const U: f64 = 1.0 / 16_777_216.0;
 /// Half the smallest subnormal spacing: the absolute error of one rounding in the
@@ -23,18 +31,19 @@ pub fn tables() -> Vec<&'static KernelTable> {
             .unwrap_or_else(|e| panic!("the test runner asked for {isa}: {e}"));
         return vec![table];
     }
-    Isa::ALL
-        .into_iter()
-        .filter_map(|isa| match KernelTable::for_isa(isa) {
-            Ok(t) => Some(t),
-            Err(_) => {
-                static ONCE: std::sync::Once = std::sync::Once::new();
-                ONCE.call_once(|| {
-                    eprintln!("SKIP: {isa} kernels not tested: this CPU/OS lacks {isa}")
-                });
-                None
-            }
-        })
+    let (have, lack): (Vec<Isa>, Vec<Isa>) = Isa::ALL.into_iter().partition(|i| i.is_supported());
+    if !lack.is_empty() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let names: Vec<&str> = lack.iter().map(|i| i.name()).collect();
+            eprintln!(
+                "SKIP: {} kernels not tested: this CPU/OS lacks them",
+                names.join(", ")
+            );
+        });
+    }
+    have.into_iter()
+        .map(|isa| KernelTable::for_isa(isa).expect("supported"))
         .collect()
 }
 

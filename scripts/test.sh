@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Every test, after all set-up: formatting, lints (two feature sets), the workspace
+# test suite, the kernel tests once per ISA this CPU has, the same tests on emulated
+# older CPUs (qemu-user: Nehalem has no AVX, Haswell no AVX-512), valgrind memcheck
+# over the AVX2 kernels, docs with warnings denied, benchmarks compiled, and the
+# Python tests once the wheel exists. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/setup.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "clippy (default features, then no default features)"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --no-default-features -- -D warnings
+
+step "workspace tests (optimised test profile)"
+cargo nextest run --workspace --profile ci
+cargo test --workspace --doc
+
+# Paths of the kernel test binaries (the `test` profile, as nextest built them).
+mapfile -t KERNEL_TESTS < <(cargo test -p sagevec-kernels --tests --no-run --message-format=json 2>/dev/null |
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"] \
+       and m["target"]["name"] in ("parity", "knn", "guard"):
+        print(m["executable"])
+')
+[ "${#KERNEL_TESTS[@]}" -eq 3 ] || { echo "expected 3 kernel test binaries, found ${#KERNEL_TESTS[@]}" >&2; exit 1; }
+
+ISAS=$(cargo run -q --release -p sagevec-cli -- info --isas)
+for isa in $ISAS; do
+  step "kernel parity/knn/guard tests with SAGEVEC_ISA=$isa"
+  for t in "${KERNEL_TESTS[@]}"; do SAGEVEC_ISA=$isa "$t" -q; done
+done
+
+step "older CPUs under qemu-user (baseline code must not execute wide instructions)"
+if command -v qemu-x86_64 >/dev/null; then
+  SV=target/release/sagevec
+  out=$(qemu-x86_64 -cpu Nehalem "$SV" info --isas)
+  [ "$out" = "scalar" ] || { echo "Nehalem: expected only scalar, got: $out" >&2; exit 1; }
+  set +e
+  SAGEVEC_ISA=avx2 qemu-x86_64 -cpu Nehalem "$SV" info >/dev/null 2>&1
+  rc=$?
+  set -e
+  [ "$rc" -eq 2 ] || { echo "Nehalem with SAGEVEC_ISA=avx2: expected exit 2, got $rc" >&2; exit 1; }
+  out=$(qemu-x86_64 -cpu Haswell "$SV" info --isas | tr '\n' ' ')
+  [ "$out" = "scalar avx2 " ] || { echo "Haswell: expected scalar avx2, got: $out" >&2; exit 1; }
+  for cpu in Nehalem Haswell; do
+    for t in "${KERNEL_TESTS[@]}"; do
+      echo "qemu -cpu $cpu $(basename "$t")"
+      PROPTEST_CASES=24 qemu-x86_64 -cpu "$cpu" "$t" -q 2>&1 | grep -v "TCG doesn't support"
+    done
+  done
+else
+  echo "SKIP: qemu-x86_64 not available"
+  [ "${CI:-}" != "true" ] || { echo "CI needs qemu-user" >&2; exit 1; }
+fi
+
+step "valgrind memcheck over the kernel tests (AVX2: valgrind 3.19 cannot decode AVX-512)"
+if echo "$ISAS" | grep -qw avx2; then
+  for t in "${KERNEL_TESTS[@]}"; do
+    case "$t" in */guard-*) continue ;; esac # mprotect'd pages: covered natively above
+    echo "valgrind $(basename "$t")"
+    SAGEVEC_ISA=avx2 PROPTEST_CASES=4 valgrind -q --error-exitcode=1 "$t" -q
+  done
+else
+  echo "SKIP: no AVX2 on this CPU"
+fi
+
+step "docs (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -q
+
+step "benchmarks compile"
+cargo bench --workspace --no-run -q
+
+if [ -d bindings/python ]; then
+  step "python tests"
+  (cd bindings/python && ../../.venv/bin/maturin develop --release -q)
+  set +e
+  .venv/bin/python -m pytest -q bindings/python/tests
+  rc=$?
+  set -e
+  [ "$rc" -eq 0 ] || { echo "pytest failed (exit $rc; 5 means no test ran)" >&2; exit 1; }
+fi
+
+printf '\nscripts/test.sh: every step passed\n'
