@@ -15,7 +15,7 @@ use crate::error::KernelError;
 use crate::metric::Metric;
 use crate::rows::Rows;
 use crate::table::{KernelTable, check_dim, check_out};
-use crate::topk::{TopK, total_order_key};
+use crate::topk::TopK;
 
 /// Queries per group: a multiple of every tile's query count (3 for AVX2, 4 for AVX-512).
 const QUERY_BLOCK: usize = 24;
@@ -98,30 +98,28 @@ impl KernelTable {
                 // SAFETY: this table exists only for a detected ISA; dims are equal
                 // (checked above) and `out` holds exactly (q1 - q0) * w values.
                 unsafe { tile(group, block, out) };
-                for (qi, row) in (q0..q1).zip(out.chunks_exact(w)) {
-                    let heap = &mut heaps[qi];
-                    let first_id = id_offset + b0 as u64;
+                for (qi, row) in (q0..q1).zip(out.chunks_exact_mut(w)) {
+                    // Pass 1 turns dots into distances in place (a plain loop the
+                    // compiler vectorises); pass 2 filters against the heap's worst.
+                    let xn = &x_norms[..if needs_norms { w } else { 0 }];
                     match metric {
                         Metric::L2Sq => {
                             let nq = q_norms[qi];
-                            scan(heap, row, first_id, |j, dot| {
-                                crate::finalize::l2sq_from_parts(dot, nq, x_norms[j])
-                            });
+                            for (d, &nx) in row.iter_mut().zip(xn) {
+                                *d = crate::finalize::l2sq_from_parts(*d, nq, nx);
+                            }
                         }
-                        Metric::InnerProduct => scan(heap, row, first_id, |_, dot| -dot),
+                        Metric::InnerProduct => row.iter_mut().for_each(|d| *d = -*d),
                         Metric::Cosine => {
                             let iq = q_norms[qi];
-                            scan(heap, row, first_id, |j, dot| {
-                                let d = 1.0 - dot * iq * x_norms[j];
-                                let d = crate::finalize::clamp_keep_nan(d, 0.0, 2.0);
-                                if iq == 0.0 || x_norms[j] == 0.0 {
-                                    1.0
-                                } else {
-                                    d
-                                }
-                            });
+                            for (d, &ix) in row.iter_mut().zip(xn) {
+                                let c =
+                                    crate::finalize::clamp_keep_nan(1.0 - *d * iq * ix, 0.0, 2.0);
+                                *d = if iq == 0.0 || ix == 0.0 { 1.0 } else { c };
+                            }
                         }
                     }
+                    scan(&mut heaps[qi], row, id_offset + b0 as u64);
                 }
             }
         }
@@ -164,15 +162,19 @@ impl KernelTable {
     }
 }
 
-/// Turns one query's dot products into distances and offers them to its heap, with
-/// an integer pre-filter against the current worst (most candidates stop there).
+/// Offers one query's distances to its heap. Most candidates lose to the current
+/// worst, so a float compare (a superset test: NaN and ±0 ties pass) skips them and
+/// only survivors pay the exact `total_cmp` check inside `push`.
 #[inline(always)]
-fn scan(heap: &mut TopK, dots: &[f32], first_id: u64, dist: impl Fn(usize, f32) -> f32) {
-    let mut admit = heap.admit_key();
-    for (j, &dot) in dots.iter().enumerate() {
-        let d = dist(j, dot);
-        if total_order_key(d) <= admit && heap.push(d, first_id + j as u64) {
-            admit = heap.admit_key();
+fn scan(heap: &mut TopK, distances: &[f32], first_id: u64) {
+    let mut worst = heap.worst().map_or(f32::INFINITY, |n| n.distance);
+    let mut full = heap.is_full();
+    for (j, &d) in distances.iter().enumerate() {
+        #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(d > worst)` deliberately lets NaN through
+        let may_enter = !full || !(d > worst) || worst.is_nan();
+        if may_enter && heap.push(d, first_id + j as u64) {
+            full = heap.is_full();
+            worst = heap.worst().map_or(f32::INFINITY, |n| n.distance);
         }
     }
 }
