@@ -32,6 +32,30 @@ pub(crate) fn prefetch_lines<T>(ptr: *const T, bytes: usize) {
 /// How many rows ahead the gather kernels prefetch.
 pub(crate) const GATHER_PREFETCH_ROWS: usize = 2;
 
+/// `out[j] = f(rows.row(ids[j]))`, prefetching the rows `GATHER_PREFETCH_ROWS` ids
+/// ahead. Inlined into each ISA's gather kernel, so `f` runs with its features.
+///
+/// # Panics
+/// If an id is out of range (the safe entry point checks them first).
+#[inline(always)]
+pub(crate) fn for_each_gathered<T>(
+    rows: crate::Rows<'_, T>,
+    ids: &[u32],
+    out: &mut [f32],
+    mut f: impl FnMut(&[T]) -> f32,
+) {
+    let row_bytes = rows.dim() * size_of::<T>();
+    for (i, (o, &id)) in out.iter_mut().zip(ids).enumerate() {
+        if let Some(&ahead) = ids.get(i + GATHER_PREFETCH_ROWS) {
+            let ahead = (ahead as usize).min(rows.n_rows().saturating_sub(1));
+            if ahead < rows.n_rows() {
+                prefetch_lines(rows.row(ahead).as_ptr(), row_bytes);
+            }
+        }
+        *o = f(rows.row(id as usize));
+    }
+}
+
 /// Builds `pub(crate) const FAMILY: ElemKernels<f32>` for one ISA.
 ///
 /// Every generated function is `unsafe` only because it may carry target features:
@@ -124,17 +148,10 @@ macro_rules! f32_family {
             ids: &[u32],
             out: &mut [f32],
         ) {
-            let row_bytes = rows.dim() * 4;
-            for (i, (o, &id)) in out.iter_mut().zip(ids).enumerate() {
-                if let Some(&ahead) = ids.get(i + $crate::family::GATHER_PREFETCH_ROWS) {
-                    $crate::family::prefetch_lines(
-                        rows.row((ahead as usize).min(rows.n_rows() - 1)).as_ptr(),
-                        row_bytes,
-                    );
-                }
+            $crate::family::for_each_gathered(rows, ids, out, |row| {
                 // SAFETY: the caller guarantees the ISA.
-                *o = unsafe { $l2(q, rows.row(id as usize)) };
-            }
+                unsafe { $l2(q, row) }
+            });
         }
 
         /// # Safety
@@ -147,17 +164,10 @@ macro_rules! f32_family {
             ids: &[u32],
             out: &mut [f32],
         ) {
-            let row_bytes = rows.dim() * 4;
-            for (i, (o, &id)) in out.iter_mut().zip(ids).enumerate() {
-                if let Some(&ahead) = ids.get(i + $crate::family::GATHER_PREFETCH_ROWS) {
-                    $crate::family::prefetch_lines(
-                        rows.row((ahead as usize).min(rows.n_rows() - 1)).as_ptr(),
-                        row_bytes,
-                    );
-                }
+            $crate::family::for_each_gathered(rows, ids, out, |row| {
                 // SAFETY: the caller guarantees the ISA.
-                *o = -unsafe { $dot(q, rows.row(id as usize)) };
-            }
+                -unsafe { $dot(q, row) }
+            });
         }
 
         /// # Safety
@@ -172,18 +182,11 @@ macro_rules! f32_family {
         ) {
             // SAFETY: the caller guarantees the ISA.
             let nq = unsafe { $nsq(q) };
-            let row_bytes = rows.dim() * 4;
-            for (i, (o, &id)) in out.iter_mut().zip(ids).enumerate() {
-                if let Some(&ahead) = ids.get(i + $crate::family::GATHER_PREFETCH_ROWS) {
-                    $crate::family::prefetch_lines(
-                        rows.row((ahead as usize).min(rows.n_rows() - 1)).as_ptr(),
-                        row_bytes,
-                    );
-                }
+            $crate::family::for_each_gathered(rows, ids, out, |row| {
                 // SAFETY: the caller guarantees the ISA.
-                let (d, nx) = unsafe { $dn(q, rows.row(id as usize)) };
-                *o = $crate::finalize::cosine_from_parts(d, nq, nx);
-            }
+                let (d, nx) = unsafe { $dn(q, row) };
+                $crate::finalize::cosine_from_parts(d, nq, nx)
+            });
         }
 
         /// # Safety

@@ -90,23 +90,30 @@ pub enum IsaError {
         /// What the host does support.
         available: Vec<Isa>,
     },
+    /// `SAGEVEC_ISA` holds a value that cannot be honoured.
+    FromEnv {
+        /// The variable's value (lossily decoded if not UTF-8).
+        value: String,
+        /// Why it cannot be honoured.
+        cause: Box<IsaError>,
+    },
 }
 
 impl fmt::Display for IsaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            IsaError::Unknown(name) => write!(
-                f,
-                "unknown ISA {name:?} (from {ISA_ENV} or an argument): expected scalar, avx2 or avx512"
-            ),
+            IsaError::Unknown(name) => {
+                write!(f, "unknown ISA {name:?}: expected scalar, avx2 or avx512")
+            }
             IsaError::Unsupported { isa, available } => {
                 let names: Vec<&str> = available.iter().map(|i| i.name()).collect();
                 write!(
                     f,
-                    "ISA {isa} was asked for ({ISA_ENV}), but this CPU/OS supports only: {}",
+                    "ISA {isa} was asked for, but this CPU/OS supports only: {}",
                     names.join(", ")
                 )
             }
+            IsaError::FromEnv { value, cause } => write!(f, "{ISA_ENV}={value}: {cause}"),
         }
     }
 }
@@ -139,9 +146,19 @@ pub fn resolve(override_name: Option<&str>) -> Result<Isa, IsaError> {
 pub fn try_active_isa() -> Result<Isa, IsaError> {
     static ACTIVE: OnceLock<Result<Isa, IsaError>> = OnceLock::new();
     ACTIVE
-        .get_or_init(|| {
-            let value = std::env::var(ISA_ENV).ok();
-            resolve(value.as_deref())
+        .get_or_init(|| match std::env::var_os(ISA_ENV) {
+            None => resolve(None),
+            Some(value) => match value.into_string() {
+                Ok(name) => resolve(Some(&name)).map_err(|e| IsaError::FromEnv {
+                    value: name,
+                    cause: Box::new(e),
+                }),
+                Err(raw) => {
+                    let value = raw.to_string_lossy().into_owned();
+                    let cause = Box::new(IsaError::Unknown(format!("{value} (not valid UTF-8)")));
+                    Err(IsaError::FromEnv { value, cause })
+                }
+            },
         })
         .clone()
 }

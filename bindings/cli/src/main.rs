@@ -1,1 +1,70 @@
-fn main() {}
+//! `sagevec`: the command-line front of sagevec.
+//!
+//! Today it answers two questions about the machine it runs on: what the kernels
+//! will use here (`sagevec info`), and how fast they go compared with the machine's
+//! own limits (`sagevec bench kernels`). Later issues add index build, search and
+//! evaluation commands, and topology/placement lines to `info`.
+//!
+//! Everything is written to a locked stdout through `io::Write` (no `println!`), so
+//! every command can also be pointed at any writer. Exit codes: 0 on success, 2 for
+//! a usage error or bad input (including an unknown or unsupported `SAGEVEC_ISA`;
+//! clap's own usage errors also exit 2), 1 for a runtime failure such as an I/O
+//! error. A closed stdout (`sagevec info | head -1`) ends the program quietly.
+
+mod bench;
+mod error;
+mod info;
+mod machine;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+/// sagevec: CPU vector search with runtime-dispatched SIMD kernels.
+#[derive(Debug, Parser)]
+#[command(name = "sagevec", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the CPU, its SIMD features, and the ISA each kernel family uses here.
+    ///
+    /// `SAGEVEC_ISA=scalar|avx2|avx512` forces an ISA; naming one this CPU lacks is
+    /// an error (exit code 2).
+    Info(info::InfoArgs),
+    /// Measure throughput.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Kernel throughput per ISA and dimension, beside this machine's measured peak
+    /// FMA rate and read bandwidth (single thread).
+    Kernels(bench::KernelsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = match cli.command {
+        Command::Info(args) => info::run(&args, &mut out),
+        Command::Bench {
+            what: BenchCommand::Kernels(args),
+        } => bench::run(&args, &mut out),
+    }
+    .and_then(|()| out.flush().map_err(CliError::from));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => err.report(),
+    }
+}
