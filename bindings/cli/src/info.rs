@@ -3,7 +3,9 @@
 //! Prints the CPU model, the logical CPU count, the SIMD features detected (cpuid
 //! and OS support, through `Caps::detect`), the ISAs this host can run, the active
 //! ISA with its source (auto or `SAGEVEC_ISA`), and the ISA each kernel family
-//! dispatches to. `--json` prints the same facts as one JSON object. It is the first
+//! dispatches to, then the topology (and where it came from: hwloc, sysfs, a
+//! synthetic `SAGEVEC_TOPOLOGY`, or the one-node fallback) and the placement plan
+//! worker pools would use. `--json` prints the same facts as one JSON object. It is the first
 //! thing to run when triaging a performance or illegal-instruction report, so it
 //! never executes a wide kernel: detection only.
 
@@ -11,6 +13,7 @@ use std::io::Write;
 
 use clap::Args;
 use sagevec_kernels::{Caps, Isa, KernelTable};
+use sagevec_scheduler::{Placement, Policy, Topology, plan};
 use serde_json::{Map, Value, json};
 
 use crate::error::CliError;
@@ -39,6 +42,10 @@ pub(crate) struct Info {
     pub(crate) source: IsaSource,
     /// `(element type, ISA)` per kernel family of the active table.
     pub(crate) families: Vec<(&'static str, &'static str)>,
+    /// The topology (hwloc, sysfs, synthetic or flat fallback; it says which).
+    pub(crate) topology: Topology,
+    /// The placement plan worker pools would use here (honours `SAGEVEC_*`).
+    pub(crate) placement: Placement,
 }
 
 impl Info {
@@ -54,6 +61,13 @@ impl Info {
             active,
             source,
             families: table.families(),
+            topology: Topology::from_env().map_err(|e| CliError::Usage(e.to_string()))?,
+            placement: Policy::from_env()
+                .and_then(|policy| {
+                    let topo = Topology::from_env()?;
+                    plan(&topo, &policy)
+                })
+                .map_err(|e| CliError::Usage(e.to_string()))?,
         })
     }
 
@@ -85,6 +99,20 @@ impl Info {
             "isa_source": self.source.key(),
             "isa_env_value": source_value,
             "families": families,
+            "topology": {
+                "source": self.topology.source().to_string(),
+                "packages": self.topology.n_packages(),
+                "numa_nodes": self.topology.nodes().len(),
+                "cores": self.topology.n_cores(),
+                "pus": self.topology.pus().len(),
+                "allowed_pus": self.topology.allowed_pus(),
+            },
+            "placement": {
+                "nodes": self.placement.n_nodes(),
+                "threads": self.placement.n_threads(),
+                "pinned": self.placement.pinned(),
+                "text": self.placement.to_string(),
+            },
         })
     }
 
@@ -126,6 +154,8 @@ impl Info {
         for (elem, isa) in &self.families {
             writeln!(out, "  {elem:<12}  {isa}")?;
         }
+        writeln!(out, "{}", self.topology)?;
+        writeln!(out, "{}", self.placement)?;
         Ok(())
     }
 }

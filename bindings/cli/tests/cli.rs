@@ -271,3 +271,35 @@ fn info_isas_lists_what_the_json_lists_and_ignores_sagevec_isa() {
     }
     assert_eq!(want.first().map(String::as_str), Some("scalar"));
 }
+
+#[test]
+fn info_reports_synthetic_topology_and_placement() {
+    let o = Command::new(env!("CARGO_BIN_EXE_sagevec"))
+        .args(["info", "--json"])
+        .env_remove("SAGEVEC_ISA")
+        .env("SAGEVEC_TOPOLOGY", "pack:2 numa:1 l3:1 core:4 pu:2")
+        .env("SAGEVEC_NUM_THREADS", "4")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["topology"]["numa_nodes"], 2);
+    assert_eq!(v["topology"]["pus"], 16);
+    assert_eq!(v["placement"]["nodes"], 2);
+    assert_eq!(v["placement"]["threads"], 4);
+    assert!(
+        v["topology"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("synthetic")
+    );
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_sagevec"))
+        .arg("info")
+        .env_remove("SAGEVEC_ISA")
+        .env("SAGEVEC_TOPOLOGY", "not a topology")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("not a topology"), "{}", stderr(&bad));
+}
