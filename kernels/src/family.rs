@@ -69,7 +69,8 @@ macro_rules! f32_family {
         cos_parts = $cos:path,
         dot_norm = $dn:path,
         norm_sq = $nsq:path,
-        dot_tile = $tile:path $(,)?
+        dot_tile = $tile:path,
+        knn_panels = $panels:expr $(,)?
     ) => {
         /// # Safety
         /// The ISA this module is built for is available.
@@ -207,6 +208,7 @@ macro_rules! f32_family {
             gather: [gather_l2sq, gather_ip, gather_cos],
             norms,
             dot_tile: $tile,
+            knn_panels: $panels,
         };
     };
 }

@@ -1,10 +1,19 @@
 //! Many-to-many exact search with top-k fused into the tiled distance kernel.
 //!
 //! The base is walked in blocks sized to stay in L2 (`BASE_BLOCK_BYTES`); for each
-//! block, queries go through in groups of `QUERY_BLOCK`, the ISA's register-tiled
-//! micro-kernel fills a small `QUERY_BLOCK × block` scratch of dot products (L1/L2
-//! resident), and each query's row is turned into distances and filtered into its
-//! `TopK` right away. The full `n_q × n_x` distance matrix never exists.
+//! block, queries go through in groups of `QUERY_BLOCK`. The full `n_q × n_x`
+//! distance matrix never exists. Two micro-kernel shapes:
+//!
+//! - **Packed panels** (AVX2, AVX-512): the block is repacked once into panels of
+//!   `PANEL` rows stored dimension-major (`panel[k][row]`), so a GEMM-style
+//!   micro-kernel broadcasts one query element and multiplies it into a whole
+//!   vector of rows. Its accumulators already hold one distance per lane: the
+//!   finish (norm expansion, clamp) and the compare against each query's current
+//!   worst happen in registers, and only lanes that pass (a movemask) reach the
+//!   heap. No horizontal sums, no scratch matrix.
+//! - **Dot tiles** (scalar, and any ISA without panels): the ISA's dot-tile kernel
+//!   fills a small `QUERY_BLOCK × block` scratch, which is then finished and
+//!   filtered row by row.
 //!
 //! Distances use cached norms: L2 as `|q|² + |x|² - 2 q·x` (clamped at 0), cosine
 //! as `1 - (q·x) / (|q| |x|)` with reciprocal norms precomputed in f64 (a zero
@@ -14,10 +23,11 @@ use crate::elem::Element;
 use crate::error::KernelError;
 use crate::metric::Metric;
 use crate::rows::Rows;
-use crate::table::{KernelTable, check_dim, check_out};
+use crate::table::{KernelTable, PanelKernel, check_dim, check_out};
 use crate::topk::TopK;
 
-/// Queries per group: a multiple of every tile's query count (3 for AVX2, 4 for AVX-512).
+/// Queries per group: a multiple of every micro-kernel's query count (dot tiles: 3
+/// for AVX2, 4 for AVX-512; panels: 6 for AVX2, 8 for AVX-512).
 const QUERY_BLOCK: usize = 24;
 /// Bytes of base rows per block: small enough to stay in a 512 KiB – 2 MiB L2
 /// while every query group streams over them.
@@ -29,6 +39,48 @@ const MAX_BLOCK_ROWS: usize = 512;
 fn block_rows(dim: usize, elem_bytes: usize) -> usize {
     let rows = BASE_BLOCK_BYTES / (dim.max(1) * elem_bytes);
     (rows.clamp(MIN_BLOCK_ROWS, MAX_BLOCK_ROWS) / 4) * 4
+}
+
+/// One query group against one packed base block, for a `PanelFn`.
+///
+/// Invariants the packed-panel kernels rely on (established by `knn_accumulate`):
+/// `packed.len() >= n_panels * dim * panel` and `x_aux.len() >= n_panels * panel`
+/// with `n_panels = n_rows.div_ceil(panel)`; `zero_row.len() >= dim`;
+/// `q_aux.len() >= queries.n_rows()` unless the metric is inner product.
+pub(crate) struct PanelJob<'a, T> {
+    pub(crate) metric: Metric,
+    /// The query group.
+    pub(crate) queries: Rows<'a, T>,
+    /// Per query: squared norm (L2), reciprocal norm (cosine); empty for IP.
+    pub(crate) q_aux: &'a [f32],
+    /// The block's rows, `panel` at a time, dimension-major (`[p][k][row]`), the last
+    /// panel zero-padded.
+    pub(crate) packed: &'a [T],
+    /// Per packed row: squared norm (L2) or reciprocal norm (cosine); 0 for padding.
+    pub(crate) x_aux: &'a [f32],
+    /// Real rows in the block (the rest of the last panel is padding).
+    pub(crate) n_rows: usize,
+    /// Id of the block's first row.
+    pub(crate) first_id: u64,
+    /// `dim` zeros, read in place of missing queries when a group is not a multiple
+    /// of the micro-kernel's query count.
+    pub(crate) zero_row: &'a [T],
+}
+
+/// Packs `block` into `out` as panels of `panel` rows, dimension-major, padding the
+/// last panel with zero rows.
+fn pack_panels<T: Element>(block: Rows<'_, T>, panel: usize, out: &mut [T]) {
+    let d = block.dim();
+    let n_panels = block.n_rows().div_ceil(panel);
+    let out = &mut out[..n_panels * d * panel];
+    out.fill(T::zeroed());
+    for (r, row) in block.iter().enumerate() {
+        let (p, lane) = (r / panel, r % panel);
+        let dst = &mut out[p * d * panel..(p + 1) * d * panel];
+        for (k, &v) in row.iter().enumerate() {
+            dst[k * panel + lane] = v;
+        }
+    }
 }
 
 fn inverse_norm(sq: f32) -> f32 {
@@ -72,6 +124,90 @@ impl KernelTable {
                 q_norms.iter_mut().for_each(|n| *n = inverse_norm(*n));
             }
         }
+        match &T::family(self).knn_panels {
+            Some(panels) => self.knn_packed(
+                metric, queries, base, base_norms, id_offset, heaps, &q_norms, panels,
+            ),
+            None => self.knn_tiled(
+                metric, queries, base, base_norms, id_offset, heaps, &q_norms,
+            ),
+        }
+    }
+
+    /// The packed-panel path (see the module docs).
+    #[allow(clippy::too_many_arguments)] // private: the checked arguments of knn_accumulate
+    fn knn_packed<T: Element>(
+        &self,
+        metric: Metric,
+        queries: Rows<'_, T>,
+        base: Rows<'_, T>,
+        base_norms: Option<&[f32]>,
+        id_offset: u64,
+        heaps: &mut [TopK],
+        q_aux: &[f32],
+        panels: &PanelKernel<T>,
+    ) -> Result<(), KernelError> {
+        let (n_q, n_x, d) = (queries.n_rows(), base.n_rows(), base.dim());
+        let panel = panels.rows;
+        let nb = block_rows(d, size_of::<T>()).div_ceil(panel) * panel;
+        let mut packed = vec![T::zeroed(); nb * d.max(1)];
+        let mut x_aux = vec![0.0f32; nb];
+        let zero_row = vec![T::zeroed(); d];
+        for b0 in (0..n_x).step_by(nb) {
+            let b1 = (b0 + nb).min(n_x);
+            let block = base.slice_rows(b0, b1);
+            let w = b1 - b0;
+            pack_panels(block, panel, &mut packed);
+            x_aux.fill(0.0);
+            if metric != Metric::InnerProduct {
+                let xn = &mut x_aux[..w];
+                match base_norms {
+                    Some(norms) => xn.copy_from_slice(&norms[b0..b1]),
+                    None => self.squared_norms(block, xn)?,
+                }
+                if metric == Metric::Cosine {
+                    xn.iter_mut().for_each(|n| *n = inverse_norm(*n));
+                }
+            }
+            for q0 in (0..n_q).step_by(QUERY_BLOCK) {
+                let q1 = (q0 + QUERY_BLOCK).min(n_q);
+                let job = PanelJob {
+                    metric,
+                    queries: queries.slice_rows(q0, q1),
+                    q_aux: if q_aux.is_empty() {
+                        q_aux
+                    } else {
+                        &q_aux[q0..q1]
+                    },
+                    packed: &packed,
+                    x_aux: &x_aux,
+                    n_rows: w,
+                    first_id: id_offset + b0 as u64,
+                    zero_row: &zero_row,
+                };
+                // SAFETY: this table exists only for a detected ISA; `packed` holds
+                // nb >= w.div_ceil(panel) * panel rows of d, `x_aux` nb entries,
+                // `zero_row` d zeros, `q_aux` one entry per query (or none for IP).
+                unsafe { (panels.run)(&job, &mut heaps[q0..q1]) };
+            }
+        }
+        Ok(())
+    }
+
+    /// The dot-tile path (see the module docs).
+    #[allow(clippy::too_many_arguments)] // private: the checked arguments of knn_accumulate
+    fn knn_tiled<T: Element>(
+        &self,
+        metric: Metric,
+        queries: Rows<'_, T>,
+        base: Rows<'_, T>,
+        base_norms: Option<&[f32]>,
+        id_offset: u64,
+        heaps: &mut [TopK],
+        q_norms: &[f32],
+    ) -> Result<(), KernelError> {
+        let (n_q, n_x) = (queries.n_rows(), base.n_rows());
+        let needs_norms = metric != Metric::InnerProduct;
         let nb = block_rows(base.dim(), size_of::<T>());
         let mut dots = vec![0.0f32; QUERY_BLOCK * nb];
         let mut x_norms = vec![0.0f32; if needs_norms { nb } else { 0 }];

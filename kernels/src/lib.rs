@@ -8,11 +8,11 @@
 //!
 //! ## Backends
 //!
-//! | ISA (`SAGEVEC_ISA`) | needs (cpuid + OS XCR0) | f32 lanes | 1×1 accumulators | tile (queries × rows) | tail |
-//! |---|---|---|---|---|---|
-//! | `scalar` | nothing | 1 | 1 (index order) | 1×1 | — |
-//! | `avx2` | AVX2, FMA | 8 | 4 | 3×4 (12 acc.) | scalar loop |
-//! | `avx512` | AVX-512 F, BW, VL (+AVX2, FMA) | 16 | 4 | 4×4 (16 acc.) | masked load |
+//! | ISA (`SAGEVEC_ISA`) | needs (cpuid + OS XCR0) | f32 lanes | 1×1 accumulators | dot tile (queries × rows) | fused knn micro-kernel | tail |
+//! |---|---|---|---|---|---|---|
+//! | `scalar` | nothing | 1 | 1 (index order) | 1×1 | dot tile + scan | — |
+//! | `avx2` | AVX2, FMA | 8 | 4 | 3×4 (12 acc.) | 6 queries × 16-row packed panel (12 acc.) | scalar loop |
+//! | `avx512` | AVX-512 F, BW, VL (+AVX2, FMA) | 16 | 4 | 4×4 (16 acc.) | 8 queries × 32-row packed panel (16 acc.) | masked load |
 //!
 //! The best supported ISA is used unless `SAGEVEC_ISA=scalar|avx2|avx512` asks for
 //! another; asking for one the host lacks is an error ([`IsaError`]), never undefined

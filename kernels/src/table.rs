@@ -23,6 +23,16 @@ pub(crate) type NormsFn<T> = unsafe fn(Rows<'_, T>, &mut [f32]);
 /// `q.dim() == x.dim()`, `out.len() >= n_q * n_x`.
 pub(crate) type TileFn<T> = unsafe fn(Rows<'_, T>, Rows<'_, T>, &mut [f32]);
 
+/// A fused knn kernel over packed base panels: one query group against a block.
+/// Safety: ISA available and the job's invariants (see `PanelJob`) hold.
+pub(crate) type PanelFn<T> = unsafe fn(&crate::knn::PanelJob<'_, T>, &mut [crate::TopK]);
+
+/// A packed-panel knn kernel and the number of base rows per panel it expects.
+pub(crate) struct PanelKernel<T> {
+    pub(crate) rows: usize,
+    pub(crate) run: PanelFn<T>,
+}
+
 /// One element type's kernels for one ISA.
 #[doc(hidden)]
 pub struct ElemKernels<T> {
@@ -31,6 +41,8 @@ pub struct ElemKernels<T> {
     pub(crate) gather: [GatherFn<T>; 3],
     pub(crate) norms: NormsFn<T>,
     pub(crate) dot_tile: TileFn<T>,
+    /// The broadcast micro-kernel for many-to-many search, where the ISA has one.
+    pub(crate) knn_panels: Option<PanelKernel<T>>,
 }
 
 impl<T> fmt::Debug for ElemKernels<T> {
@@ -77,10 +89,12 @@ static AVX512: KernelTable = KernelTable {
 /// # Panics
 /// If `SAGEVEC_ISA` is invalid or names an ISA the CPU lacks; see [`try_kernels`].
 pub fn kernels() -> &'static KernelTable {
-    match try_kernels() {
+    // Cached as a plain reference: this sits in front of every free-function call.
+    static TABLE: OnceLock<&'static KernelTable> = OnceLock::new();
+    TABLE.get_or_init(|| match try_kernels() {
         Ok(t) => t,
         Err(err) => panic!("{err}"),
-    }
+    })
 }
 
 /// The table of the active ISA, or why `SAGEVEC_ISA` cannot be honoured.

@@ -66,4 +66,5 @@ crate::family::f32_family! {
     dot_norm = dot_norm_f32_scalar,
     norm_sq = norm_sq_f32_scalar,
     dot_tile = dot_tile_f32_scalar,
+    knn_panels = None,
 }

@@ -333,4 +333,8 @@ crate::family::f32_family! {
     dot_norm = dot_norm_f32_avx2,
     norm_sq = norm_sq_f32_avx2,
     dot_tile = dot_tile_f32_avx2,
+    knn_panels = Some(crate::table::PanelKernel {
+        rows: super::panel::PANEL,
+        run: super::panel::knn_panels_f32_avx2,
+    }),
 }

@@ -341,4 +341,8 @@ crate::family::f32_family! {
     dot_norm = dot_norm_f32_avx512,
     norm_sq = norm_sq_f32_avx512,
     dot_tile = dot_tile_f32_avx512,
+    knn_panels = Some(crate::table::PanelKernel {
+        rows: super::panel::PANEL,
+        run: super::panel::knn_panels_f32_avx512,
+    }),
 }
