@@ -46,11 +46,10 @@ pub(crate) fn for_each_gathered<T>(
 ) {
     let row_bytes = rows.dim() * size_of::<T>();
     for (i, (o, &id)) in out.iter_mut().zip(ids).enumerate() {
-        if let Some(&ahead) = ids.get(i + GATHER_PREFETCH_ROWS) {
-            let ahead = (ahead as usize).min(rows.n_rows().saturating_sub(1));
-            if ahead < rows.n_rows() {
-                prefetch_lines(rows.row(ahead).as_ptr(), row_bytes);
-            }
+        if let Some(&ahead) = ids.get(i + GATHER_PREFETCH_ROWS)
+            && (ahead as usize) < rows.n_rows()
+        {
+            prefetch_lines(rows.row(ahead as usize).as_ptr(), row_bytes);
         }
         *o = f(rows.row(id as usize));
     }

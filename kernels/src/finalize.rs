@@ -4,11 +4,16 @@
 ///
 /// `1 - dot / sqrt(na * nb)`, evaluated in f64 so `na * nb` cannot overflow or
 /// underflow, clamped into `[0, 2]` (rounding can step just outside). A zero vector
-/// (either norm exactly 0) gives `1.0`. NaN parts give NaN.
+/// (either norm exactly 0) gives `1.0`. NaN parts give NaN, and so does a norm that
+/// is infinite (an infinite component, or a sum of squares past f32::MAX): the angle
+/// cannot be computed from it, and the many-to-many path answers the same.
 #[inline(always)]
 pub(crate) fn cosine_from_parts(dot: f32, na: f32, nb: f32) -> f32 {
     if na == 0.0 || nb == 0.0 {
         return 1.0;
+    }
+    if !(na.is_finite() && nb.is_finite()) {
+        return f32::NAN;
     }
     let denom = (f64::from(na) * f64::from(nb)).sqrt();
     let d = (1.0 - f64::from(dot) / denom) as f32;
@@ -49,6 +54,8 @@ mod tests {
         assert!(cosine_from_parts(f32::NAN, 1.0, 1.0).is_nan());
         // No overflow from na * nb in f32.
         assert_eq!(cosine_from_parts(1e30, 1e30, 1e30), 0.0);
+        assert!(cosine_from_parts(1.0, f32::INFINITY, 1.0).is_nan());
+        assert!(cosine_from_parts(0.0, 1.0, f32::INFINITY).is_nan());
     }
 
     #[test]

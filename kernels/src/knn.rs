@@ -83,9 +83,14 @@ fn pack_panels<T: Element>(block: Rows<'_, T>, panel: usize, out: &mut [T]) {
     }
 }
 
+/// `1/|x|` from `|x|²`: 0 marks a zero vector (cosine distance 1.0), and a
+/// non-finite norm (NaN, or an overflowed sum) gives NaN so the distance is NaN, as
+/// the one-to-one kernel's is, instead of passing for a zero vector.
 fn inverse_norm(sq: f32) -> f32 {
     if sq == 0.0 {
         0.0
+    } else if !sq.is_finite() {
+        f32::NAN
     } else {
         (1.0 / f64::from(sq).sqrt()) as f32
     }
@@ -113,6 +118,13 @@ impl KernelTable {
             check_out("base_norms", base.n_rows(), norms.len())?;
         }
         let (n_q, n_x) = (queries.n_rows(), base.n_rows());
+        // The last id, id_offset + n_x - 1, must stay below PAD_ID (u64::MAX), which
+        // marks "no result": that holds exactly when the end does not overflow.
+        if id_offset.checked_add(n_x as u64).is_none() {
+            return Err(KernelError::BadShape(format!(
+                "ids {id_offset}..{id_offset}+{n_x} would reach the padding id u64::MAX"
+            )));
+        }
         if n_q == 0 || n_x == 0 {
             return Ok(());
         }

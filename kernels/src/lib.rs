@@ -37,6 +37,10 @@
 //! NaN in gives NaN out, and infinities follow IEEE arithmetic, identically on
 //! every ISA (the class — NaN, +inf, -inf or finite — matches the f64 reference).
 //! In top-k, distances are ordered by `f32::total_cmp`, so NaN sorts last.
+//! The many-to-many paths (`knn`, `dot_matrix`-based L2) use the norm expansion,
+//! so with an infinite input they may give NaN where the one-to-one kernel gives
+//! +inf (`inf + x - 2·inf`); a vector whose squared norm overflows f32 (components
+//! beyond ~1.8e19) gives NaN under cosine in every path.
 //!
 //! ## Example
 //!

@@ -274,7 +274,11 @@ impl KernelTable {
         out: &mut [f32],
     ) -> Result<(), KernelError> {
         check_dim(rows.dim(), queries.dim())?;
-        check_out("out", queries.n_rows() * rows.n_rows(), out.len())?;
+        let want = queries
+            .n_rows()
+            .checked_mul(rows.n_rows())
+            .ok_or_else(|| KernelError::BadShape("n_queries * n_rows overflows usize".into()))?;
+        check_out("out", want, out.len())?;
         // SAFETY: ISA detected for this table; dims equal and out long enough.
         unsafe { (T::family(self).dot_tile)(queries, rows, out) };
         Ok(())

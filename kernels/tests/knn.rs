@@ -246,5 +246,29 @@ fn knn_errors_change_nothing() {
         t.knn(Metric::L2Sq, xr, empty, None, 1, &mut ids, &mut d)
             .unwrap();
         assert_eq!((ids, d), ([PAD_ID; 2], [f32::INFINITY; 2]));
+        // Ids that would reach the padding id are refused.
+        let mut heaps = vec![TopK::new(1); 2];
+        assert!(matches!(
+            t.knn_accumulate(Metric::L2Sq, xr, xr, None, u64::MAX - 1, &mut heaps),
+            Err(KernelError::BadShape(_))
+        ));
+        t.knn_accumulate(Metric::L2Sq, xr, xr, None, u64::MAX - 2, &mut heaps)
+            .unwrap();
+    }
+}
+
+#[test]
+fn cosine_with_infinite_norm_is_nan_like_the_pair_kernel() {
+    for t in tables() {
+        let x = [1.0f32, 0.0, 0.0, 1.0, 3.0, 4.0];
+        let xr = Rows::contiguous(&x, 2).unwrap();
+        for q in [[f32::INFINITY, 0.0], [3e19, 3e19]] {
+            let qr = Rows::contiguous(&q, 2).unwrap();
+            let (_, d) = run_knn(t, Metric::Cosine, qr, xr, 3);
+            assert!(d.iter().all(|v| v.is_nan()), "{} {q:?}: {d:?}", t.isa());
+            for row in xr.iter() {
+                assert!(t.distance(Metric::Cosine, &q, row).unwrap().is_nan());
+            }
+        }
     }
 }

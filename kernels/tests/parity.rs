@@ -336,6 +336,13 @@ fn shapes_are_checked_and_nothing_is_written() {
             Err(KernelError::OutputLength { .. })
         ));
         assert_eq!(out3, [7.0; 3]);
+        // n_q * n_x overflowing usize must be an error, not a wrapped length check.
+        let none: [f32; 0] = [];
+        let huge = Rows::strided(&none, 1 << 32, 0, 0).unwrap();
+        assert!(matches!(
+            t.dot_matrix(huge, huge, &mut []),
+            Err(KernelError::BadShape(_))
+        ));
     }
 }
 

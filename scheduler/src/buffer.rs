@@ -82,7 +82,11 @@ impl NodeBuffer {
     #[cfg(unix)]
     fn mapped(pool: &NumaPool, node: usize, len: usize) -> NodeBuffer {
         let page = page_size();
-        let map_len = len.div_ceil(page) * page;
+        let map_len = len
+            .div_ceil(page)
+            .checked_mul(page)
+            .filter(|&m| m <= isize::MAX as usize)
+            .expect("buffer size overflows");
         // SAFETY: an anonymous private mapping with no address hint touches no
         // existing memory; the result is checked for MAP_FAILED.
         let p = unsafe {

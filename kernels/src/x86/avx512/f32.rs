@@ -250,8 +250,10 @@ const NR: usize = 4;
 pub(crate) unsafe fn dot_tile_f32_avx512(q: Rows<'_, f32>, x: Rows<'_, f32>, out: &mut [f32]) {
     let (n_q, n_x) = (q.n_rows(), x.n_rows());
     let d = q.dim().min(x.dim());
-    if out.len() < n_q * n_x {
-        return;
+    // Checked: a wrapped product would let the stores below run past `out`.
+    match n_q.checked_mul(n_x) {
+        Some(total) if total <= out.len() => {}
+        _ => return,
     }
     let d_body = d - d % LANES;
     let rem = d - d_body;
