@@ -32,8 +32,23 @@ whatever the metric; GB/s counts the bytes of base rows read per query.
 from __future__ import annotations
 
 import os
+import sys
 
-# One thread everywhere, set before numpy/faiss load their BLAS and OpenMP runtimes.
+
+def _threads_from_argv() -> int:
+    """`--threads N` (default 1), read before numpy/faiss load their thread pools."""
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return max(1, int(argv[i + 1]))
+        if arg.startswith("--threads="):
+            return max(1, int(arg.split("=", 1)[1]))
+    return 1
+
+
+THREADS = _threads_from_argv()
+
+# The thread count everywhere, set before numpy/faiss load their BLAS and OpenMP runtimes.
 for _var in (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -42,14 +57,13 @@ for _var in (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 ):
-    os.environ[_var] = "1"
+    os.environ[_var] = str(THREADS)
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
 import shlex  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Callable  # noqa: E402
@@ -245,11 +259,13 @@ def main() -> int:
     ap.add_argument("--knn-dims", default=",".join(map(str, KNN_DIMS)),
                     help="dimensions for the batch-search cases, comma-separated (default: 128,768)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for faiss/BLAS (set before they load; default 1)")
     args = ap.parse_args()
     if args.runs < 5:
         ap.error("--runs must be >= 5")
 
-    faiss.omp_set_num_threads(1)
+    faiss.omp_set_num_threads(THREADS)
     threshold = int(faiss.cvar.distance_compute_blas_threshold)
     rng = np.random.default_rng(args.seed)
     d = ONE_TO_MANY_DIM
@@ -283,8 +299,8 @@ def main() -> int:
         caps = [k for k, v in numkong.get_capabilities().items() if v and k != "serial"]
         versions.append(f"numkong {getattr(numkong, '__version__', '?')} ({', '.join(caps)})")
 
-    print(f"Machine: {cpu_model()}, {os.cpu_count()} logical CPUs; one thread "
-          f"(faiss.omp_set_num_threads(1), OMP/OPENBLAS/MKL_NUM_THREADS=1)")
+    print(f"Machine: {cpu_model()}, {os.cpu_count()} logical CPUs; {THREADS} thread(s) "
+          f"(faiss.omp_set_num_threads({THREADS}), OMP/OPENBLAS/MKL_NUM_THREADS={THREADS})")
     print(f"Command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"Python {platform.python_version()}; {'; '.join(versions)}")
     print(f"faiss distance_compute_blas_threshold = {threshold} (BLAS when nq·d >= it)")
