@@ -41,9 +41,12 @@ fn run_fma_chains(isa: Isa, iters: u64) -> u64 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: peak_fma_gflops checked the ISA with `require` before calling.
         Isa::Avx2 => unsafe { x86::avx2_chains(iters) },
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", not(sagevec_avx512_emu)))]
         // SAFETY: as above.
         Isa::Avx512 => unsafe { x86::avx512_chains(iters) },
+        // Emulated AVX-512 has no peak worth measuring.
+        #[cfg(sagevec_avx512_emu)]
+        Isa::Avx512 => 0,
         #[cfg(not(target_arch = "x86_64"))]
         _ => 0,
     }
@@ -87,6 +90,7 @@ mod x86 {
 
     /// # Safety
     /// AVX-512F is available.
+    #[cfg(not(sagevec_avx512_emu))]
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn avx512_chains(iters: u64) -> u64 {
         const CHAINS: usize = 16;

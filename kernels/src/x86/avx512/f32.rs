@@ -15,6 +15,9 @@
 // Register tiles index accumulators as acc[r][c]; index loops say that most plainly.
 #![allow(clippy::needless_range_loop)]
 
+#[cfg(sagevec_avx512_emu)]
+use super::emu::*;
+#[cfg(not(sagevec_avx512_emu))]
 use core::arch::x86_64::*;
 
 use super::reduce::{hsum_avx512, hsum4_avx512};
@@ -33,7 +36,11 @@ fn tail_mask(rem: usize) -> __mmask16 {
 ///
 /// # Safety
 /// AVX-512F is available and `p + i .. p + i + rem` is readable.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 #[inline]
 unsafe fn load_tail(p: *const f32, i: usize, rem: usize) -> __m512 {
     // SAFETY: the masked load touches only the `rem` selected lanes, which the
@@ -45,7 +52,11 @@ unsafe fn load_tail(p: *const f32, i: usize, rem: usize) -> __m512 {
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2 and FMA are available.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 pub(crate) unsafe fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
@@ -84,7 +95,11 @@ pub(crate) unsafe fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2 and FMA are available.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 pub(crate) unsafe fn l2sq_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
@@ -123,7 +138,11 @@ pub(crate) unsafe fn l2sq_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2 and FMA are available.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 pub(crate) unsafe fn cos_parts_f32_avx512(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
@@ -181,7 +200,11 @@ pub(crate) unsafe fn cos_parts_f32_avx512(a: &[f32], b: &[f32]) -> (f32, f32, f3
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2 and FMA are available.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 pub(crate) unsafe fn dot_norm_f32_avx512(q: &[f32], x: &[f32]) -> (f32, f32) {
     let n = q.len().min(x.len());
     let (pq, px) = (q.as_ptr(), x.as_ptr());
@@ -229,7 +252,11 @@ pub(crate) unsafe fn dot_norm_f32_avx512(q: &[f32], x: &[f32]) -> (f32, f32) {
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2 and FMA are available.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 pub(crate) unsafe fn norm_sq_f32_avx512(a: &[f32]) -> f32 {
     // SAFETY: same contract.
     unsafe { dot_f32_avx512(a, a) }
@@ -246,7 +273,11 @@ const NR: usize = 4;
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2 and FMA are available. (Memory-safe for any shapes.)
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 pub(crate) unsafe fn dot_tile_f32_avx512(q: Rows<'_, f32>, x: Rows<'_, f32>, out: &mut [f32]) {
     let (n_q, n_x) = (q.n_rows(), x.n_rows());
     let d = q.dim().min(x.dim());
@@ -336,7 +367,8 @@ pub(crate) unsafe fn dot_tile_f32_avx512(q: Rows<'_, f32>, x: Rows<'_, f32>, out
 }
 
 crate::family::f32_family! {
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    #[cfg_attr(not(sagevec_avx512_emu), target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma"))]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
     dot = dot_f32_avx512,
     l2sq = l2sq_f32_avx512,
     cos_parts = cos_parts_f32_avx512,

@@ -15,6 +15,9 @@
 // Register tiles index accumulators as acc[r][h]; index loops say that most plainly.
 #![allow(clippy::needless_range_loop)]
 
+#[cfg(sagevec_avx512_emu)]
+use super::emu::*;
+#[cfg(not(sagevec_avx512_emu))]
 use core::arch::x86_64::*;
 
 use crate::knn::PanelJob;
@@ -33,7 +36,11 @@ const LANES: usize = 16;
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2 and FMA are available, and `job` satisfies the `PanelJob`
 /// invariants with `panel == PANEL`; `heaps.len() >= job.queries.n_rows()`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 pub(crate) unsafe fn knn_panels_f32_avx512(job: &PanelJob<'_, f32>, heaps: &mut [TopK]) {
     let q = job.queries;
     let (n_q, d) = (q.n_rows().min(heaps.len()), q.dim());
@@ -91,7 +98,11 @@ pub(crate) unsafe fn knn_panels_f32_avx512(job: &PanelJob<'_, f32>, heaps: &mut 
 ///
 /// # Safety
 /// AVX-512 F is available; `x_aux` points at 32 readable floats.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 #[inline]
 unsafe fn offer(
     metric: Metric,

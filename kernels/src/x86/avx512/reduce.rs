@@ -5,6 +5,9 @@
 //! | `hsum_avx512` | vextractf64x4, vaddps, then the AVX2 sequence | one sum at the end of a 1×1 kernel |
 //! | `hsum4_avx512` | 4 × (vextractf64x4, vaddps), then `hsum4_avx2` | four sums at the end of a tile row |
 
+#[cfg(sagevec_avx512_emu)]
+use super::emu::*;
+#[cfg(not(sagevec_avx512_emu))]
 use core::arch::x86_64::*;
 
 use crate::x86::avx2::reduce::{hsum_avx2, hsum4_avx2};
@@ -13,7 +16,11 @@ use crate::x86::avx2::reduce::{hsum_avx2, hsum4_avx2};
 ///
 /// # Safety
 /// AVX-512F is available.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 #[inline]
 pub(crate) unsafe fn fold_to_256(v: __m512) -> __m256 {
     let lo = _mm512_castps512_ps256(v);
@@ -25,7 +32,11 @@ pub(crate) unsafe fn fold_to_256(v: __m512) -> __m256 {
 ///
 /// # Safety
 /// AVX-512F is available.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 #[inline]
 pub(crate) unsafe fn hsum_avx512(v: __m512) -> f32 {
     // SAFETY: AVX-512F implies AVX2 here (the ISA level requires both).
@@ -36,7 +47,11 @@ pub(crate) unsafe fn hsum_avx512(v: __m512) -> f32 {
 ///
 /// # Safety
 /// AVX-512F is available.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 #[inline]
 pub(crate) unsafe fn hsum4_avx512(a: __m512, b: __m512, c: __m512, d: __m512) -> __m128 {
     // SAFETY: AVX-512F and AVX2 available (the ISA level requires both).
