@@ -102,13 +102,15 @@ step "benchmarks compile"
 cargo bench --workspace --no-run -q
 
 if [ -d bindings/python ]; then
-  step "python tests"
-  (cd bindings/python && ../../.venv/bin/maturin develop --release -q)
+  step "python: build the extension into .venv (maturin), pytest, stubtest"
+  VENV="$PWD/.venv"
+  (cd bindings/python && VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" maturin develop --release -q)
   set +e
-  .venv/bin/python -m pytest -q bindings/python/tests
+  "$VENV/bin/python" -m pytest -q bindings/python/tests
   rc=$?
   set -e
   [ "$rc" -eq 0 ] || { echo "pytest failed (exit $rc; 5 means no test ran)" >&2; exit 1; }
+  "$VENV/bin/python" -m mypy.stubtest sagevec._native
 fi
 
 printf '\nscripts/test.sh: every step passed\n'
