@@ -22,16 +22,20 @@ step "workspace tests (optimised test profile)"
 cargo nextest run --workspace --profile ci
 cargo test --workspace --doc
 
-# Paths of the kernel test binaries (the `test` profile, as nextest built them).
-mapfile -t KERNEL_TESTS < <(cargo test -p sagevec-kernels --tests --no-run --message-format=json 2>/dev/null |
-  python3 -c '
+# Paths of the kernel test binaries (the `test` profile, as nextest built them);
+# extra environment (e.g. RUSTFLAGS for the emulated-AVX-512 build) passes through.
+kernel_test_binaries() {
+  cargo test -p sagevec-kernels --tests --no-run --message-format=json 2>/dev/null |
+    python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"] \
        and m["target"]["name"] in ("parity", "knn", "guard"):
         print(m["executable"])
-')
+'
+}
+mapfile -t KERNEL_TESTS < <(kernel_test_binaries)
 [ "${#KERNEL_TESTS[@]}" -eq 3 ] || { echo "expected 3 kernel test binaries, found ${#KERNEL_TESTS[@]}" >&2; exit 1; }
 
 ISAS=$(cargo run -q --release -p sagevec-cli -- info --isas)
@@ -47,16 +51,7 @@ if ! echo "$ISAS" | grep -qw avx512; then
   step "AVX-512 kernels on emulated intrinsics (this CPU has no AVX-512)"
   RUSTFLAGS="--cfg sagevec_avx512_emu" CARGO_TARGET_DIR=target/avx512-emu \
     cargo clippy -q -p sagevec-kernels --all-targets -- -D warnings
-  mapfile -t EMU_TESTS < <(RUSTFLAGS="--cfg sagevec_avx512_emu" CARGO_TARGET_DIR=target/avx512-emu \
-    cargo test -p sagevec-kernels --tests --no-run --message-format=json 2>/dev/null |
-    python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"] \
-       and m["target"]["name"] in ("parity", "knn", "guard"):
-        print(m["executable"])
-')
+  mapfile -t EMU_TESTS < <(RUSTFLAGS="--cfg sagevec_avx512_emu" CARGO_TARGET_DIR=target/avx512-emu kernel_test_binaries)
   [ "${#EMU_TESTS[@]}" -eq 3 ] || { echo "expected 3 emulated kernel test binaries, found ${#EMU_TESTS[@]}" >&2; exit 1; }
   for t in "${EMU_TESTS[@]}"; do SAGEVEC_ISA=avx512 "$t" -q; done
 fi

@@ -146,6 +146,25 @@ impl KernelTable {
         }
     }
 
+    /// What a block's rows contribute to their distances: squared norms (L2) or
+    /// reciprocal norms (cosine), from the caller's cache or computed here.
+    fn block_norms<T: Element>(
+        &self,
+        metric: Metric,
+        block: Rows<'_, T>,
+        cached: Option<&[f32]>,
+        out: &mut [f32],
+    ) -> Result<(), KernelError> {
+        match cached {
+            Some(norms) => out.copy_from_slice(norms),
+            None => self.squared_norms(block, out)?,
+        }
+        if metric == Metric::Cosine {
+            out.iter_mut().for_each(|n| *n = inverse_norm(*n));
+        }
+        Ok(())
+    }
+
     /// The packed-panel path (see the module docs).
     #[allow(clippy::too_many_arguments)] // private: the checked arguments of knn_accumulate
     fn knn_packed<T: Element>(
@@ -172,14 +191,12 @@ impl KernelTable {
             pack_panels(block, panel, &mut packed);
             x_aux.fill(0.0);
             if metric != Metric::InnerProduct {
-                let xn = &mut x_aux[..w];
-                match base_norms {
-                    Some(norms) => xn.copy_from_slice(&norms[b0..b1]),
-                    None => self.squared_norms(block, xn)?,
-                }
-                if metric == Metric::Cosine {
-                    xn.iter_mut().for_each(|n| *n = inverse_norm(*n));
-                }
+                self.block_norms(
+                    metric,
+                    block,
+                    base_norms.map(|n| &n[b0..b1]),
+                    &mut x_aux[..w],
+                )?;
             }
             for q0 in (0..n_q).step_by(QUERY_BLOCK) {
                 let q1 = (q0 + QUERY_BLOCK).min(n_q);
@@ -230,14 +247,12 @@ impl KernelTable {
             let block = base.slice_rows(b0, b1);
             let w = b1 - b0;
             if needs_norms {
-                let xn = &mut x_norms[..w];
-                match base_norms {
-                    Some(norms) => xn.copy_from_slice(&norms[b0..b1]),
-                    None => self.squared_norms(block, xn)?,
-                }
-                if metric == Metric::Cosine {
-                    xn.iter_mut().for_each(|n| *n = inverse_norm(*n));
-                }
+                self.block_norms(
+                    metric,
+                    block,
+                    base_norms.map(|n| &n[b0..b1]),
+                    &mut x_norms[..w],
+                )?;
             }
             for q0 in (0..n_q).step_by(QUERY_BLOCK) {
                 let q1 = (q0 + QUERY_BLOCK).min(n_q);
