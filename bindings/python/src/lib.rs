@@ -14,6 +14,7 @@ use numpy::{
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
 use sagevec_index::BatchResults;
 use sagevec_kernels::{Isa, KernelTable, Metric, Rows, try_active_isa, try_kernels};
 use sagevec_scheduler::{NumaPool, Par, Policy, Topology, plan};
@@ -188,6 +189,37 @@ fn knn<'py>(
     ))
 }
 
+/// The topology and the placement plan worker pools use here, as a dict (the
+/// same facts `sagevec info` prints; honours `SAGEVEC_TOPOLOGY`,
+/// `SAGEVEC_NUM_THREADS` and `SAGEVEC_PIN`).
+#[pyfunction]
+fn topology(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let env_err = |e: sagevec_scheduler::SchedError| PyValueError::new_err(e.to_string());
+    let topo = Topology::from_env().map_err(env_err)?;
+    let placement = plan(&topo, &Policy::from_env().map_err(env_err)?).map_err(env_err)?;
+    let nodes = PyList::empty(py);
+    for n in placement.nodes() {
+        let node = PyDict::new(py);
+        node.set_item("node", n.node)?;
+        node.set_item("package", n.package)?;
+        node.set_item("pus", n.workers.iter().map(|w| w.pu).collect::<Vec<_>>())?;
+        node.set_item("cpus", n.workers.iter().map(|w| w.cpu).collect::<Vec<_>>())?;
+        nodes.append(node)?;
+    }
+    let out = PyDict::new(py);
+    out.set_item("source", topo.source().to_string())?;
+    out.set_item("packages", topo.n_packages())?;
+    out.set_item("numa_nodes", topo.nodes().len())?;
+    out.set_item("cores", topo.n_cores())?;
+    out.set_item("pus", topo.pus().len())?;
+    out.set_item("allowed_pus", topo.allowed_pus())?;
+    out.set_item("threads", placement.n_threads())?;
+    out.set_item("pinned", placement.pinned())?;
+    out.set_item("nodes", nodes)?;
+    out.set_item("text", placement.to_string())?;
+    Ok(out)
+}
+
 /// The compiled core of `sagevec`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -197,5 +229,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(distances, m)?)?;
     m.add_function(wrap_pyfunction!(cdist, m)?)?;
     m.add_function(wrap_pyfunction!(knn, m)?)?;
+    m.add_function(wrap_pyfunction!(topology, m)?)?;
     Ok(())
 }

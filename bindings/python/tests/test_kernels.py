@@ -3,6 +3,7 @@ ISA selection, and that the GIL is released while the kernels compute."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -195,3 +196,19 @@ def test_the_gil_is_released_during_a_search() -> None:
     worker.join()
     (span,) = spans
     assert max_gap < span / 2, (max_gap, span)
+
+
+def test_topology_reports_the_plan_and_honours_overrides() -> None:
+    t = sagevec.topology()
+    assert t["numa_nodes"] >= 1 and t["threads"] >= 1 and t["pus"] >= t["cores"] >= 1
+    assert sum(len(n["cpus"]) for n in t["nodes"]) == t["threads"]
+    code = "import json, sagevec; print(json.dumps(sagevec.topology()))"
+    env = dict(os.environ, SAGEVEC_TOPOLOGY="pack:2 numa:1 core:4 pu:2", SAGEVEC_NUM_THREADS="4")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    synth = json.loads(out.stdout)
+    assert synth["numa_nodes"] == 2 and synth["threads"] == 4 and synth["pus"] == 16
+    assert [len(n["cpus"]) for n in synth["nodes"]] == [2, 2]
+    assert "synthetic" in synth["source"]
+    env["SAGEVEC_TOPOLOGY"] = "not a topology"
+    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "ValueError" in bad.stderr

@@ -1,9 +1,9 @@
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["__version__", "active_isa", "available_isas", "distances", "cdist", "knn"]
+__all__ = ["__version__", "active_isa", "available_isas", "distances", "cdist", "knn", "topology"]
 
 __version__: str
 
@@ -22,3 +22,4 @@ def knn(
     metric_: str,
     threads: Optional[int] = None,
 ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+def topology() -> dict[str, Any]: ...
