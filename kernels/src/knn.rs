@@ -73,7 +73,11 @@ fn pack_panels<T: Element>(block: Rows<'_, T>, panel: usize, out: &mut [T]) {
     let d = block.dim();
     let n_panels = block.n_rows().div_ceil(panel);
     let out = &mut out[..n_panels * d * panel];
-    out.fill(T::zeroed());
+    // Every lane of a full panel is written below; only a partial last panel has
+    // padding lanes to clear (the buffer is reused across blocks).
+    if !block.n_rows().is_multiple_of(panel) {
+        out[(n_panels - 1) * d * panel..].fill(T::zeroed());
+    }
     for (r, row) in block.iter().enumerate() {
         let (p, lane) = (r / panel, r % panel);
         let dst = &mut out[p * d * panel..(p + 1) * d * panel];
