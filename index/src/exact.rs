@@ -214,7 +214,7 @@ impl Job<'_> {
         let n_x = self.base.n_rows();
         let chunk = n_x.div_ceil(workers).max(1);
         let queries = self.queries.slice_rows(range.start, range.end);
-        let partial: Vec<Vec<TopK>> = (0..n_x.div_ceil(chunk))
+        let mut partial: Vec<Vec<TopK>> = (0..n_x.div_ceil(chunk))
             .into_par_iter()
             .map(|c| {
                 let (lo, hi) = (c * chunk, ((c + 1) * chunk).min(n_x));
@@ -233,8 +233,8 @@ impl Job<'_> {
             .collect::<Result<_, IndexError>>()?;
         for q in 0..queries.n_rows() {
             let mut merged = TopK::new(self.k);
-            for part in &partial {
-                for n in part[q].clone().into_sorted_vec() {
+            for part in &mut partial {
+                for n in std::mem::replace(&mut part[q], TopK::new(0)).into_sorted_vec() {
                     merged.push(n.distance, n.id);
                 }
             }
