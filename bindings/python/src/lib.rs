@@ -87,16 +87,18 @@ fn cdist<'py>(
     let (ra, rb) = (rows(&a, "a")?, rows(&b, "b")?);
     let (na, nb) = (ra.n_rows(), rb.n_rows());
     let mut out = vec![0.0f32; na * nb];
+    if ra.dim() != rb.dim() {
+        return Err(value_error(
+            sagevec_kernels::KernelError::DimensionMismatch {
+                expected: rb.dim(),
+                got: ra.dim(),
+            },
+        ));
+    }
     py.detach(|| -> Result<(), sagevec_kernels::KernelError> {
+        // Rows of width 0 (nb == 0) cannot be chunked, and there is nothing to do.
         if nb == 0 {
-            return if ra.dim() == rb.dim() {
-                Ok(())
-            } else {
-                Err(sagevec_kernels::KernelError::DimensionMismatch {
-                    expected: rb.dim(),
-                    got: ra.dim(),
-                })
-            };
+            return Ok(());
         }
         for (i, row) in out.chunks_exact_mut(nb).enumerate() {
             t.distances(m, ra.row(i), rb, row)?;

@@ -131,6 +131,8 @@ def test_bad_shapes_and_arguments_are_value_errors() -> None:
         kernels.knn(rows, rows, k=1, threads=0)
     with pytest.raises(ValueError, match="dimension"):
         kernels.cdist(np.ones((2, 7), dtype=np.float32), np.ones((0, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match="dimension"):
+        kernels.cdist(np.ones((0, 7), dtype=np.float32), np.ones((3, 8), dtype=np.float32))
 
 
 def test_cosine_zero_vector_is_one() -> None:
