@@ -30,6 +30,44 @@ pub enum IndexError {
     Pool(SchedError),
     /// `SAGEVEC_ISA` asks for an ISA that cannot be used.
     Isa(IsaError),
+    /// A configuration or search parameter is out of range.
+    InvalidParameter {
+        /// The parameter's name, as the API spells it.
+        name: &'static str,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+    /// A vector holds NaN or an infinity.
+    NonFinite {
+        /// Row of the batch (0 for a single vector).
+        row: usize,
+    },
+    /// A zero vector was given under the cosine metric (its direction is undefined).
+    ZeroVector {
+        /// Row of the batch (0 for a single vector).
+        row: usize,
+    },
+    /// An id appears twice in one batch.
+    DuplicateId {
+        /// The repeated id.
+        id: u64,
+    },
+    /// An id is outside `[0, 2^63)`.
+    IdOutOfRange {
+        /// The id given.
+        id: u64,
+    },
+    /// Two inputs of one call disagree in length (ids, vectors, metadata).
+    LengthMismatch {
+        /// What was measured against the vector count.
+        what: &'static str,
+        /// Rows in the batch.
+        expected: usize,
+        /// Entries given.
+        got: usize,
+    },
+    /// Auto-assigned ids would pass `2^63 - 1`.
+    IdsExhausted,
 }
 
 impl fmt::Display for IndexError {
@@ -47,6 +85,22 @@ impl fmt::Display for IndexError {
             IndexError::Kernel(e) => write!(f, "kernel: {e}"),
             IndexError::Pool(e) => write!(f, "worker pool: {e}"),
             IndexError::Isa(e) => write!(f, "kernels: {e}"),
+            IndexError::InvalidParameter { name, reason } => write!(f, "invalid {name}: {reason}"),
+            IndexError::NonFinite { row } => write!(f, "vector {row} holds NaN or an infinity"),
+            IndexError::ZeroVector { row } => {
+                write!(
+                    f,
+                    "vector {row} is zero, which has no direction under cosine"
+                )
+            }
+            IndexError::DuplicateId { id } => write!(f, "id {id} appears twice in one batch"),
+            IndexError::IdOutOfRange { id } => write!(f, "id {id} is outside [0, 2^63)"),
+            IndexError::LengthMismatch {
+                what,
+                expected,
+                got,
+            } => write!(f, "{what}: {got} entries for {expected} vectors"),
+            IndexError::IdsExhausted => f.write_str("no auto-assigned ids left below 2^63"),
         }
     }
 }

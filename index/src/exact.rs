@@ -9,14 +9,13 @@
 //! the per-worker top-k lists.
 
 use std::ops::Range;
-use std::sync::Mutex;
 
 use sagevec_kernels::{KernelTable, Metric, Rows, TopK, try_kernels};
 use sagevec_scheduler::Par;
 use sagevec_scheduler::rayon::prelude::*;
 
 use crate::error::IndexError;
-use crate::results::{BatchResults, RowsMut};
+use crate::results::{BatchResults, RowsMut, for_each_node_rows};
 
 /// Below this many queries per worker, a node splits the base instead of the
 /// queries (a kernel call re-packs its base once, so each worker gets one call).
@@ -75,27 +74,9 @@ pub fn knn(
         k,
     };
 
-    // One piece of `out` per node, in the order of the node ranges.
-    let pieces = par.split_range(queries.n_rows());
-    let mut rest = out.rows_mut();
-    let mut slots = Vec::with_capacity(pieces.len());
-    for (_, range) in &pieces {
-        let (mine, tail) = rest.split_at(range.len());
-        slots.push(Mutex::new(Some(mine)));
-        rest = tail;
-    }
-    let results = par.broadcast_range(queries.n_rows(), |_node, range| {
-        let slot = pieces
-            .iter()
-            .position(|(_, r)| r.start == range.start && r.end == range.end)
-            .and_then(|i| slots[i].lock().ok()?.take());
-        match slot {
-            Some(rows) => job.run_node(range, rows, !par.is_seq()),
-            None if range.is_empty() => Ok(()),
-            None => unreachable!("every node range has exactly one slot"),
-        }
-    });
-    results.into_iter().collect()
+    for_each_node_rows(par, out, |_node, range, rows| {
+        job.run_node(range, rows, !par.is_seq())
+    })
 }
 
 /// Squared norms of every row, split over the workers.

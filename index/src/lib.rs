@@ -35,10 +35,27 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod arena;
+mod builder;
+mod config;
+pub mod docs;
 mod error;
 mod exact;
+pub mod graph;
+mod index;
+mod metadata;
 mod results;
+mod segment;
+mod shared;
+mod snapshot;
+mod stats;
 
+pub use config::{IndexConfig, MAX_DIM, MAX_ID, MAX_K, MAX_SEGMENT_ROWS, SearchParams};
 pub use error::IndexError;
 pub use exact::knn;
+pub use graph::GraphParams;
+pub use index::{Index, Removed, Written};
+pub use metadata::{Filter, Metadata, Value};
 pub use results::BatchResults;
+pub use snapshot::{Hit, Hits, Record, Snapshot};
+pub use stats::{IndexStats, LatencySummary, MemoryBytes, SegmentCounts};

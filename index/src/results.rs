@@ -4,7 +4,11 @@
 //! whole number of cache lines (`k` rounded up to 8 ids / 16 distances), so the
 //! workers that fill neighbouring queries never write the same line.
 
+use std::ops::Range;
+use std::sync::Mutex;
+
 use sagevec_kernels::{AlignedVec, PAD_DISTANCE, PAD_ID};
+use sagevec_scheduler::Par;
 
 use crate::error::IndexError;
 
@@ -105,6 +109,40 @@ impl BatchResults {
     }
 }
 
+/// Runs `f(node, query_range, rows)` for every node's share of the `out` rows
+/// (split as [`Par::split_range`] splits `0..n_queries`), each inside its node's
+/// pool, all nodes at once; under `Par::Seq` once, here.
+pub(crate) fn for_each_node_rows<F>(
+    par: Par<'_>,
+    out: &mut BatchResults,
+    f: F,
+) -> Result<(), IndexError>
+where
+    F: Fn(usize, Range<usize>, RowsMut<'_>) -> Result<(), IndexError> + Sync,
+{
+    let n = out.n_queries();
+    let pieces = par.split_range(n);
+    let mut rest = out.rows_mut();
+    let mut slots = Vec::with_capacity(pieces.len());
+    for (_, range) in &pieces {
+        let (mine, tail) = rest.split_at(range.len());
+        slots.push(Mutex::new(Some(mine)));
+        rest = tail;
+    }
+    let results = par.broadcast_range(n, |node, range| {
+        let slot = pieces
+            .iter()
+            .position(|(_, r)| r.start == range.start && r.end == range.end)
+            .and_then(|i| slots[i].lock().ok()?.take());
+        match slot {
+            Some(rows) => f(node, range, rows),
+            None if range.is_empty() => Ok(()),
+            None => unreachable!("every node range has exactly one slot"),
+        }
+    });
+    results.into_iter().collect()
+}
+
 /// A contiguous run of result rows, borrowed mutably; split it to give each
 /// worker its own rows.
 #[derive(Debug)]
@@ -137,6 +175,22 @@ impl<'a> RowsMut<'a> {
             distances,
         };
         (part(ids_a, d_a), part(ids_b, d_b))
+    }
+
+    /// Splits into runs of `n` rows (the last may be shorter).
+    pub(crate) fn into_chunks(self, n: usize) -> Vec<RowsMut<'a>> {
+        let n = n.max(1);
+        let mut out = Vec::with_capacity(self.len().div_ceil(n));
+        let mut rest = self;
+        while rest.len() > n {
+            let (head, tail) = rest.split_at(n);
+            out.push(head);
+            rest = tail;
+        }
+        if rest.len() > 0 {
+            out.push(rest);
+        }
+        out
     }
 
     /// Row `i` of this run: `(ids, distances)`, `k` each.

@@ -123,6 +123,19 @@ impl TopK {
         self.heap.clear();
     }
 
+    /// Forgets every result and sets a new bound `k`, reusing the allocation.
+    pub fn reset(&mut self, k: usize) {
+        self.heap.clear();
+        self.heap.reserve(k);
+        self.k = k;
+    }
+
+    /// The results held, in heap order (not sorted): for merging into another
+    /// selection without allocating.
+    pub fn as_unordered_slice(&self) -> &[Neighbor] {
+        &self.heap
+    }
+
     /// Empties the selection into `ids` / `distances`, best first, padding the rest
     /// with [`PAD_ID`] / [`PAD_DISTANCE`]. Allocates nothing.
     ///

@@ -1,0 +1,3 @@
+//! Documentation-only pages (no code): read them on docs.rs or with `cargo doc`.
+
+pub mod concurrency;

@@ -1,0 +1,204 @@
+//! The two walks every HNSW operation is made of, shared by the builder (over its
+//! lock-protected atomic links) and the frozen layout (over plain arrays):
+//!
+//! - [`greedy`]: on an upper level, move to the closest neighbour until none is
+//!   closer (one gather-kernel call per hop).
+//! - [`beam`]: on one level, the ef-bounded best-first search of the paper
+//!   (Algorithm 2), with hnswlib's filtered-search rule: rows that `admit` refuses
+//!   are expanded like any other but never enter the result set, and the walk stops
+//!   only when the closest unexpanded candidate is further than the worst result
+//!   *and* the result set holds `ef` rows.
+//!
+//! For each expanded node, the not-yet-visited neighbours are collected into one id
+//! list and their distances computed by one
+//! [`distances_gather`](sagevec_kernels::KernelTable::distances_gather) call (the
+//! kernel prefetches the rows ahead). Heaps hold packed `u64` keys (see
+//! `visited.rs`), so they compare one integer.
+
+use std::collections::BinaryHeap;
+
+use sagevec_kernels::{DistanceFn, KernelTable, Metric, Rows};
+
+use super::visited::{VisitedSet, pack, row_of};
+
+/// Where a walk reads a node's links on one level.
+pub(crate) trait Links {
+    /// Appends the links of `node` on `level` to `out` (which is not cleared).
+    fn neighbors_into(&self, node: u32, level: usize, out: &mut Vec<u32>);
+}
+
+/// The distance kernels of one graph: the resolved one-to-one function and the
+/// gather kernel over the graph's rows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dist<'a> {
+    pub(crate) table: &'static KernelTable,
+    pub(crate) metric: Metric,
+    pub(crate) pair: DistanceFn<f32>,
+    pub(crate) rows: Rows<'a, f32>,
+}
+
+impl<'a> Dist<'a> {
+    pub(crate) fn new(table: &'static KernelTable, metric: Metric, rows: Rows<'a, f32>) -> Self {
+        Dist {
+            table,
+            metric,
+            pair: table.distance_fn(metric),
+            rows,
+        }
+    }
+
+    /// `query` to row `node`.
+    #[inline(always)]
+    pub(crate) fn to_row(&self, query: &[f32], node: u32) -> f32 {
+        self.pair.call(query, self.rows.row(node as usize))
+    }
+
+    /// `out[j]` = `query` to row `ids[j]`.
+    ///
+    /// One gather-kernel call for L2 and inner product (bit for bit the one-to-one
+    /// kernel). Cosine calls the one-to-one kernel per row: the gather kernel's cosine
+    /// caches `|q|²` and so can differ from it in the last bits, and every distance a
+    /// walk compares must come from one function.
+    #[inline(always)]
+    pub(crate) fn gather(&self, query: &[f32], ids: &[u32], out: &mut [f32]) {
+        if self.metric == Metric::Cosine {
+            for (o, &id) in out.iter_mut().zip(ids) {
+                *o = self.to_row(query, id);
+            }
+            return;
+        }
+        self.table
+            .distances_gather(self.metric, query, self.rows, ids, &mut out[..ids.len()])
+            .expect("graph invariant: query.len() == dim and every link < n");
+    }
+}
+
+/// Per-worker reusable search state: the visited set (epoch stamps), the candidate
+/// and result heaps, and the neighbour id / distance buffers of one hop.
+///
+/// `new()` allocates nothing; the first search on a graph grows it to that graph's
+/// size (one `u16` per row plus heaps of about `ef` entries), and later searches on
+/// graphs no larger allocate nothing. Keep one per thread (it is `Send`, not shared).
+#[derive(Debug, Default)]
+pub struct SearchScratch {
+    pub(crate) visited: VisitedSet,
+    /// Candidates to expand, as `!packed` so the max-heap pops the closest.
+    pub(crate) candidates: BinaryHeap<u64>,
+    /// The best `ef` admitted rows as packed keys; the top is the worst.
+    pub(crate) results: BinaryHeap<u64>,
+    pub(crate) ids: Vec<u32>,
+    pub(crate) dists: Vec<f32>,
+}
+
+impl SearchScratch {
+    /// Empty scratch; it grows on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Heap bytes this scratch holds now.
+    pub fn memory_bytes(&self) -> usize {
+        self.visited.capacity_bytes()
+            + (self.candidates.capacity() + self.results.capacity()) * size_of::<u64>()
+            + self.ids.capacity() * size_of::<u32>()
+            + self.dists.capacity() * size_of::<f32>()
+    }
+
+    /// Loads the links of `node` on `level` into `ids`, sized `dists` to match.
+    #[inline(always)]
+    fn load_links<L: Links>(&mut self, links: &L, node: u32, level: usize) {
+        self.ids.clear();
+        links.neighbors_into(node, level, &mut self.ids);
+        if self.dists.len() < self.ids.len() {
+            self.dists.resize(self.ids.len(), 0.0);
+        }
+    }
+}
+
+/// Greedy descent on `level` from `(node, dist)`; returns the local minimum reached.
+pub(crate) fn greedy<L: Links>(
+    links: &L,
+    dist: &Dist<'_>,
+    query: &[f32],
+    level: usize,
+    mut best: u64,
+    scratch: &mut SearchScratch,
+) -> u64 {
+    loop {
+        let from = row_of(best);
+        scratch.load_links(links, from, level);
+        dist.gather(query, &scratch.ids, &mut scratch.dists);
+        for (&id, &d) in scratch.ids.iter().zip(&scratch.dists) {
+            let key = pack(d, id);
+            if key < best {
+                best = key;
+            }
+        }
+        if row_of(best) == from {
+            return best;
+        }
+    }
+}
+
+/// The ef-bounded beam on `level` from the packed `entry`, with `n` nodes in the
+/// graph. Leaves the best `ef` admitted rows in `scratch.results` (a max-heap).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn beam<L: Links>(
+    links: &L,
+    dist: &Dist<'_>,
+    n: usize,
+    query: &[f32],
+    level: usize,
+    entry: u64,
+    ef: usize,
+    admit: impl Fn(u32) -> bool,
+    scratch: &mut SearchScratch,
+) {
+    let ef = ef.max(1);
+    scratch.visited.reset(n);
+    scratch.candidates.clear();
+    scratch.results.clear();
+    scratch.visited.insert(row_of(entry));
+    scratch.candidates.push(!entry);
+    if admit(row_of(entry)) {
+        scratch.results.push(entry);
+    }
+    // The worst result held (u64::MAX while none), the bar a newcomer must pass.
+    let mut bound = scratch.results.peek().copied().unwrap_or(u64::MAX);
+    while let Some(top) = scratch.candidates.pop() {
+        let cand = !top;
+        if cand > bound && scratch.results.len() >= ef {
+            break;
+        }
+        scratch.ids.clear();
+        links.neighbors_into(row_of(cand), level, &mut scratch.ids);
+        // Keep only the unvisited ones, marking them.
+        let SearchScratch {
+            visited,
+            ids,
+            dists,
+            ..
+        } = scratch;
+        ids.retain(|&id| visited.insert(id));
+        if ids.is_empty() {
+            continue;
+        }
+        if dists.len() < ids.len() {
+            dists.resize(ids.len(), 0.0);
+        }
+        dist.gather(query, ids, dists);
+        for (&id, &d) in scratch.ids.iter().zip(&scratch.dists) {
+            let key = pack(d, id);
+            if scratch.results.len() < ef || key < bound {
+                scratch.candidates.push(!key);
+                if admit(id) {
+                    scratch.results.push(key);
+                    if scratch.results.len() > ef {
+                        scratch.results.pop();
+                    }
+                    bound = scratch.results.peek().copied().unwrap_or(u64::MAX);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! The concurrent index: readers load a snapshot and never wait; one writer at a
+//! time appends and publishes; a background builder seals and merges.
+//!
+//! See [`crate::docs::concurrency`] for the guarantees.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use sagevec_kernels::{Metric, Rows};
+
+use crate::arena::{RowTable, VectorArena};
+use crate::builder::{self, BuilderCtl};
+use crate::config::{IndexConfig, MAX_ID, SearchParams};
+use crate::error::IndexError;
+use crate::metadata::Metadata;
+use crate::results::BatchResults;
+use crate::segment::{Segment, Vectors};
+use crate::shared::Shared;
+use crate::snapshot::{self, Hits, IdMap, Loc, Record, Snapshot, State};
+use crate::stats::{Counters, IndexStats, MemoryBytes};
+
+/// What an add made visible.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The ids of the added vectors, in input order (given or auto-assigned).
+    pub ids: Vec<u64>,
+    /// The version at which they became visible (the current version for an
+    /// empty batch).
+    pub version: u64,
+}
+
+/// What a remove did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Removed {
+    /// Ids that were live and are now removed (unknown ids are skipped).
+    pub count: usize,
+    /// The version from which they are gone (the current version if none was).
+    pub version: u64,
+}
+
+/// The growing segment, as the writer sees it.
+#[derive(Debug)]
+struct Growing {
+    uid: u64,
+    table: Arc<RowTable>,
+    arena: Arc<VectorArena>,
+    rows: usize,
+    node: usize,
+}
+
+impl Growing {
+    fn view(&self, sealed: bool) -> Arc<Segment> {
+        Arc::new(Segment {
+            uid: self.uid,
+            growing: !sealed,
+            rows: self.rows,
+            table: self.table.clone(),
+            vectors: Vectors::Arena(self.arena.clone()),
+            node: self.node,
+        })
+    }
+}
+
+/// State only the writer (the holder of the writer lock) touches.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    pub(crate) next_uid: u64,
+    growing: Option<Growing>,
+    /// Largest id ever used + 1: auto-assigned ids start here and are never reused.
+    next_auto_id: u64,
+    next_node: usize,
+}
+
+/// Everything the index, its snapshots and its builder share.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) current: ArcSwap<State>,
+    pub(crate) writer: Mutex<Writer>,
+    published: Mutex<u64>,
+    published_cv: Condvar,
+    pub(crate) builder: BuilderCtl,
+}
+
+impl Inner {
+    /// Takes the writer lock. A writer that panicked left no half-published
+    /// state (publishing is one store), so a poisoned lock is taken as is.
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publishes `state` (writer lock held) and wakes version waiters.
+    pub(crate) fn publish(&self, state: State) {
+        let version = state.version;
+        self.current.store(Arc::new(state));
+        *self.published.lock().unwrap_or_else(|e| e.into_inner()) = version;
+        self.published_cv.notify_all();
+    }
+
+    pub(crate) fn new_uid(writer: &mut Writer) -> u64 {
+        writer.next_uid += 1;
+        writer.next_uid
+    }
+}
+
+/// A concurrent vector index (see the crate docs). Share it between threads
+/// with `Arc<Index>`; every method takes `&self`.
+#[derive(Debug)]
+pub struct Index {
+    inner: Arc<Inner>,
+    builder: Option<JoinHandle<()>>,
+}
+
+impl Index {
+    /// An empty index. Fails if the configuration is invalid.
+    pub fn new(config: IndexConfig) -> Result<Index, IndexError> {
+        config.validate()?;
+        let inner = Arc::new(Inner {
+            shared: Arc::new(Shared::new(&config)),
+            current: ArcSwap::from_pointee(State {
+                version: 0,
+                segments: Vec::new(),
+                ids: IdMap::new(),
+            }),
+            writer: Mutex::new(Writer {
+                next_uid: 0,
+                growing: None,
+                next_auto_id: 0,
+                next_node: 0,
+            }),
+            published: Mutex::new(0),
+            published_cv: Condvar::new(),
+            builder: BuilderCtl::new(),
+        });
+        let builder = builder::spawn(inner.clone())?;
+        Ok(Index {
+            inner,
+            builder: Some(builder),
+        })
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.inner.shared.dim
+    }
+
+    /// Distance metric.
+    pub fn metric(&self) -> Metric {
+        self.inner.shared.metric
+    }
+
+    /// Adds one vector (see [`add_batch`](Self::add_batch)).
+    pub fn add(
+        &self,
+        id: Option<u64>,
+        vector: &[f32],
+        metadata: Option<Metadata>,
+    ) -> Result<Written, IndexError> {
+        let ids = id.map(|i| [i]);
+        self.add_batch(
+            ids.as_ref().map(|a| &a[..]),
+            vector,
+            metadata.map(|m| vec![Some(m)]),
+        )
+    }
+
+    /// Adds `vectors` (row-major, `dim` floats each) with their `ids` (or
+    /// auto-assigned ones: the largest id ever used + 1, …) and optional
+    /// per-row metadata. An id already present is replaced (upsert).
+    ///
+    /// The batch becomes visible all at once, at the returned version, or not at
+    /// all: wrong length, NaN/inf, a zero vector under cosine, an id twice in the
+    /// batch, an id `>= 2^63`, or a metadata list of another length is refused
+    /// before anything changes.
+    pub fn add_batch(
+        &self,
+        ids: Option<&[u64]>,
+        vectors: &[f32],
+        metadata: Option<Vec<Option<Metadata>>>,
+    ) -> Result<Written, IndexError> {
+        let shared = &self.inner.shared;
+        let dim = shared.dim;
+        if !vectors.len().is_multiple_of(dim) {
+            return Err(IndexError::DimensionMismatch {
+                expected: dim,
+                got: vectors.len() % dim,
+            });
+        }
+        let n = vectors.len() / dim;
+        if let Some(ids) = ids {
+            if ids.len() != n {
+                return Err(IndexError::LengthMismatch {
+                    what: "ids",
+                    expected: n,
+                    got: ids.len(),
+                });
+            }
+            let mut seen = HashSet::with_capacity(n);
+            for &id in ids {
+                if id > MAX_ID {
+                    return Err(IndexError::IdOutOfRange { id });
+                }
+                if !seen.insert(id) {
+                    return Err(IndexError::DuplicateId { id });
+                }
+            }
+        }
+        if let Some(m) = &metadata
+            && m.len() != n
+        {
+            return Err(IndexError::LengthMismatch {
+                what: "metadata",
+                expected: n,
+                got: m.len(),
+            });
+        }
+        // Under cosine the stored rows are the unit vectors.
+        let mut unit = Vec::new();
+        let mut stored = if shared.metric == Metric::Cosine {
+            Vec::with_capacity(vectors.len())
+        } else {
+            Vec::new()
+        };
+        for (row, v) in vectors.chunks_exact(dim).enumerate() {
+            shared.check_vector(v, row, &mut unit)?;
+            stored.extend_from_slice(&unit);
+        }
+        let rows: &[f32] = if shared.metric == Metric::Cosine {
+            &stored
+        } else {
+            vectors
+        };
+
+        let mut writer = self.inner.lock_writer();
+        let cur = self.inner.current.load_full();
+        if n == 0 {
+            return Ok(Written {
+                ids: Vec::new(),
+                version: cur.version,
+            });
+        }
+        let ids: Vec<u64> = match ids {
+            Some(ids) => ids.to_vec(),
+            None => {
+                let first = writer.next_auto_id;
+                if first
+                    .checked_add(n as u64 - 1)
+                    .is_none_or(|last| last > MAX_ID)
+                {
+                    return Err(IndexError::IdsExhausted);
+                }
+                (first..first + n as u64).collect()
+            }
+        };
+        // Nothing below can fail: the batch is published whole.
+        let version = cur.version + 1;
+        let max_id = *ids.iter().max().expect("n > 0");
+        writer.next_auto_id = writer.next_auto_id.max(max_id + 1);
+        let mut map = cur.ids.clone();
+        let mut segments: Vec<Arc<Segment>> = cur
+            .segments
+            .iter()
+            .filter(|s| !s.growing)
+            .cloned()
+            .collect();
+        let mut metadata = metadata.map(|m| m.into_iter());
+        let mut sealed = 0;
+        let capacity = shared.seal_threshold;
+        let n_nodes = shared.par().map(|p| p.n_nodes()).unwrap_or(1);
+        for (&id, v) in ids.iter().zip(rows.chunks_exact(dim)) {
+            if writer.growing.as_ref().is_none_or(|g| g.rows == capacity) {
+                if let Some(full) = writer.growing.take() {
+                    segments.push(full.view(true));
+                    sealed += 1;
+                }
+                let uid = Inner::new_uid(&mut writer);
+                let node = writer.next_node % n_nodes;
+                writer.next_node += 1;
+                writer.growing = Some(Growing {
+                    uid,
+                    table: Arc::new(RowTable::new(capacity)),
+                    arena: Arc::new(VectorArena::new(dim, capacity)),
+                    rows: 0,
+                    node,
+                });
+            }
+            if let Some(old) = map.get(&id) {
+                let g = writer.growing.as_ref().expect("made above");
+                let table = if old.seg == g.uid {
+                    &g.table
+                } else {
+                    &segments
+                        .iter()
+                        .find(|s| s.uid == old.seg)
+                        .expect("the id map only points at live segments")
+                        .table
+                };
+                table.mark_deleted(old.row as usize, version);
+            }
+            let g = writer.growing.as_mut().expect("made above");
+            let row = g.rows;
+            // SAFETY: we hold the writer lock; `row` is the growing segment's next
+            // unwritten row and no published snapshot counts it (snapshots count
+            // `g.rows` at most, which we bump after the write).
+            #[allow(unsafe_code)]
+            unsafe {
+                g.arena.write(row, v)
+            };
+            g.table
+                .write(row, id, metadata.as_mut().and_then(|m| m.next()).flatten());
+            g.rows += 1;
+            map.insert(
+                id,
+                Loc {
+                    seg: g.uid,
+                    row: row as u32,
+                },
+            );
+        }
+        // A full growing segment is sealed now, so the builder can start on it.
+        if writer.growing.as_ref().is_some_and(|g| g.rows == capacity) {
+            let full = writer.growing.take().expect("checked");
+            segments.push(full.view(true));
+            sealed += 1;
+        }
+        if let Some(g) = &writer.growing {
+            segments.push(g.view(false));
+        }
+        self.inner.publish(State {
+            version,
+            segments,
+            ids: map,
+        });
+        drop(writer);
+        Counters::bump(&shared.counters.vectors_added, n as u64);
+        if sealed > 0 {
+            Counters::bump(&shared.counters.seals, sealed);
+            self.inner.builder.request();
+        }
+        Ok(Written { ids, version })
+    }
+
+    /// Removes `ids` (tombstones; merges drop the rows later). No search that
+    /// starts after this returns sees them. Unknown ids are skipped and not
+    /// counted.
+    pub fn remove(&self, ids: &[u64]) -> Result<Removed, IndexError> {
+        let _writer = self.inner.lock_writer();
+        let cur = self.inner.current.load_full();
+        let version = cur.version + 1;
+        let mut map = cur.ids.clone();
+        let mut count = 0;
+        for id in ids {
+            if let Some(loc) = map.remove(id) {
+                cur.segment(loc.seg)
+                    .expect("the id map only points at live segments")
+                    .table
+                    .mark_deleted(loc.row as usize, version);
+                count += 1;
+            }
+        }
+        if count == 0 {
+            return Ok(Removed {
+                count,
+                version: cur.version,
+            });
+        }
+        self.inner.publish(State {
+            version,
+            segments: cur.segments.clone(),
+            ids: map,
+        });
+        drop(_writer);
+        Counters::bump(&self.inner.shared.counters.vectors_removed, count as u64);
+        self.inner.builder.request();
+        Ok(Removed { count, version })
+    }
+
+    /// The `params.k` nearest live vectors to `query`, on the caller's thread,
+    /// from the current snapshot.
+    pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<Hits, IndexError> {
+        let state = self.inner.current.load();
+        snapshot::search(&self.inner.shared, &state, query, params)
+    }
+
+    /// Searches every row of `queries` on the index's pool, from one snapshot,
+    /// into `out` (shape `queries.n_rows() x params.k`; missing results padded
+    /// with `u64::MAX` / `+inf`). Returns the version read. Metadata is not
+    /// returned here (`include_metadata` is ignored): use [`get`](Self::get).
+    pub fn batch_search(
+        &self,
+        queries: Rows<'_, f32>,
+        params: &SearchParams,
+        out: &mut BatchResults,
+    ) -> Result<u64, IndexError> {
+        let state = self.inner.current.load();
+        snapshot::batch_search(&self.inner.shared, &state, queries, params, out)
+    }
+
+    /// A pinned view of the current version (see [`Snapshot`]).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            state: self.inner.current.load_full(),
+            shared: self.inner.shared.clone(),
+        }
+    }
+
+    /// The vector (unit-normalised under cosine) and metadata of `id`, if live.
+    pub fn get(&self, id: u64) -> Option<Record> {
+        snapshot::get(&self.inner.current.load(), id)
+    }
+
+    /// Whether `id` is live.
+    pub fn contains(&self, id: u64) -> bool {
+        self.inner.current.load().ids.contains_key(&id)
+    }
+
+    /// Live vectors.
+    pub fn len(&self) -> usize {
+        self.inner.current.load().ids.len()
+    }
+
+    /// Whether no vector is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every live id, in no particular order.
+    pub fn ids(&self) -> Vec<u64> {
+        self.inner.current.load().ids.keys().copied().collect()
+    }
+
+    /// The current version (bumped by every publish: writes and builder swaps).
+    pub fn version(&self) -> u64 {
+        self.inner.current.load().version
+    }
+
+    /// Blocks until the index has published version `v` or later; returns the
+    /// version then current. Gives up after `timeout` (returns `None`).
+    pub fn wait_for_version(&self, v: u64, timeout: Option<Duration>) -> Option<u64> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut published = self
+            .inner
+            .published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        while *published < v {
+            match deadline {
+                None => {
+                    published = self
+                        .inner
+                        .published_cv
+                        .wait(published)
+                        .unwrap_or_else(|e| e.into_inner())
+                }
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    published = self
+                        .inner
+                        .published_cv
+                        .wait_timeout(published, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        Some(*published)
+    }
+
+    /// Seals the growing segment now (if it holds rows) and hands it to the
+    /// builder; returns the version current afterwards.
+    pub fn seal(&self) -> u64 {
+        let mut writer = self.inner.lock_writer();
+        let cur = self.inner.current.load_full();
+        let Some(g) = writer.growing.take() else {
+            return cur.version;
+        };
+        let mut segments: Vec<Arc<Segment>> = cur
+            .segments
+            .iter()
+            .filter(|s| !s.growing)
+            .cloned()
+            .collect();
+        segments.push(g.view(true));
+        let version = cur.version + 1;
+        self.inner.publish(State {
+            version,
+            segments,
+            ids: cur.ids.clone(),
+        });
+        drop(writer);
+        Counters::bump(&self.inner.shared.counters.seals, 1);
+        self.inner.builder.request();
+        version
+    }
+
+    /// Seals the growing segment and asks the builder to merge every sealed
+    /// segment into one, dropping removed rows, and to retry failed builds.
+    /// Returns at once: [`wait_for_builds`](Self::wait_for_builds) waits.
+    pub fn compact(&self) {
+        self.seal();
+        self.inner.builder.request_compaction();
+    }
+
+    /// Blocks until the builder has done every job pending when called (graphs
+    /// for sealed segments, merges) and whatever they led to.
+    pub fn wait_for_builds(&self) {
+        self.inner.builder.wait_idle();
+    }
+
+    /// A report on sizes, counters, latency and memory.
+    pub fn stats(&self) -> IndexStats {
+        let state = self.inner.current.load_full();
+        let shared = &self.inner.shared;
+        let c = &shared.counters;
+        let mut memory = MemoryBytes::default();
+        for s in &state.segments {
+            memory.rows += s.table.memory_bytes();
+            match &s.vectors {
+                Vectors::Arena(a) => memory.vectors += a.memory_bytes(),
+                Vectors::Graph(g) => memory.graphs += g.memory_bytes(),
+            }
+        }
+        IndexStats {
+            len: state.ids.len(),
+            dim: shared.dim,
+            metric: shared.metric,
+            version: state.version,
+            segments: snapshot::segment_counts(&state),
+            rows_stored: state.segments.iter().map(|s| s.rows()).sum(),
+            searches: Counters::get(&c.searches),
+            batch_searches: Counters::get(&c.batch_searches),
+            vectors_added: Counters::get(&c.vectors_added),
+            vectors_removed: Counters::get(&c.vectors_removed),
+            seals: Counters::get(&c.seals),
+            graphs_built: Counters::get(&c.graphs_built),
+            merges: Counters::get(&c.merges),
+            builder_errors: Counters::get(&c.builder_errors),
+            last_builder_error: self.inner.builder.last_error(),
+            exact_fallbacks: Counters::get(&c.exact_fallbacks),
+            latency: shared.latency.summary(),
+            memory,
+        }
+    }
+
+    /// Test hook: the next `n` background builds panic inside the builder (to
+    /// check that the index stays searchable and reports the error).
+    #[doc(hidden)]
+    pub fn inject_builder_panics(&self, n: usize) {
+        self.inner.builder.inject_panics.store(n, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Index {
+    /// Stops the builder (a build in progress finishes first, unpublished) and
+    /// joins it.
+    fn drop(&mut self) {
+        self.inner.builder.stop();
+        if let Some(handle) = self.builder.take() {
+            let _ = handle.join();
+        }
+    }
+}

@@ -1,0 +1,519 @@
+//! The snapshot-swap index: results against brute force, every edge case of the
+//! design's Semantics section, builder swaps and builder faults.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sagevec_index::{
+    BatchResults, Filter, Index, IndexConfig, IndexError, Metadata, SearchParams, Value,
+};
+use sagevec_kernels::{Metric, Rows, distance};
+use sagevec_scheduler::{NumaPool, Pin, Policy, Topology, plan};
+
+/// splitmix64: a seeded, dependency-free generator.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+/// `n` vectors in 20 clusters.
+fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng(seed);
+    let centres: Vec<f32> = (0..20 * dim).map(|_| rng.f32() * 4.0).collect();
+    let mut out = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let c = (rng.next() % 20) as usize;
+        for j in 0..dim {
+            out.push(centres[c * dim + j] + rng.f32());
+        }
+    }
+    out
+}
+
+/// The real machine's pool.
+fn pool() -> Arc<NumaPool> {
+    Arc::new(NumaPool::new(plan(&Topology::detect(), &Policy::default()).unwrap()).unwrap())
+}
+
+/// Two synthetic NUMA nodes of two workers each (unpinned).
+fn two_node_pool() -> Arc<NumaPool> {
+    let topo = Topology::synthetic("pack:2 numa:1 core:2 pu:1").unwrap();
+    Arc::new(NumaPool::new(plan(&topo, &Policy::default().with_pin(Pin::Off)).unwrap()).unwrap())
+}
+
+fn config(dim: usize, metric: Metric) -> IndexConfig {
+    let mut c = IndexConfig::new(dim, metric);
+    c.pool = Some(pool());
+    c.seal_threshold = 500;
+    c
+}
+
+/// Brute-force top-k `(id, distance)` over `(id, vector)` pairs, as the index
+/// defines distances (cosine on unit vectors).
+fn brute(metric: Metric, items: &[(u64, Vec<f32>)], q: &[f32], k: usize) -> Vec<(u64, f32)> {
+    let mut all: Vec<(u64, f32)> = items
+        .iter()
+        .map(|(id, v)| (*id, distance(metric, q, v).unwrap()))
+        .collect();
+    all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    all.truncate(k);
+    all
+}
+
+fn rows_of(data: &[f32], dim: usize) -> Vec<Vec<f32>> {
+    data.chunks(dim).map(|c| c.to_vec()).collect()
+}
+
+#[test]
+fn exact_search_equals_brute_force_for_every_metric() {
+    let dim = 24;
+    for metric in [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine] {
+        let index = Index::new(config(dim, metric)).unwrap();
+        let data = clustered(1300, dim, 7);
+        let written = index.add_batch(None, &data, None).unwrap();
+        assert_eq!(written.ids, (0..1300).collect::<Vec<_>>());
+        let items: Vec<(u64, Vec<f32>)> = written
+            .ids
+            .iter()
+            .copied()
+            .zip(rows_of(&data, dim))
+            .collect();
+        let queries = clustered(20, dim, 99);
+        for q in queries.chunks(dim) {
+            let hits = index.search(q, &SearchParams::new(10).exact(true)).unwrap();
+            let want = brute(metric, &items, q, 10);
+            let got: Vec<u64> = hits.hits.iter().map(|h| h.id).collect();
+            let want_ids: Vec<u64> = want.iter().map(|w| w.0).collect();
+            assert_eq!(got, want_ids, "{metric:?}");
+            for (h, w) in hits.hits.iter().zip(&want) {
+                assert!(
+                    (h.distance - w.1).abs() <= 1e-4 * (1.0 + w.1.abs()),
+                    "{metric:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_search_equals_per_query_search() {
+    let dim = 16;
+    for pool in [pool(), two_node_pool()] {
+        let mut cfg = config(dim, Metric::L2Sq);
+        cfg.pool = Some(pool);
+        let index = Index::new(cfg).unwrap();
+        index
+            .add_batch(None, &clustered(2000, dim, 1), None)
+            .unwrap();
+        index.wait_for_builds();
+        let queries = clustered(37, dim, 2);
+        for exact in [false, true] {
+            let params = SearchParams::new(7).exact(exact).ef(80);
+            let mut out = BatchResults::new(37, 7).unwrap();
+            let v = index
+                .batch_search(Rows::contiguous(&queries, dim).unwrap(), &params, &mut out)
+                .unwrap();
+            assert_eq!(v, index.version());
+            for (i, q) in queries.chunks(dim).enumerate() {
+                let hits = index.search(q, &params).unwrap();
+                let ids: Vec<u64> = hits.hits.iter().map(|h| h.id).collect();
+                assert_eq!(out.ids(i), &ids[..], "exact={exact} q={i}");
+                let d: Vec<f32> = hits.hits.iter().map(|h| h.distance).collect();
+                assert_eq!(out.distances(i), &d[..]);
+            }
+        }
+    }
+}
+
+#[test]
+fn graph_search_has_high_recall_and_finds_itself() {
+    let dim = 32;
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    let data = clustered(3000, dim, 5);
+    index.add_batch(None, &data, None).unwrap();
+    index.seal();
+    index.wait_for_builds();
+    let stats = index.stats();
+    assert_eq!(stats.segments.flat + stats.segments.growing, 0, "{stats:?}");
+    assert!(stats.segments.graph >= 1);
+    let items: Vec<(u64, Vec<f32>)> = (0..3000u64).zip(rows_of(&data, dim)).collect();
+    let mut hit = 0;
+    for (i, q) in data.chunks(dim).enumerate().step_by(30) {
+        let hits = index.search(q, &SearchParams::new(10).ef(200)).unwrap();
+        assert_eq!(hits.hits[0].id, i as u64, "self-query at high ef");
+        let want: HashSet<u64> = brute(Metric::L2Sq, &items, q, 10)
+            .iter()
+            .map(|w| w.0)
+            .collect();
+        hit += hits.hits.iter().filter(|h| want.contains(&h.id)).count();
+        let exact = index.search(q, &SearchParams::new(1).exact(true)).unwrap();
+        assert_eq!(exact.hits[0].id, i as u64, "self-query exact");
+    }
+    let recall = hit as f64 / (100.0 * 10.0);
+    assert!(recall >= 0.95, "recall@10 = {recall}");
+}
+
+#[test]
+fn upsert_replaces_and_remove_hides() {
+    let dim = 4;
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    let w = index
+        .add_batch(
+            Some(&[10, 20, 30]),
+            &[0.0, 0., 0., 0., 1., 1., 1., 1., 2., 2., 2., 2.],
+            None,
+        )
+        .unwrap();
+    assert_eq!(w.version, 1);
+    assert_eq!(index.len(), 3);
+    // Replace id 20 with a far vector.
+    let w2 = index.add(Some(20), &[9.0, 9.0, 9.0, 9.0], None).unwrap();
+    assert_eq!(w2.version, 2);
+    assert_eq!(index.len(), 3);
+    assert_eq!(index.get(20).unwrap().vector, vec![9.0; 4]);
+    let hits = index.search(&[1.0; 4], &SearchParams::new(3)).unwrap();
+    assert_eq!(
+        hits.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![10, 30, 20]
+    );
+    // Remove: known ids counted, unknown skipped.
+    let r = index.remove(&[10, 999, 10]).unwrap();
+    assert_eq!((r.count, r.version), (1, 3));
+    let r0 = index.remove(&[12345]).unwrap();
+    assert_eq!((r0.count, r0.version), (0, 3));
+    assert!(!index.contains(10));
+    let hits = index
+        .search(&[0.0; 4], &SearchParams::new(10).exact(true))
+        .unwrap();
+    assert_eq!(
+        hits.hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![30, 20]
+    );
+    // Auto ids continue after the largest id ever used.
+    let w3 = index.add(None, &[5.0; 4], None).unwrap();
+    assert_eq!(w3.ids, vec![31]);
+    let mut ids = index.ids();
+    ids.sort();
+    assert_eq!(ids, vec![20, 30, 31]);
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let dim = 3;
+    let index = Index::new(config(dim, Metric::Cosine)).unwrap();
+    index.add_batch(Some(&[1]), &[1.0, 0.0, 0.0], None).unwrap();
+    let before = (index.version(), index.len());
+    let cases: Vec<(Option<Vec<u64>>, Vec<f32>, IndexError)> = vec![
+        (
+            None,
+            vec![1.0, 2.0],
+            IndexError::DimensionMismatch {
+                expected: 3,
+                got: 2,
+            },
+        ),
+        (
+            None,
+            vec![1.0, f32::NAN, 0.0],
+            IndexError::NonFinite { row: 0 },
+        ),
+        (
+            None,
+            vec![1.0, 1.0, 1.0, f32::INFINITY, 0.0, 0.0],
+            IndexError::NonFinite { row: 1 },
+        ),
+        (None, vec![0.0, 0.0, 0.0], IndexError::ZeroVector { row: 0 }),
+        (
+            Some(vec![5, 5]),
+            vec![1.0; 6],
+            IndexError::DuplicateId { id: 5 },
+        ),
+        (
+            Some(vec![1 << 63]),
+            vec![1.0; 3],
+            IndexError::IdOutOfRange { id: 1 << 63 },
+        ),
+        (
+            Some(vec![1, 2]),
+            vec![1.0; 3],
+            IndexError::LengthMismatch {
+                what: "ids",
+                expected: 1,
+                got: 2,
+            },
+        ),
+    ];
+    for (ids, v, err) in cases {
+        assert_eq!(index.add_batch(ids.as_deref(), &v, None).unwrap_err(), err);
+        assert_eq!((index.version(), index.len()), before);
+    }
+    let meta_err = index
+        .add_batch(None, &[1.0; 6], Some(vec![None]))
+        .unwrap_err();
+    assert!(matches!(
+        meta_err,
+        IndexError::LengthMismatch {
+            what: "metadata",
+            ..
+        }
+    ));
+    assert_eq!((index.version(), index.len()), before);
+    // Searches: k = 0, wrong dimension, NaN, zero query under cosine, bad ef.
+    let p = SearchParams::new(0);
+    assert_eq!(index.search(&[1.0; 3], &p).unwrap_err(), IndexError::ZeroK);
+    assert!(matches!(
+        index.search(&[1.0; 2], &SearchParams::new(1)).unwrap_err(),
+        IndexError::DimensionMismatch { .. }
+    ));
+    assert!(matches!(
+        index
+            .search(&[f32::NAN; 3], &SearchParams::new(1))
+            .unwrap_err(),
+        IndexError::NonFinite { .. }
+    ));
+    assert!(matches!(
+        index.search(&[0.0; 3], &SearchParams::new(1)).unwrap_err(),
+        IndexError::ZeroVector { .. }
+    ));
+    assert!(matches!(
+        index
+            .search(&[1.0; 3], &SearchParams::new(1).ef(0))
+            .unwrap_err(),
+        IndexError::InvalidParameter { name: "ef", .. }
+    ));
+    // A bad query in a batch refuses the batch.
+    let mut out = BatchResults::new(2, 1).unwrap();
+    let qs = [1.0, 0.0, 0.0, f32::NAN, 0.0, 0.0];
+    assert!(
+        index
+            .batch_search(
+                Rows::contiguous(&qs, 3).unwrap(),
+                &SearchParams::new(1),
+                &mut out
+            )
+            .is_err()
+    );
+    assert_eq!(out.ids(0)[0], u64::MAX, "nothing written on refusal");
+    // Bad configs.
+    for (dim, seal) in [(0, 10), (65_537, 10), (4, 0)] {
+        let mut c = IndexConfig::new(dim, Metric::L2Sq);
+        c.seal_threshold = seal;
+        assert!(matches!(
+            Index::new(c),
+            Err(IndexError::InvalidParameter { .. })
+        ));
+    }
+}
+
+#[test]
+fn k_beyond_the_index_pads_and_empty_index_returns_nothing() {
+    let index = Index::new(config(2, Metric::L2Sq)).unwrap();
+    let hits = index.search(&[0.0, 0.0], &SearchParams::new(5)).unwrap();
+    assert!(hits.hits.is_empty());
+    assert_eq!(hits.version, 0);
+    index.add_batch(None, &[1.0, 1.0, 2.0, 2.0], None).unwrap();
+    let hits = index.search(&[0.0, 0.0], &SearchParams::new(5)).unwrap();
+    assert_eq!(hits.hits.len(), 2);
+    let mut out = BatchResults::new(1, 5).unwrap();
+    index
+        .batch_search(
+            Rows::contiguous(&[0.0, 0.0], 2).unwrap(),
+            &SearchParams::new(5),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(out.ids(0), &[0, 1, u64::MAX, u64::MAX, u64::MAX]);
+    assert_eq!(out.distances(0)[2], f32::INFINITY);
+    assert_eq!(out.distances(0)[0], 2.0);
+}
+
+#[test]
+fn cosine_distances_are_one_minus_cos_and_ties_go_to_the_smaller_id() {
+    let index = Index::new(config(2, Metric::Cosine)).unwrap();
+    // ids 7 and 3 point the same way (distance 0 to the query), 5 is orthogonal.
+    index
+        .add_batch(Some(&[7, 3, 5]), &[2.0, 0.0, 5.0, 0.0, 0.0, 1.0], None)
+        .unwrap();
+    let hits = index.search(&[1.0, 0.0], &SearchParams::new(3)).unwrap();
+    let got: Vec<(u64, f32)> = hits.hits.iter().map(|h| (h.id, h.distance)).collect();
+    assert_eq!(got[0].0, 3);
+    assert_eq!(got[1].0, 7);
+    assert!(
+        got[0].1.abs() < 1e-6 && (got[2].1 - 1.0).abs() < 1e-6,
+        "{got:?}"
+    );
+    assert_eq!(
+        index.get(3).unwrap().vector,
+        vec![1.0, 0.0],
+        "stored unit-normalised"
+    );
+}
+
+fn meta(pairs: &[(&str, Value)]) -> Metadata {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+#[test]
+fn filters_never_leak_and_return_k_when_k_pass() {
+    let dim = 8;
+    let mut cfg = config(dim, Metric::L2Sq);
+    cfg.seal_threshold = 400;
+    let index = Index::new(cfg).unwrap();
+    let n = 2000;
+    let data = clustered(n, dim, 3);
+    let metadata: Vec<Option<Metadata>> = (0..n)
+        .map(|i| {
+            if i % 10 == 9 {
+                None
+            } else {
+                Some(meta(&[
+                    ("parity", Value::Int((i % 2) as i64)),
+                    ("rare", Value::Bool(i % 97 == 0)),
+                ]))
+            }
+        })
+        .collect();
+    index
+        .add_batch(None, &data, Some(metadata.clone()))
+        .unwrap();
+    index.wait_for_builds();
+    assert!(index.stats().segments.graph >= 1);
+    let queries = clustered(15, dim, 8);
+    let filters = [
+        Filter::equals([("parity", 1i64)]),
+        Filter::equals([("rare", true)]),
+        Filter::ids((0..n as u64).filter(|i| i % 3 == 0)),
+        Filter::ids([5, 17, 1999, 424242]),
+    ];
+    for f in &filters {
+        let admitted: Vec<u64> = (0..n as u64)
+            .filter(|&i| f.admits(i, metadata[i as usize].as_ref()))
+            .collect();
+        for q in queries.chunks(dim) {
+            for exact in [false, true] {
+                let p = SearchParams::new(10)
+                    .filter(f.clone())
+                    .exact(exact)
+                    .include_metadata(true);
+                let hits = index.search(q, &p).unwrap();
+                assert_eq!(
+                    hits.hits.len(),
+                    admitted.len().min(10),
+                    "{f:?} exact={exact}"
+                );
+                for h in &hits.hits {
+                    assert!(admitted.contains(&h.id), "{f:?} leaked {}", h.id);
+                    assert_eq!(h.metadata, metadata[h.id as usize]);
+                }
+            }
+        }
+    }
+    // The rare filter passes ~21 of 2000 rows: answered by exact fallback.
+    assert!(index.stats().exact_fallbacks > 0);
+}
+
+#[test]
+fn snapshots_are_pinned_and_versions_waitable() {
+    let index = Index::new(config(2, Metric::L2Sq)).unwrap();
+    index.add_batch(Some(&[1]), &[0.0, 0.0], None).unwrap();
+    let snap = index.snapshot();
+    index.remove(&[1]).unwrap();
+    index.add(Some(2), &[1.0, 1.0], None).unwrap();
+    assert_eq!(snap.version(), 1);
+    assert!(snap.contains(1) && !snap.contains(2));
+    let hits = snap.search(&[0.0, 0.0], &SearchParams::new(5)).unwrap();
+    assert_eq!(hits.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(hits.version, 1);
+    let now = index.search(&[0.0, 0.0], &SearchParams::new(5)).unwrap();
+    assert_eq!(now.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(index.wait_for_version(3, None), Some(3));
+    assert_eq!(
+        index.wait_for_version(99, Some(Duration::from_millis(20))),
+        None
+    );
+}
+
+#[test]
+fn compaction_drops_removed_rows_and_keeps_answers() {
+    let dim = 8;
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    let data = clustered(1600, dim, 11);
+    index.add_batch(None, &data, None).unwrap();
+    index.wait_for_builds();
+    let removed: Vec<u64> = (0..1600).filter(|i| i % 4 == 0).collect();
+    index.remove(&removed).unwrap();
+    index.compact();
+    index.wait_for_builds();
+    let stats = index.stats();
+    assert_eq!(stats.len, 1200);
+    assert_eq!(stats.rows_stored, 1200, "{stats:?}");
+    assert_eq!(stats.segments.graph, 1, "{stats:?}");
+    assert!(stats.merges >= 1);
+    let items: Vec<(u64, Vec<f32>)> = (0..1600u64)
+        .zip(rows_of(&data, dim))
+        .filter(|(i, _)| i % 4 != 0)
+        .collect();
+    for q in clustered(10, dim, 12).chunks(dim) {
+        let hits = index.search(q, &SearchParams::new(10).exact(true)).unwrap();
+        let want: Vec<u64> = brute(Metric::L2Sq, &items, q, 10)
+            .iter()
+            .map(|w| w.0)
+            .collect();
+        assert_eq!(hits.hits.iter().map(|h| h.id).collect::<Vec<_>>(), want);
+    }
+    for (id, v) in items.iter().step_by(97) {
+        assert_eq!(&index.get(*id).unwrap().vector, v);
+    }
+}
+
+#[test]
+fn a_panicking_build_leaves_the_index_searchable_and_is_reported() {
+    let dim = 8;
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    index.inject_builder_panics(1);
+    let data = clustered(500, dim, 4);
+    index.add_batch(None, &data, None).unwrap(); // exactly one seal
+    index.wait_for_builds();
+    let stats = index.stats();
+    assert_eq!(stats.builder_errors, 1, "{stats:?}");
+    assert!(
+        stats
+            .last_builder_error
+            .as_deref()
+            .unwrap()
+            .contains("injected")
+    );
+    assert_eq!(stats.segments.flat, 1, "the old segment stays");
+    for (i, q) in data.chunks(dim).enumerate().step_by(50) {
+        let hits = index.search(q, &SearchParams::new(1)).unwrap();
+        assert_eq!(hits.hits[0].id, i as u64);
+    }
+    // compact() retries: now the build succeeds.
+    index.compact();
+    index.wait_for_builds();
+    let stats = index.stats();
+    assert_eq!(stats.segments.flat, 0, "{stats:?}");
+    assert_eq!(stats.segments.graph, 1);
+}
+
+#[test]
+fn dropping_the_index_stops_the_builder() {
+    for _ in 0..5 {
+        let index = Index::new(config(8, Metric::L2Sq)).unwrap();
+        index.add_batch(None, &clustered(1000, 8, 1), None).unwrap();
+        drop(index); // joins the builder, mid-build or idle
+    }
+}
