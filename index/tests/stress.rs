@@ -1,0 +1,382 @@
+//! Concurrency stress: writers add, upsert and remove whole batches while readers
+//! search and the builder seals and merges; every read checks the invariants of
+//! `sagevec_index::docs::concurrency`.
+//!
+//! Runs ~3 s by default; `SAGEVEC_STRESS_SECS=60` runs longer.
+//!
+//! The model: each writer owns its batches (fresh ids, never reused after a
+//! remove). A batch's vectors are a function of `(id, generation)`; an upsert
+//! rewrites the whole batch with the next generation. A batch record carries a
+//! `busy` flag and its generation so a reader can tell whether a write to it
+//! overlapped its read (then it checks only what holds whatever the overlap).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sagevec_index::{BatchResults, Filter, Index, IndexConfig, SearchParams};
+use sagevec_kernels::{Metric, Rows};
+use sagevec_scheduler::{NumaPool, Policy, Topology, plan};
+
+const DIM: usize = 8;
+const WRITERS: usize = 2;
+const READERS: usize = 4;
+/// Rows a writer keeps live at most, so the builder keeps up on 2 cores.
+const LIVE_ROWS_PER_WRITER: usize = 3000;
+
+fn vector(id: u64, generation: u64) -> [f32; DIM] {
+    let mut s = id
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(generation.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    std::array::from_fn(|_| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32 * 8.0 - 4.0
+    })
+}
+
+/// One batch as the model knows it.
+struct Batch {
+    ids: Vec<u64>,
+    /// A write to this batch is in progress.
+    busy: AtomicBool,
+    /// Current generation (bumped after each acknowledged upsert).
+    generation: AtomicU64,
+    /// Acknowledged as removed (ids never come back).
+    removed: AtomicBool,
+    /// Acknowledged as added at least once.
+    added: AtomicBool,
+}
+
+#[derive(Default)]
+struct Model {
+    batches: Mutex<Vec<Arc<Batch>>>,
+    /// Ids whose remove has returned.
+    removed_ids: Mutex<HashSet<u64>>,
+}
+
+#[derive(Default)]
+struct Tally {
+    ops: AtomicUsize,
+    searches: AtomicUsize,
+    checks: AtomicUsize,
+    violations: AtomicUsize,
+}
+
+impl Tally {
+    fn violation(&self, what: String) {
+        if self.violations.fetch_add(1, Ordering::SeqCst) < 20 {
+            eprintln!("VIOLATION: {what}");
+        }
+    }
+}
+
+fn stress_secs() -> f64 {
+    std::env::var("SAGEVEC_STRESS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0)
+}
+
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn writer(w: usize, index: &Index, model: &Model, tally: &Tally, deadline: Instant) {
+    let mut rng = Rng(0x1234_5678 + w as u64);
+    let mut next_id = (w as u64) << 40;
+    let mut mine: Vec<Arc<Batch>> = Vec::new();
+    while Instant::now() < deadline {
+        let live: Vec<&Arc<Batch>> = mine
+            .iter()
+            .filter(|b| !b.removed.load(Ordering::SeqCst))
+            .collect();
+        let live_rows: usize = live.iter().map(|b| b.ids.len()).sum();
+        let roll = rng.below(10);
+        // New batches while the writer holds few rows; past LIVE_ROWS_PER_WRITER
+        // only upserts and removes (which keep the builder merging).
+        if (roll < 6 && live_rows < LIVE_ROWS_PER_WRITER) || live.len() < 3 {
+            // A new batch of fresh ids.
+            let n = 1 + rng.below(24);
+            let ids: Vec<u64> = (next_id..next_id + n as u64).collect();
+            next_id += n as u64;
+            let batch = Arc::new(Batch {
+                ids,
+                busy: AtomicBool::new(true),
+                generation: AtomicU64::new(0),
+                removed: AtomicBool::new(false),
+                added: AtomicBool::new(false),
+            });
+            model.batches.lock().unwrap().push(batch.clone());
+            let data: Vec<f32> = batch.ids.iter().flat_map(|&id| vector(id, 0)).collect();
+            index.add_batch(Some(&batch.ids), &data, None).unwrap();
+            batch.added.store(true, Ordering::SeqCst);
+            batch.busy.store(false, Ordering::SeqCst);
+            mine.push(batch);
+        } else if roll < 8 {
+            // Upsert a whole live batch with the next generation.
+            let b = live[rng.below(live.len())].clone();
+            let g = b.generation.load(Ordering::SeqCst) + 1;
+            b.busy.store(true, Ordering::SeqCst);
+            let data: Vec<f32> = b.ids.iter().flat_map(|&id| vector(id, g)).collect();
+            index.add_batch(Some(&b.ids), &data, None).unwrap();
+            b.generation.store(g, Ordering::SeqCst);
+            b.busy.store(false, Ordering::SeqCst);
+        } else {
+            // Remove a whole live batch.
+            let b = live[rng.below(live.len())].clone();
+            b.busy.store(true, Ordering::SeqCst);
+            let r = index.remove(&b.ids).unwrap();
+            if r.count != b.ids.len() {
+                tally.violation(format!("remove counted {} of {}", r.count, b.ids.len()));
+            }
+            model
+                .removed_ids
+                .lock()
+                .unwrap()
+                .extend(b.ids.iter().copied());
+            b.removed.store(true, Ordering::SeqCst);
+            b.busy.store(false, Ordering::SeqCst);
+        }
+        tally.ops.fetch_add(1, Ordering::Relaxed);
+        // Pace the writers so the builder (sharing 2 cores with the readers)
+        // keeps up: the test is about invariants, not ingest speed.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn reader(r: usize, index: &Index, model: &Model, tally: &Tally, deadline: Instant) {
+    let mut rng = Rng(0xABCD_EF01 + r as u64);
+    let mut last_version = 0u64;
+    let mut batch_out = BatchResults::new(4, 10).unwrap();
+    while Instant::now() < deadline {
+        let batch = {
+            let all = model.batches.lock().unwrap();
+            if all.is_empty() {
+                continue;
+            }
+            all[rng.below(all.len())].clone()
+        };
+        // What the model says before the read.
+        let busy0 = batch.busy.load(Ordering::SeqCst);
+        let gen0 = batch.generation.load(Ordering::SeqCst);
+        let added0 = batch.added.load(Ordering::SeqCst);
+        let removed0 = batch.removed.load(Ordering::SeqCst);
+        let removed_before: HashSet<u64> = if r % 2 == 0 {
+            model.removed_ids.lock().unwrap().clone()
+        } else {
+            HashSet::new()
+        };
+
+        // 1. No torn batch: one snapshot holds all of a batch's ids or none.
+        let snap = index.snapshot();
+        let present = batch.ids.iter().filter(|&&id| snap.contains(id)).count();
+        if present != 0 && present != batch.ids.len() {
+            tally.violation(format!(
+                "torn batch: {present} of {} ids at v{}",
+                batch.ids.len(),
+                snap.version()
+            ));
+        }
+        // The same through a filtered exact search of that snapshot.
+        let probe = vector(batch.ids[0], gen0);
+        let k = batch.ids.len().min(10);
+        let hits = snap
+            .search(
+                &probe,
+                &SearchParams::new(k)
+                    .exact(true)
+                    .filter(Filter::ids(batch.ids.iter().copied())),
+            )
+            .unwrap();
+        if !hits.hits.is_empty() && hits.hits.len() != k {
+            tally.violation(format!("torn batch via search: {} of {k}", hits.hits.len()));
+        }
+
+        // 2. Versions never go backwards for one reader.
+        let v = snap.version();
+        if v < last_version {
+            tally.violation(format!("version went back: {last_version} -> {v}"));
+        }
+        last_version = v;
+        drop(snap);
+
+        // 3. Every acknowledged, stable, live id is found by self-query (exact),
+        //    and by graph search it is counted.
+        let id = batch.ids[rng.below(batch.ids.len())];
+        let q = vector(id, gen0);
+        let exact = index.search(&q, &SearchParams::new(1).exact(true)).unwrap();
+        let graph = index.search(&q, &SearchParams::new(10)).unwrap();
+        tally.searches.fetch_add(2, Ordering::Relaxed);
+        if exact.version < last_version || graph.version < exact.version {
+            tally.violation("search versions went back".into());
+        }
+        last_version = graph.version;
+        let stable = !busy0
+            && !batch.busy.load(Ordering::SeqCst)
+            && batch.generation.load(Ordering::SeqCst) == gen0
+            && batch.removed.load(Ordering::SeqCst) == removed0;
+        if stable && added0 && !removed0 {
+            tally.checks.fetch_add(1, Ordering::Relaxed);
+            if exact.hits.first().map(|h| h.id) != Some(id) {
+                tally.violation(format!(
+                    "acknowledged id {id} (gen {gen0}) not found: {:?}",
+                    exact.hits.first()
+                ));
+            }
+        }
+        if stable && removed0 && exact.hits.first().map(|h| h.id) == Some(id) {
+            tally.violation(format!("removed id {id} found"));
+        }
+
+        // 4. No id whose remove returned before the search started is returned.
+        if !removed_before.is_empty() {
+            let queries: Vec<f32> = (0..4).flat_map(|i| vector(id + i, gen0)).collect();
+            index
+                .batch_search(
+                    Rows::contiguous(&queries, DIM).unwrap(),
+                    &SearchParams::new(10),
+                    &mut batch_out,
+                )
+                .unwrap();
+            tally.searches.fetch_add(4, Ordering::Relaxed);
+            for h in exact.hits.iter().chain(&graph.hits) {
+                if removed_before.contains(&h.id) {
+                    tally.violation(format!("removed id {} returned", h.id));
+                }
+            }
+            for qi in 0..4 {
+                for &rid in batch_out.ids(qi) {
+                    if removed_before.contains(&rid) {
+                        tally.violation(format!("removed id {rid} returned by batch_search"));
+                    }
+                }
+            }
+        }
+        tally.ops.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn readers_writers_and_builder_keep_every_invariant() {
+    let pool =
+        Arc::new(NumaPool::new(plan(&Topology::detect(), &Policy::default()).unwrap()).unwrap());
+    let mut cfg = IndexConfig::new(DIM, Metric::L2Sq);
+    cfg.pool = Some(pool);
+    cfg.seal_threshold = 256;
+    cfg.merge_below = 2048;
+    cfg.graph.ef_construction = 64;
+    let index = Arc::new(Index::new(cfg).unwrap());
+    let model = Arc::new(Model::default());
+    let tally = Arc::new(Tally::default());
+    let secs = stress_secs();
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let mut handles = Vec::new();
+    for w in 0..WRITERS {
+        let (index, model, tally) = (index.clone(), model.clone(), tally.clone());
+        handles.push(std::thread::spawn(move || {
+            writer(w, &index, &model, &tally, deadline)
+        }));
+    }
+    for r in 0..READERS {
+        let (index, model, tally) = (index.clone(), model.clone(), tally.clone());
+        handles.push(std::thread::spawn(move || {
+            reader(r, &index, &model, &tally, deadline)
+        }));
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+
+    // Quiescent: len() and contents match the model, before and after compaction.
+    let live: HashSet<u64> = model
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| !b.removed.load(Ordering::SeqCst))
+        .flat_map(|b| b.ids.iter().copied())
+        .collect();
+    let removed = model.removed_ids.lock().unwrap().clone();
+    let check_contents = |when: &str| {
+        if index.len() != live.len() {
+            tally.violation(format!(
+                "{when}: len {} != model {}",
+                index.len(),
+                live.len()
+            ));
+        }
+        let ids: HashSet<u64> = index.ids().into_iter().collect();
+        if ids != live {
+            tally.violation(format!("{when}: id set differs from the model"));
+        }
+        if removed.iter().any(|id| index.contains(*id)) {
+            tally.violation(format!("{when}: a removed id is present"));
+        }
+    };
+    check_contents("after the run");
+    let t = Instant::now();
+    index.wait_for_builds();
+    let builds = t.elapsed();
+    check_contents("after builds");
+    let t = Instant::now();
+    index.compact();
+    index.wait_for_builds();
+    let compaction = t.elapsed();
+    check_contents("after compaction");
+    println!(
+        "{} live rows; builds drained in {builds:?}, compaction took {compaction:?}",
+        live.len()
+    );
+    let batches = model.batches.lock().unwrap();
+    for b in batches.iter().filter(|b| !b.removed.load(Ordering::SeqCst)) {
+        let g = b.generation.load(Ordering::SeqCst);
+        for &id in b.ids.iter().step_by(7) {
+            let hit = index
+                .search(&vector(id, g), &SearchParams::new(1).exact(true))
+                .unwrap();
+            if hit.hits.first().map(|h| h.id) != Some(id) {
+                tally.violation(format!("after compaction: id {id} not found"));
+            }
+            if index.get(id).map(|r| r.vector) != Some(vector(id, g).to_vec()) {
+                tally.violation(format!("after compaction: id {id} has the wrong vector"));
+            }
+        }
+    }
+    let stats = index.stats();
+    println!(
+        "stress {secs:.1} s: {} writer+reader ops, {} searches, {} acknowledged-id checks, \
+         seals {}, graphs {}, merges {}, builder errors {}, final version {}, violations {}",
+        tally.ops.load(Ordering::SeqCst),
+        tally.searches.load(Ordering::SeqCst),
+        tally.checks.load(Ordering::SeqCst),
+        stats.seals,
+        stats.graphs_built,
+        stats.merges,
+        stats.builder_errors,
+        stats.version,
+        tally.violations.load(Ordering::SeqCst),
+    );
+    assert!(
+        stats.graphs_built > 0 && stats.merges > 0,
+        "the builder must have run: {stats:?}"
+    );
+    assert!(
+        tally.checks.load(Ordering::SeqCst) > 100,
+        "too few checks to mean anything"
+    );
+    assert_eq!(stats.builder_errors, 0);
+    assert_eq!(
+        tally.violations.load(Ordering::SeqCst),
+        0,
+        "invariant violations"
+    );
+}
