@@ -1,14 +1,39 @@
 //! # sagevec-index
 //!
-//! The index layer of sagevec. This first part holds what the snapshot-swap index
-//! (see the design's *index* section) is built on:
+//! The index layer of sagevec: a concurrent vector index whose readers never
+//! lock and never wait (see the design's *index* and *Semantics* sections, and
+//! [`docs::concurrency`] for the guarantees).
 //!
+//! - [`Index`]: readers load one immutable [`Snapshot`] per call through
+//!   `ArcSwap`; writers (`add_batch`, `remove`) are serialised by one lock, append
+//!   to a growing segment of never-moving 64-byte-aligned chunks and publish a new
+//!   snapshot; a background builder seals full segments into HNSW graphs
+//!   ([`graph`]) and merges small or holed ones, swapping them in. `batch_search`
+//!   runs one snapshot across every worker of a
+//!   [`NumaPool`](sagevec_scheduler::NumaPool) into a [`BatchResults`].
 //! - [`BatchResults`]: one 64-byte-aligned, line-padded row of ids and of distances
 //!   per query, so workers filling neighbouring queries never share a cache line;
 //!   missing results are `u64::MAX` / `+inf`.
-//! - [`knn`]: exact batch search over a plain matrix on every worker of a
-//!   [`NumaPool`](sagevec_scheduler::NumaPool) (or the caller's thread with
-//!   `Par::Seq`), using the kernels' fused many-to-many top-k.
+//! - [`knn`]: exact batch search over a plain matrix on every worker (or the
+//!   caller's thread with `Par::Seq`), using the kernels' fused many-to-many
+//!   top-k: what faiss's `IndexFlat` is used for.
+//!
+//! ```
+//! use sagevec_index::{Filter, Index, IndexConfig, SearchParams};
+//! use sagevec_kernels::Metric;
+//!
+//! let index = Index::new(IndexConfig::new(2, Metric::L2Sq))?;
+//! let written = index.add_batch(None, &[0.0, 0.0, 1.0, 1.0, 5.0, 5.0], None)?;
+//! assert_eq!(written.ids, [0, 1, 2]);
+//! index.remove(&[1])?;
+//! let hits = index.search(&[0.9, 1.2], &SearchParams::new(2))?;
+//! assert_eq!(hits.hits.iter().map(|h| h.id).collect::<Vec<_>>(), [0, 2]);
+//! let only_2 = SearchParams::new(2).filter(Filter::ids([2]));
+//! assert_eq!(index.search(&[0.0, 0.0], &only_2)?.hits[0].id, 2);
+//! # Ok::<(), sagevec_index::IndexError>(())
+//! ```
+//!
+//! Exact batch search over a plain matrix:
 //!
 //! ```
 //! use sagevec_index::{BatchResults, knn};
