@@ -14,7 +14,7 @@ use sagevec_kernels::{Metric, Rows};
 
 use crate::arena::{RowTable, VectorArena};
 use crate::builder::{self, BuilderCtl};
-use crate::config::{IndexConfig, MAX_ID, SearchParams};
+use crate::config::{IndexConfig, MAX_ID, MAX_SEGMENT_ROWS, SearchParams};
 use crate::error::IndexError;
 use crate::metadata::Metadata;
 use crate::results::BatchResults;
@@ -49,6 +49,7 @@ struct Growing {
     table: Arc<RowTable>,
     arena: Arc<VectorArena>,
     rows: usize,
+    capacity: usize,
     node: usize,
 }
 
@@ -73,6 +74,23 @@ pub(crate) struct Writer {
     /// Largest id ever used + 1: auto-assigned ids start here and are never reused.
     next_auto_id: u64,
     next_node: usize,
+}
+
+impl Writer {
+    /// A new, empty segment for `capacity` rows, placed on the next node in turn.
+    fn new_growing(&mut self, dim: usize, capacity: usize, n_nodes: usize) -> Growing {
+        let uid = Inner::new_uid(self);
+        let node = self.next_node % n_nodes;
+        self.next_node += 1;
+        Growing {
+            uid,
+            table: Arc::new(RowTable::new(capacity)),
+            arena: Arc::new(VectorArena::new(dim, capacity)),
+            rows: 0,
+            capacity,
+            node,
+        }
+    }
 }
 
 /// Everything the index, its snapshots and its builder share.
@@ -267,45 +285,57 @@ impl Index {
             .filter(|s| !s.growing)
             .cloned()
             .collect();
-        let mut metadata = metadata.map(|m| m.into_iter());
         let mut sealed = 0;
         let capacity = shared.seal_threshold;
         let n_nodes = shared.par().map(|p| p.n_nodes()).unwrap_or(1);
-        for (&id, v) in ids.iter().zip(rows.chunks_exact(dim)) {
-            if writer.growing.as_ref().is_none_or(|g| g.rows == capacity) {
-                if let Some(full) = writer.growing.take() {
+        // A batch of a segment's size or more goes to sealed segments of its own:
+        // one graph build over the whole batch instead of several plus merges.
+        let own_segments = n >= capacity;
+        let mut own: Option<Growing> = None;
+        let mut metadata = metadata.map(|m| m.into_iter());
+        for (i, (&id, v)) in ids.iter().zip(rows.chunks_exact(dim)).enumerate() {
+            let target = if own_segments {
+                &mut own
+            } else {
+                &mut writer.growing
+            };
+            if target.as_ref().is_none_or(|g| g.rows == g.capacity) {
+                if let Some(full) = target.take() {
                     segments.push(full.view(true));
                     sealed += 1;
                 }
-                let uid = Inner::new_uid(&mut writer);
-                let node = writer.next_node % n_nodes;
-                writer.next_node += 1;
-                writer.growing = Some(Growing {
-                    uid,
-                    table: Arc::new(RowTable::new(capacity)),
-                    arena: Arc::new(VectorArena::new(dim, capacity)),
-                    rows: 0,
-                    node,
-                });
+                let size = if own_segments {
+                    (n - i).min(MAX_SEGMENT_ROWS)
+                } else {
+                    capacity
+                };
+                let g = writer.new_growing(dim, size, n_nodes);
+                if own_segments {
+                    own = Some(g);
+                } else {
+                    writer.growing = Some(g);
+                }
             }
             if let Some(old) = map.get(&id) {
-                let g = writer.growing.as_ref().expect("made above");
-                let table = if old.seg == g.uid {
-                    &g.table
-                } else {
-                    &segments
-                        .iter()
-                        .find(|s| s.uid == old.seg)
-                        .expect("the id map only points at live segments")
-                        .table
-                };
+                let table = [writer.growing.as_ref(), own.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .find(|g| g.uid == old.seg)
+                    .map(|g| &g.table)
+                    .or_else(|| segments.iter().find(|s| s.uid == old.seg).map(|s| &s.table))
+                    .expect("the id map only points at live segments");
                 table.mark_deleted(old.row as usize, version);
             }
-            let g = writer.growing.as_mut().expect("made above");
+            let g = if own_segments {
+                own.as_mut()
+            } else {
+                writer.growing.as_mut()
+            }
+            .expect("made above");
             let row = g.rows;
-            // SAFETY: we hold the writer lock; `row` is the growing segment's next
-            // unwritten row and no published snapshot counts it (snapshots count
-            // `g.rows` at most, which we bump after the write).
+            // SAFETY: we hold the writer lock; `row` is the segment's next unwritten
+            // row and no published snapshot counts it (snapshots count `g.rows` at
+            // most, which we bump after the write).
             #[allow(unsafe_code)]
             unsafe {
                 g.arena.write(row, v)
@@ -321,8 +351,16 @@ impl Index {
                 },
             );
         }
+        if let Some(full) = own.take() {
+            segments.push(full.view(true));
+            sealed += 1;
+        }
         // A full growing segment is sealed now, so the builder can start on it.
-        if writer.growing.as_ref().is_some_and(|g| g.rows == capacity) {
+        if writer
+            .growing
+            .as_ref()
+            .is_some_and(|g| g.rows == g.capacity)
+        {
             let full = writer.growing.take().expect("checked");
             segments.push(full.view(true));
             sealed += 1;

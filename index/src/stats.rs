@@ -116,11 +116,7 @@ impl LatencyHistogram {
         };
         LatencySummary {
             count,
-            mean: if count == 0 {
-                Duration::ZERO
-            } else {
-                Duration::from_nanos(sum / count)
-            },
+            mean: Duration::from_nanos(sum.checked_div(count).unwrap_or(0)),
             p50: quantile(0.50),
             p99: quantile(0.99),
         }

@@ -517,3 +517,39 @@ fn dropping_the_index_stops_the_builder() {
         drop(index); // joins the builder, mid-build or idle
     }
 }
+
+#[test]
+fn a_large_batch_gets_its_own_segment_and_upserts_across_segments() {
+    let dim = 8;
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap(); // seal at 500
+    index.add_batch(None, &clustered(30, dim, 1), None).unwrap();
+    let big = clustered(1300, dim, 2);
+    let ids: Vec<u64> = (20..1320).collect(); // ids 20..30 replace growing rows
+    index.add_batch(Some(&ids), &big, None).unwrap();
+    index.wait_for_builds();
+    let stats = index.stats();
+    assert_eq!(stats.len, 1320);
+    assert_eq!(
+        (
+            stats.segments.growing,
+            stats.segments.graph,
+            stats.segments.flat
+        ),
+        (1, 1, 0),
+        "one segment for the whole batch: {stats:?}"
+    );
+    for (i, v) in big.chunks(dim).enumerate().step_by(53) {
+        assert_eq!(index.get(20 + i as u64).unwrap().vector, v);
+        let hits = index.search(v, &SearchParams::new(1).exact(true)).unwrap();
+        assert_eq!(hits.hits[0].id, 20 + i as u64);
+    }
+    // Upsert rows of the big segment from a small batch: the old rows disappear.
+    let moved = vec![100.0f32; dim];
+    index.add(Some(700), &moved, None).unwrap();
+    let hits = index
+        .search(&moved, &SearchParams::new(2).exact(true))
+        .unwrap();
+    assert_eq!(hits.hits[0].id, 700);
+    assert_ne!(hits.hits[1].id, 700);
+    assert_eq!(index.len(), 1320);
+}
