@@ -170,7 +170,7 @@ fn reader(r: usize, index: &Index, model: &Model, tally: &Tally, deadline: Insta
         let gen0 = batch.generation.load(Ordering::SeqCst);
         let added0 = batch.added.load(Ordering::SeqCst);
         let removed0 = batch.removed.load(Ordering::SeqCst);
-        let removed_before: HashSet<u64> = if r % 2 == 0 {
+        let removed_before: HashSet<u64> = if r.is_multiple_of(2) {
             model.removed_ids.lock().unwrap().clone()
         } else {
             HashSet::new()
