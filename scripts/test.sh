@@ -56,6 +56,12 @@ if ! echo "$ISAS" | grep -qw avx512; then
   for t in "${EMU_TESTS[@]}"; do SAGEVEC_ISA=avx512 "$t" -q; done
 fi
 
+step "sagevec demo --quick (the README's main job, small), on every ISA"
+for isa in $ISAS; do
+  echo "SAGEVEC_ISA=$isa"
+  SAGEVEC_ISA=$isa target/release/sagevec demo --quick --n 5000 --queries 200 --seconds 0.5 | tail -n +2
+done
+
 step "older CPUs under qemu-user (baseline code must not execute wide instructions)"
 if command -v qemu-x86_64 >/dev/null; then
   SV=target/release/sagevec

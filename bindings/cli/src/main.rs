@@ -1,9 +1,9 @@
 //! `sagevec`: the command-line front of sagevec.
 //!
-//! Today it answers two questions about the machine it runs on: what the kernels
-//! will use here (`sagevec info`), and how fast they go compared with the machine's
-//! own limits (`sagevec bench kernels`). Later issues add index build, search and
-//! evaluation commands, and topology/placement lines to `info`.
+//! `sagevec info` says what the kernels will use here and how work is placed;
+//! `sagevec demo` builds and searches an index on generated data (the README's
+//! main job); `sagevec bench kernels` measures the kernels against the machine's
+//! own limits. Index build/search/eval on files come next.
 //!
 //! Everything is written to a locked stdout through `io::Write` (no `println!`), so
 //! every command can also be pointed at any writer. Exit codes: 0 on success, 2 for
@@ -12,6 +12,7 @@
 //! error. A closed stdout (`sagevec info | head -1`) ends the program quietly.
 
 mod bench;
+mod demo;
 mod error;
 mod info;
 mod machine;
@@ -38,6 +39,9 @@ enum Command {
     /// `SAGEVEC_ISA=scalar|avx2|avx512` forces an ISA; naming one this CPU lacks is
     /// an error (exit code 2).
     Info(info::InfoArgs),
+    /// Build an index on generated data, search it (recall@10, QPS), then search
+    /// while writing: the README's main job.
+    Demo(demo::DemoArgs),
     /// Measure throughput.
     Bench {
         #[command(subcommand)]
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
     let mut out = stdout.lock();
     let result = match cli.command {
         Command::Info(args) => info::run(&args, &mut out),
+        Command::Demo(args) => demo::run(&args, &mut out),
         Command::Bench {
             what: BenchCommand::Kernels(args),
         } => bench::run(&args, &mut out),

@@ -1,0 +1,279 @@
+//! `sagevec demo`: the README's main job, on built-in (generated) data.
+//!
+//! Builds an index over seeded clustered vectors on every worker, measures exact
+//! batch search (the ground truth), graph batch search at a few beam widths
+//! (recall@10 and QPS), then a concurrent phase where reader threads search while
+//! a writer adds and removes, and prints latency percentiles and whether every
+//! acknowledged vector was found by searching for itself right after its add.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use sagevec_index::{BatchResults, Index, IndexConfig, IndexError, SearchParams, knn};
+use sagevec_kernels::{Metric, Rows};
+use sagevec_scheduler::{NumaPool, Par};
+
+use crate::error::CliError;
+use crate::machine;
+
+/// Options of `sagevec demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Small and fast (CI): 20k vectors, 1 s concurrent phase.
+    #[arg(long)]
+    quick: bool,
+    /// Vectors in the index (default 100k; 20k with --quick).
+    #[arg(long)]
+    n: Option<usize>,
+    /// Vector dimension.
+    #[arg(long, default_value_t = 128)]
+    dim: usize,
+    /// Queries.
+    #[arg(long, default_value_t = 1000)]
+    queries: usize,
+    /// Seconds of the concurrent read/write phase (default 5; 1 with --quick).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+impl From<IndexError> for CliError {
+    fn from(err: IndexError) -> Self {
+        CliError::Runtime(format!("index: {err}"))
+    }
+}
+
+/// xorshift64*: seeded data without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [-1, 1).
+    fn f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// `n` vectors around 100 random centres (spread 4, noise 1).
+fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let centres: Vec<f32> = (0..100 * dim).map(|_| rng.f32() * 4.0).collect();
+    let mut out = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let c = (rng.next() % 100) as usize;
+        out.extend((0..dim).map(|j| centres[c * dim + j] + rng.f32()));
+    }
+    out
+}
+
+fn recall(truth: &BatchResults, got: &BatchResults, k: usize) -> f64 {
+    let mut hit = 0usize;
+    for q in 0..truth.n_queries() {
+        let t = &truth.ids(q)[..k];
+        hit += got.ids(q)[..k].iter().filter(|id| t.contains(id)).count();
+    }
+    hit as f64 / (truth.n_queries() * k).max(1) as f64
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let n = args.n.unwrap_or(if args.quick { 20_000 } else { 100_000 });
+    let seconds = args.seconds.unwrap_or(if args.quick { 1.0 } else { 5.0 });
+    let (dim, nq, k) = (args.dim, args.queries, 10);
+    if n == 0 || nq == 0 || dim == 0 {
+        return Err(CliError::Usage(
+            "--n, --dim and --queries must be at least 1".into(),
+        ));
+    }
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(CliError::Usage("--seconds must be positive".into()));
+    }
+    let (isa, source) = machine::active_isa()?;
+    let pool = Arc::new(NumaPool::from_env().map_err(|e| CliError::Usage(e.to_string()))?);
+    writeln!(
+        out,
+        "sagevec demo: {n} x {dim} clustered vectors, {nq} queries, k = {k}\n\
+         cpu: {} | isa: {} ({}) | pool: {} workers on {} node(s)",
+        machine::cpu_model(),
+        isa.name(),
+        source.describe(),
+        pool.n_threads(),
+        pool.n_nodes()
+    )?;
+
+    // Build.
+    let data = clustered(n + nq, dim, args.seed);
+    let (base, queries) = data.split_at(n * dim);
+    let mut config = IndexConfig::new(dim, Metric::L2Sq);
+    config.pool = Some(pool.clone());
+    let index = Arc::new(Index::new(config)?);
+    let t = Instant::now();
+    index.add_batch(None, base, None)?;
+    let added = t.elapsed();
+    index.seal(); // a batch under the seal threshold would stay in the growing segment
+    index.wait_for_builds();
+    let built = t.elapsed();
+    writeln!(
+        out,
+        "\nbuild: add_batch {:.0} ms ({:.2} M vectors/s), graph ready after {:.2} s ({:.0} vectors/s, M = 16, ef_construction = 200)",
+        added.as_secs_f64() * 1e3,
+        n as f64 / added.as_secs_f64() / 1e6,
+        built.as_secs_f64(),
+        n as f64 / built.as_secs_f64()
+    )?;
+
+    // Exact ground truth on every worker.
+    let q_rows = Rows::contiguous(queries, dim)?;
+    let mut truth = BatchResults::new(nq, k)?;
+    let t = Instant::now();
+    knn(
+        Metric::L2Sq,
+        q_rows,
+        Rows::contiguous(base, dim)?,
+        None,
+        k,
+        Par::Pool(&pool),
+        &mut truth,
+    )?;
+    let exact = t.elapsed();
+    writeln!(
+        out,
+        "\n{:<28} {:>10} {:>12}\n{:<28} {:>10.0} {:>12}",
+        "search",
+        "QPS",
+        "recall@10",
+        "exact knn (fused kernel)",
+        nq as f64 / exact.as_secs_f64(),
+        "1.000"
+    )?;
+    let mut got = BatchResults::new(nq, k)?;
+    for ef in [16usize, 32, 64, 128] {
+        let params = SearchParams::new(k).ef(ef);
+        index.batch_search(q_rows, &params, &mut got)?; // warm
+        let t = Instant::now();
+        index.batch_search(q_rows, &params, &mut got)?;
+        let el = t.elapsed();
+        writeln!(
+            out,
+            "{:<28} {:>10.0} {:>12.3}",
+            format!("graph batch_search ef={ef}"),
+            nq as f64 / el.as_secs_f64(),
+            recall(&truth, &got, k)
+        )?;
+    }
+
+    // Concurrent phase: readers search while one writer adds and removes.
+    let readers = pool.n_threads().max(2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let lat = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let (found, checked) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let queries: Arc<Vec<f32>> = Arc::new(queries.to_vec());
+    let mut handles = Vec::new();
+    for r in 0..readers {
+        let (index, stop, lat, queries) =
+            (index.clone(), stop.clone(), lat.clone(), queries.clone());
+        handles.push(std::thread::spawn(move || -> Result<u64, IndexError> {
+            let params = SearchParams::new(k).ef(64);
+            let mut mine = Vec::new();
+            let mut i = r;
+            while !stop.load(Ordering::Relaxed) {
+                let q = &queries[(i % nq) * dim..(i % nq + 1) * dim];
+                let t = Instant::now();
+                index.search(q, &params)?;
+                mine.push(t.elapsed());
+                i += readers;
+            }
+            let count = mine.len() as u64;
+            lat.lock().unwrap_or_else(|e| e.into_inner()).extend(mine);
+            Ok(count)
+        }));
+    }
+    let writer = {
+        let (index, stop, found, checked) =
+            (index.clone(), stop.clone(), found.clone(), checked.clone());
+        let seed = args.seed;
+        std::thread::spawn(move || -> Result<u64, IndexError> {
+            let mut writes = 0u64;
+            let mut round = 0u64;
+            let params = SearchParams::new(k).ef(64);
+            while !stop.load(Ordering::Relaxed) {
+                let fresh = clustered(100, dim, seed + 1000 + round);
+                let w = index.add_batch(None, &fresh, None)?;
+                // Each acknowledged vector must be found by searching for itself.
+                for (id, v) in w.ids.iter().zip(fresh.chunks(dim)).step_by(10) {
+                    checked.fetch_add(1, Ordering::Relaxed);
+                    if index.search(v, &params)?.hits.first().map(|h| h.id) == Some(*id) {
+                        found.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                index.remove(&w.ids[..10])?;
+                writes += 2;
+                round += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(writes)
+        })
+    };
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    stop.store(true, Ordering::Relaxed);
+    let mut searches = 0;
+    for h in handles {
+        searches += h
+            .join()
+            .map_err(|_| CliError::Runtime("a reader panicked".into()))??;
+    }
+    let writes = writer
+        .join()
+        .map_err(|_| CliError::Runtime("the writer panicked".into()))??;
+    let mut lat = std::mem::take(&mut *lat.lock().unwrap_or_else(|e| e.into_inner()));
+    lat.sort_unstable();
+    writeln!(
+        out,
+        "\nconcurrent phase ({seconds} s): {readers} reader threads, 1 writer (add 100 / remove 10)\n\
+         searches {searches} ({:.0}/s), writes {writes}, search p50 {:.0} us, p99 {:.0} us, \
+         acknowledged vectors found by self-search: {}/{}",
+        searches as f64 / seconds,
+        us(percentile(&lat, 0.5)),
+        us(percentile(&lat, 0.99)),
+        found.load(Ordering::Relaxed),
+        checked.load(Ordering::Relaxed)
+    )?;
+    index.wait_for_builds();
+    let s = index.stats();
+    writeln!(
+        out,
+        "\nindex: {} live vectors, version {}, segments: {} growing / {} flat / {} graph, \
+         seals {}, merges {}, builder errors {}, memory {:.1} MiB",
+        s.len,
+        s.version,
+        s.segments.growing,
+        s.segments.flat,
+        s.segments.graph,
+        s.seals,
+        s.merges,
+        s.builder_errors,
+        s.memory.total() as f64 / f64::from(1u32 << 20)
+    )?;
+    Ok(())
+}
