@@ -3,7 +3,6 @@
 //!
 //! See [`crate::docs::concurrency`] for the guarantees.
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -14,14 +13,15 @@ use sagevec_kernels::{Metric, Rows};
 
 use crate::arena::{RowTable, VectorArena};
 use crate::builder::{self, BuilderCtl};
-use crate::config::{IndexConfig, MAX_ID, MAX_SEGMENT_ROWS, SearchParams};
+use crate::config::{IndexConfig, SearchParams};
 use crate::error::IndexError;
 use crate::metadata::Metadata;
 use crate::results::BatchResults;
 use crate::segment::{Segment, Vectors};
 use crate::shared::Shared;
-use crate::snapshot::{self, Hits, IdMap, Loc, Record, Snapshot, State};
+use crate::snapshot::{self, Hits, IdMap, Record, Snapshot, State};
 use crate::stats::{Counters, IndexStats, MemoryBytes};
+use crate::write::{self, Op, Transaction};
 
 /// What an add made visible.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,17 +44,17 @@ pub struct Removed {
 
 /// The growing segment, as the writer sees it.
 #[derive(Debug)]
-struct Growing {
-    uid: u64,
-    table: Arc<RowTable>,
-    arena: Arc<VectorArena>,
-    rows: usize,
-    capacity: usize,
+pub(crate) struct Growing {
+    pub(crate) uid: u64,
+    pub(crate) table: Arc<RowTable>,
+    pub(crate) arena: Arc<VectorArena>,
+    pub(crate) rows: usize,
+    pub(crate) capacity: usize,
     node: usize,
 }
 
 impl Growing {
-    fn view(&self, sealed: bool) -> Arc<Segment> {
+    pub(crate) fn view(&self, sealed: bool) -> Arc<Segment> {
         Arc::new(Segment {
             uid: self.uid,
             growing: !sealed,
@@ -70,15 +70,15 @@ impl Growing {
 #[derive(Debug)]
 pub(crate) struct Writer {
     pub(crate) next_uid: u64,
-    growing: Option<Growing>,
+    pub(crate) growing: Option<Growing>,
     /// Largest id ever used + 1: auto-assigned ids start here and are never reused.
-    next_auto_id: u64,
+    pub(crate) next_auto_id: u64,
     next_node: usize,
 }
 
 impl Writer {
     /// A new, empty segment for `capacity` rows, placed on the next node in turn.
-    fn new_growing(&mut self, dim: usize, capacity: usize, n_nodes: usize) -> Growing {
+    pub(crate) fn new_growing(&mut self, dim: usize, capacity: usize, n_nodes: usize) -> Growing {
         let uid = Inner::new_uid(self);
         let node = self.next_node % n_nodes;
         self.next_node += 1;
@@ -200,221 +200,37 @@ impl Index {
         vectors: &[f32],
         metadata: Option<Vec<Option<Metadata>>>,
     ) -> Result<Written, IndexError> {
-        let shared = &self.inner.shared;
-        let dim = shared.dim;
-        if !vectors.len().is_multiple_of(dim) {
-            return Err(IndexError::DimensionMismatch {
-                expected: dim,
-                got: vectors.len() % dim,
-            });
-        }
-        let n = vectors.len() / dim;
-        if let Some(ids) = ids {
-            if ids.len() != n {
-                return Err(IndexError::LengthMismatch {
-                    what: "ids",
-                    expected: n,
-                    got: ids.len(),
-                });
-            }
-            let mut seen = HashSet::with_capacity(n);
-            for &id in ids {
-                if id > MAX_ID {
-                    return Err(IndexError::IdOutOfRange { id });
-                }
-                if !seen.insert(id) {
-                    return Err(IndexError::DuplicateId { id });
-                }
-            }
-        }
-        if let Some(m) = &metadata
-            && m.len() != n
-        {
-            return Err(IndexError::LengthMismatch {
-                what: "metadata",
-                expected: n,
-                got: m.len(),
-            });
-        }
-        // Under cosine the stored rows are the unit vectors.
-        let mut unit = Vec::new();
-        let mut stored = if shared.metric == Metric::Cosine {
-            Vec::with_capacity(vectors.len())
-        } else {
-            Vec::new()
-        };
-        for (row, v) in vectors.chunks_exact(dim).enumerate() {
-            shared.check_vector(v, row, &mut unit)?;
-            stored.extend_from_slice(&unit);
-        }
-        let rows: &[f32] = if shared.metric == Metric::Cosine {
-            &stored
-        } else {
-            vectors
-        };
-
-        let mut writer = self.inner.lock_writer();
-        let cur = self.inner.current.load_full();
-        if n == 0 {
-            return Ok(Written {
-                ids: Vec::new(),
-                version: cur.version,
-            });
-        }
-        let ids: Vec<u64> = match ids {
-            Some(ids) => ids.to_vec(),
-            None => {
-                let first = writer.next_auto_id;
-                if first
-                    .checked_add(n as u64 - 1)
-                    .is_none_or(|last| last > MAX_ID)
-                {
-                    return Err(IndexError::IdsExhausted);
-                }
-                (first..first + n as u64).collect()
-            }
-        };
-        // Nothing below can fail: the batch is published whole.
-        let version = cur.version + 1;
-        let max_id = *ids.iter().max().expect("n > 0");
-        writer.next_auto_id = writer.next_auto_id.max(max_id + 1);
-        let mut map = cur.ids.clone();
-        let mut segments: Vec<Arc<Segment>> = cur
-            .segments
-            .iter()
-            .filter(|s| !s.growing)
-            .cloned()
-            .collect();
-        let mut sealed = 0;
-        let capacity = shared.seal_threshold;
-        let n_nodes = shared.par().map(|p| p.n_nodes()).unwrap_or(1);
-        // A batch of a segment's size or more goes to sealed segments of its own:
-        // one graph build over the whole batch instead of several plus merges.
-        let own_segments = n >= capacity;
-        let mut own: Option<Growing> = None;
-        let mut metadata = metadata.map(|m| m.into_iter());
-        for (i, (&id, v)) in ids.iter().zip(rows.chunks_exact(dim)).enumerate() {
-            let target = if own_segments {
-                &mut own
-            } else {
-                &mut writer.growing
-            };
-            if target.as_ref().is_none_or(|g| g.rows == g.capacity) {
-                if let Some(full) = target.take() {
-                    segments.push(full.view(true));
-                    sealed += 1;
-                }
-                let size = if own_segments {
-                    (n - i).min(MAX_SEGMENT_ROWS)
-                } else {
-                    capacity
-                };
-                let g = writer.new_growing(dim, size, n_nodes);
-                if own_segments {
-                    own = Some(g);
-                } else {
-                    writer.growing = Some(g);
-                }
-            }
-            if let Some(old) = map.get(&id) {
-                let table = [writer.growing.as_ref(), own.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .find(|g| g.uid == old.seg)
-                    .map(|g| &g.table)
-                    .or_else(|| segments.iter().find(|s| s.uid == old.seg).map(|s| &s.table))
-                    .expect("the id map only points at live segments");
-                table.mark_deleted(old.row as usize, version);
-            }
-            let g = if own_segments {
-                own.as_mut()
-            } else {
-                writer.growing.as_mut()
-            }
-            .expect("made above");
-            let row = g.rows;
-            // SAFETY: we hold the writer lock; `row` is the segment's next unwritten
-            // row and no published snapshot counts it (snapshots count `g.rows` at
-            // most, which we bump after the write).
-            #[allow(unsafe_code)]
-            unsafe {
-                g.arena.write(row, v)
-            };
-            g.table
-                .write(row, id, metadata.as_mut().and_then(|m| m.next()).flatten());
-            g.rows += 1;
-            map.insert(
-                id,
-                Loc {
-                    seg: g.uid,
-                    row: row as u32,
-                },
-            );
-        }
-        if let Some(full) = own.take() {
-            segments.push(full.view(true));
-            sealed += 1;
-        }
-        // A full growing segment is sealed now, so the builder can start on it.
-        if writer
-            .growing
-            .as_ref()
-            .is_some_and(|g| g.rows == g.capacity)
-        {
-            let full = writer.growing.take().expect("checked");
-            segments.push(full.view(true));
-            sealed += 1;
-        }
-        if let Some(g) = &writer.growing {
-            segments.push(g.view(false));
-        }
-        self.inner.publish(State {
-            version,
-            segments,
-            ids: map,
-        });
-        drop(writer);
-        Counters::bump(&shared.counters.vectors_added, n as u64);
-        if sealed > 0 {
-            Counters::bump(&shared.counters.seals, sealed);
-            self.inner.builder.request();
-        }
-        Ok(Written { ids, version })
+        let add = write::check_add(&self.inner.shared, ids, vectors, metadata)?;
+        let mut applied = write::apply(&self.inner, vec![Op::Add(add)])?;
+        Ok(Written {
+            ids: applied.added.pop().unwrap_or_default(),
+            version: applied.version,
+        })
     }
 
     /// Removes `ids` (tombstones; merges drop the rows later). No search that
     /// starts after this returns sees them. Unknown ids are skipped and not
     /// counted.
     pub fn remove(&self, ids: &[u64]) -> Result<Removed, IndexError> {
-        let _writer = self.inner.lock_writer();
-        let cur = self.inner.current.load_full();
-        let version = cur.version + 1;
-        let mut map = cur.ids.clone();
-        let mut count = 0;
-        for id in ids {
-            if let Some(loc) = map.remove(id) {
-                cur.segment(loc.seg)
-                    .expect("the id map only points at live segments")
-                    .table
-                    .mark_deleted(loc.row as usize, version);
-                count += 1;
-            }
-        }
-        if count == 0 {
-            return Ok(Removed {
-                count,
-                version: cur.version,
-            });
-        }
-        self.inner.publish(State {
-            version,
-            segments: cur.segments.clone(),
-            ids: map,
-        });
-        drop(_writer);
-        Counters::bump(&self.inner.shared.counters.vectors_removed, count as u64);
-        self.inner.builder.request();
-        Ok(Removed { count, version })
+        let applied = write::apply(&self.inner, vec![Op::Remove(ids.to_vec())])?;
+        Ok(Removed {
+            count: applied.removed,
+            version: applied.version,
+        })
+    }
+
+    /// A transaction: adds and removes that become visible together at its
+    /// commit (see [`Transaction`]).
+    pub fn transaction(&self) -> Transaction<'_> {
+        Transaction::new(self)
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// The `params.k` nearest live vectors to `query`, on the caller's thread,

@@ -74,6 +74,7 @@ mod segment;
 mod shared;
 mod snapshot;
 mod stats;
+mod write;
 
 pub use config::{IndexConfig, MAX_DIM, MAX_ID, MAX_K, MAX_SEGMENT_ROWS, SearchParams};
 pub use error::IndexError;
@@ -84,3 +85,4 @@ pub use metadata::{Filter, Metadata, Value};
 pub use results::BatchResults;
 pub use snapshot::{Hit, Hits, Record, Snapshot};
 pub use stats::{IndexStats, LatencySummary, MemoryBytes, SegmentCounts};
+pub use write::{Committed, Transaction};

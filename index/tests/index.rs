@@ -553,3 +553,78 @@ fn a_large_batch_gets_its_own_segment_and_upserts_across_segments() {
     assert_ne!(hits.hits[1].id, 700);
     assert_eq!(index.len(), 1320);
 }
+
+#[test]
+fn transactions_publish_once_and_readers_never_see_half() {
+    let dim = 4;
+    let index = Arc::new(Index::new(config(dim, Metric::L2Sq)).unwrap());
+    // The "bundle": 50 ids; each commit replaces the whole bundle with the next
+    // generation (remove the old ids, add new ones) in one transaction.
+    let bundle = |g: u64| -> Vec<u64> { (g * 1000..g * 1000 + 50).collect() };
+    index
+        .add_batch(Some(&bundle(0)), &vec![0.0; 50 * dim], None)
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (index, stop, seen) = (index.clone(), stop.clone(), seen.clone());
+            std::thread::spawn(move || {
+                let mut checks = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let snap = index.snapshot();
+                    // Exactly one whole generation is live in every snapshot.
+                    assert_eq!(snap.len(), 50, "v{}", snap.version());
+                    let mut ids = snap.ids();
+                    ids.sort();
+                    let g = ids[0] / 1000;
+                    assert_eq!(ids, bundle(g), "half a transaction at v{}", snap.version());
+                    checks += 1;
+                    seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                checks
+            })
+        })
+        .collect();
+    for g in 1..=60u64 {
+        // Let the readers look at every generation.
+        let target = seen.load(std::sync::atomic::Ordering::Relaxed) + 2;
+        let t = std::time::Instant::now();
+        while seen.load(std::sync::atomic::Ordering::Relaxed) < target
+            && t.elapsed() < Duration::from_secs(2)
+        {
+            std::thread::yield_now();
+        }
+        let mut tx = index.transaction();
+        tx.remove(&bundle(g - 1));
+        tx.add_batch(Some(&bundle(g)), &vec![g as f32; 50 * dim], None)
+            .unwrap();
+        // A refused add leaves the transaction as it was.
+        assert!(tx.add_batch(None, &[f32::NAN; 4], None).is_err());
+        assert_eq!(tx.len(), 2);
+        let before = index.version();
+        let done = tx.commit().unwrap();
+        assert_eq!(done.version, before + 1, "one publish per commit");
+        assert_eq!(done.removed, 50);
+        assert_eq!(done.added, vec![bundle(g)]);
+        // A rolled-back transaction leaves no trace.
+        let mut tx = index.transaction();
+        tx.remove(&bundle(g));
+        tx.add_batch(None, &[9.0; 4], None).unwrap();
+        tx.rollback();
+        assert_eq!(index.version(), before + 1);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let checks: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(checks >= 60, "readers checked {checks} snapshots");
+    // Order inside a transaction: add twice keeps the later vector; add then
+    // remove leaves nothing.
+    let mut tx = index.transaction();
+    tx.add_batch(Some(&[7]), &[1.0; 4], None).unwrap();
+    tx.add_batch(Some(&[7, 8]), &[2.0; 8], None).unwrap();
+    tx.remove(&[8]);
+    tx.commit().unwrap();
+    assert_eq!(index.get(7).unwrap().vector, vec![2.0; 4]);
+    assert!(!index.contains(8));
+    assert_eq!(index.len(), 51);
+}
