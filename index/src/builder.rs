@@ -124,10 +124,25 @@ enum Job {
 fn run(inner: &Inner) {
     let ctl = &inner.builder;
     loop {
+        let period = inner.durable.as_ref().and_then(|d| d.sync_period());
         let (target, mut compact) = {
             let mut q = ctl.lock();
             while !q.stop && q.completed == q.requested {
-                q = ctl.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                match period {
+                    None => q = ctl.wake.wait(q).unwrap_or_else(|e| e.into_inner()),
+                    Some(p) => {
+                        let (g, timeout) = ctl
+                            .wake
+                            .wait_timeout(q, p)
+                            .unwrap_or_else(|e| e.into_inner());
+                        q = g;
+                        if timeout.timed_out() {
+                            drop(q);
+                            periodic_sync(inner);
+                            q = ctl.lock();
+                        }
+                    }
+                }
             }
             if q.stop {
                 return;
@@ -168,20 +183,42 @@ fn run(inner: &Inner) {
                 ),
             };
             if let Some(e) = error {
-                Counters::bump(&inner.shared.counters.builder_errors, 1);
-                let mut q = ctl.lock();
-                q.last_error = Some(format!("{job:?}: {e}"));
-                match &job {
-                    Job::Graph(uid) => {
-                        q.failed.insert(*uid);
-                    }
-                    Job::Merge(uids) => q.failed.extend(uids.iter().copied()),
-                }
+                record_error(inner, format!("{job:?}: {e}"), Some(&job));
             }
+        }
+        if let Some(d) = &inner.durable
+            && d.wants_checkpoint(&inner.current.load())
+            && let Err(e) = d.checkpoint(inner)
+        {
+            record_error(inner, format!("checkpoint: {e}"), None);
         }
         let mut q = ctl.lock();
         q.completed = q.completed.max(target);
         ctl.idle.notify_all();
+    }
+}
+
+/// Syncs a `Durability::Periodic` log that holds unsynced writes.
+fn periodic_sync(inner: &Inner) {
+    if let Some(d) = &inner.durable
+        && let Err(e) = d.sync()
+    {
+        record_error(inner, format!("periodic sync: {e}"), None);
+    }
+}
+
+/// Counts a builder failure and keeps its message; `failed` segments are not
+/// retried until a compaction.
+fn record_error(inner: &Inner, message: String, failed: Option<&Job>) {
+    Counters::bump(&inner.shared.counters.builder_errors, 1);
+    let mut q = inner.builder.lock();
+    q.last_error = Some(message);
+    match failed {
+        Some(Job::Graph(uid)) => {
+            q.failed.insert(*uid);
+        }
+        Some(Job::Merge(uids)) => q.failed.extend(uids.iter().copied()),
+        None => {}
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sagevec_kernels::Metric;
 use sagevec_scheduler::NumaPool;
 
+use crate::durable::Durability;
 use crate::error::IndexError;
 use crate::graph::GraphParams;
 use crate::metadata::Filter;
@@ -46,10 +47,12 @@ pub struct IndexConfig {
     pub max_deleted_fraction: f64,
     /// Workers for batch search and graph builds (the process-wide pool if `None`).
     pub pool: Option<Arc<NumaPool>>,
-    /// Run the background builder (`false`: segments stay flat until
-    /// [`Index::seal`](crate::Index::seal) is followed by a manual build; tests
-    /// and benchmarks of the flat path only).
-    pub background_builds: bool,
+    /// When a durable index ([`Index::open`](crate::Index::open)) syncs its log
+    /// (ignored in memory).
+    pub durability: Durability,
+    /// Log bytes after which the builder checkpoints a durable index (writes
+    /// segment files and a new manifest, starts a new log).
+    pub checkpoint_bytes: u64,
 }
 
 impl IndexConfig {
@@ -65,7 +68,8 @@ impl IndexConfig {
             merge_below: 65_536,
             max_deleted_fraction: 0.3,
             pool: None,
-            background_builds: true,
+            durability: Durability::EveryWrite,
+            checkpoint_bytes: 64 << 20,
         }
     }
 

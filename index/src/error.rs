@@ -68,6 +68,51 @@ pub enum IndexError {
     },
     /// Auto-assigned ids would pass `2^63 - 1`.
     IdsExhausted,
+    /// A file operation of a durable index failed (the index is unchanged).
+    Io {
+        /// The file or directory.
+        path: String,
+        /// What was being done.
+        op: &'static str,
+        /// The OS error's kind (`StorageFull` for a full disk).
+        kind: std::io::ErrorKind,
+        /// The OS error's message.
+        message: String,
+    },
+    /// A durable index's file is damaged in a way recovery must not guess about.
+    Corrupt {
+        /// The file.
+        path: String,
+        /// Byte offset of the damage.
+        offset: u64,
+        /// What was found wrong.
+        what: String,
+    },
+    /// Another process (or index) has this directory open for writing.
+    Locked {
+        /// The lock file.
+        path: String,
+    },
+    /// A file was written by a newer format version than this build reads.
+    UnsupportedFormat {
+        /// The file.
+        path: String,
+        /// Its format version.
+        found: u32,
+        /// The newest this build reads.
+        supported: u32,
+    },
+    /// A durable index was opened with a configuration that contradicts its files.
+    ConfigMismatch {
+        /// The directory.
+        path: String,
+        /// Which setting.
+        what: &'static str,
+        /// The value in the files.
+        stored: String,
+        /// The value given.
+        given: String,
+    },
 }
 
 impl fmt::Display for IndexError {
@@ -101,6 +146,33 @@ impl fmt::Display for IndexError {
                 got,
             } => write!(f, "{what}: {got} entries for {expected} vectors"),
             IndexError::IdsExhausted => f.write_str("no auto-assigned ids left below 2^63"),
+            IndexError::Io {
+                path,
+                op,
+                kind,
+                message,
+            } => write!(f, "{op} {path}: {message} ({kind:?})"),
+            IndexError::Corrupt { path, offset, what } => {
+                write!(f, "{path} is corrupt at byte {offset}: {what}")
+            }
+            IndexError::Locked { path } => write!(
+                f,
+                "{path} is locked: another process has this index open for writing"
+            ),
+            IndexError::UnsupportedFormat {
+                path,
+                found,
+                supported,
+            } => write!(
+                f,
+                "{path} has format version {found}; this build reads up to {supported}"
+            ),
+            IndexError::ConfigMismatch {
+                path,
+                what,
+                stored,
+                given,
+            } => write!(f, "{path} holds an index with {what} {stored}, not {given}"),
         }
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! See [`crate::docs::concurrency`] for the guarantees.
 
+use std::borrow::Cow;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -14,6 +16,9 @@ use sagevec_kernels::{Metric, Rows};
 use crate::arena::{RowTable, VectorArena};
 use crate::builder::{self, BuilderCtl};
 use crate::config::{IndexConfig, SearchParams};
+use crate::durable::format::LoggedOp;
+use crate::durable::io::{FsStorage, Storage};
+use crate::durable::{self, Durable};
 use crate::error::IndexError;
 use crate::metadata::Metadata;
 use crate::results::BatchResults;
@@ -50,7 +55,7 @@ pub(crate) struct Growing {
     pub(crate) arena: Arc<VectorArena>,
     pub(crate) rows: usize,
     pub(crate) capacity: usize,
-    node: usize,
+    pub(crate) node: usize,
 }
 
 impl Growing {
@@ -102,6 +107,8 @@ pub(crate) struct Inner {
     published: Mutex<u64>,
     published_cv: Condvar,
     pub(crate) builder: BuilderCtl,
+    /// The log and files of an index opened on disk.
+    pub(crate) durable: Option<Durable>,
 }
 
 impl Inner {
@@ -134,11 +141,115 @@ pub struct Index {
 }
 
 impl Index {
-    /// An empty index. Fails if the configuration is invalid.
+    /// An empty index in memory. Fails if the configuration is invalid.
     pub fn new(config: IndexConfig) -> Result<Index, IndexError> {
         config.validate()?;
-        let inner = Arc::new(Inner {
-            shared: Arc::new(Shared::new(&config)),
+        Index::start(Arc::new(Index::new_inner(&config, None)))
+    }
+
+    /// Opens the durable index in `dir`, creating it if the directory holds none
+    /// (see [`crate::durable`]): every acknowledged write is in its log, synced
+    /// as `config.durability` says. The directory is locked for writing while
+    /// the index is open; a second open fails with [`IndexError::Locked`].
+    /// Graphs are rebuilt in the background after opening (searches scan until
+    /// then).
+    pub fn open(dir: impl AsRef<Path>, config: IndexConfig) -> Result<Index, IndexError> {
+        Index::open_with_storage(Arc::new(FsStorage), dir.as_ref(), config)
+    }
+
+    /// [`open`](Self::open) through a given I/O layer (tests inject faults with
+    /// [`SimStorage`](crate::durable::io::SimStorage)).
+    pub fn open_with_storage(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        config: IndexConfig,
+    ) -> Result<Index, IndexError> {
+        config.validate()?;
+        let rec = durable::recover(
+            storage,
+            dir,
+            config.dim,
+            config.metric,
+            config.durability,
+            config.checkpoint_bytes,
+            config.seal_threshold,
+        )?;
+        let inner = Index::new_inner(&config, Some(rec.durable));
+        {
+            let mut writer = inner.lock_writer();
+            writer.next_auto_id = rec.manifest.next_auto_id;
+            writer.next_uid = rec.manifest.next_uid;
+            let mut ids = IdMap::new();
+            let mut segments = Vec::new();
+            for seg in &rec.segments {
+                for r in 0..seg.rows {
+                    if seg.table.alive_at(r, rec.manifest.version) {
+                        let id = seg.table.id(r);
+                        let loc = crate::snapshot::Loc {
+                            seg: seg.uid,
+                            row: r as u32,
+                        };
+                        if ids.insert(id, loc).is_some() {
+                            return Err(IndexError::Corrupt {
+                                path: dir.join(durable::MANIFEST).display().to_string(),
+                                offset: 0,
+                                what: format!("id {id} is live in two segments"),
+                            });
+                        }
+                    }
+                }
+                if seg.growing && seg.rows < seg.capacity && writer.growing.is_none() {
+                    writer.growing = Some(Growing {
+                        uid: seg.uid,
+                        table: seg.table.clone(),
+                        arena: seg.arena.clone(),
+                        rows: seg.rows,
+                        capacity: seg.capacity,
+                        node: 0,
+                    });
+                } else {
+                    let mut view = durable::loaded_view(seg);
+                    if seg.growing {
+                        // Full (or a second growing one): sealed now.
+                        Arc::get_mut(&mut view).expect("fresh").growing = false;
+                    }
+                    segments.push(view);
+                }
+            }
+            if let Some(g) = &writer.growing {
+                segments.push(g.view(false));
+            }
+            inner.publish(State {
+                version: rec.manifest.version,
+                segments,
+                ids,
+            });
+        }
+        for ops in rec.replay {
+            let ops = ops
+                .into_iter()
+                .map(|op| match op {
+                    LoggedOp::Add {
+                        ids,
+                        rows,
+                        metadata,
+                    } => Op::Add(write::CheckedAdd {
+                        n: ids.len(),
+                        ids: Some(ids),
+                        rows: Cow::Owned(rows),
+                        metadata,
+                    }),
+                    LoggedOp::Remove(ids) => Op::Remove(ids),
+                })
+                .collect();
+            write::apply(&inner, ops, false)?;
+        }
+        Index::start(Arc::new(inner))
+    }
+
+    fn new_inner(config: &IndexConfig, durable: Option<Durable>) -> Inner {
+        Inner {
+            shared: Arc::new(Shared::new(config)),
             current: ArcSwap::from_pointee(State {
                 version: 0,
                 segments: Vec::new(),
@@ -153,12 +264,53 @@ impl Index {
             published: Mutex::new(0),
             published_cv: Condvar::new(),
             builder: BuilderCtl::new(),
-        });
+            durable,
+        }
+    }
+
+    fn start(inner: Arc<Inner>) -> Result<Index, IndexError> {
+        *inner.published.lock().unwrap_or_else(|e| e.into_inner()) = inner.current.load().version;
         let builder = builder::spawn(inner.clone())?;
+        // Flat segments loaded from disk need graphs.
+        inner.builder.request();
         Ok(Index {
             inner,
             builder: Some(builder),
         })
+    }
+
+    /// Makes a durable index's state a checkpoint now: syncs the log, writes
+    /// segment files and a new manifest, drops old logs (faster reopening). In
+    /// memory it does nothing.
+    pub fn checkpoint(&self) -> Result<(), IndexError> {
+        match &self.inner.durable {
+            Some(d) => {
+                d.sync()?;
+                d.checkpoint(&self.inner)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the builder, checkpoints a durable index and releases its lock,
+    /// reporting any error (dropping the index does the same, silently).
+    pub fn close(mut self) -> Result<(), IndexError> {
+        self.stop_builder();
+        self.checkpoint()
+    }
+
+    /// Test hook: drops the index as a killed process would leave it (no sync,
+    /// no checkpoint; the lock is released). Acknowledged writes are in the log.
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        self.stop_builder();
+    }
+
+    fn stop_builder(&mut self) {
+        self.inner.builder.stop();
+        if let Some(handle) = self.builder.take() {
+            let _ = handle.join();
+        }
     }
 
     /// Vector dimension.
@@ -201,7 +353,7 @@ impl Index {
         metadata: Option<Vec<Option<Metadata>>>,
     ) -> Result<Written, IndexError> {
         let add = write::check_add(&self.inner.shared, ids, vectors, metadata)?;
-        let mut applied = write::apply(&self.inner, vec![Op::Add(add)])?;
+        let mut applied = write::apply(&self.inner, vec![Op::Add(add)], true)?;
         Ok(Written {
             ids: applied.added.pop().unwrap_or_default(),
             version: applied.version,
@@ -212,7 +364,7 @@ impl Index {
     /// starts after this returns sees them. Unknown ids are skipped and not
     /// counted.
     pub fn remove(&self, ids: &[u64]) -> Result<Removed, IndexError> {
-        let applied = write::apply(&self.inner, vec![Op::Remove(ids.to_vec())])?;
+        let applied = write::apply(&self.inner, vec![Op::Remove(ids.to_vec())], true)?;
         Ok(Removed {
             count: applied.removed,
             version: applied.version,
@@ -413,11 +565,15 @@ impl Index {
 
 impl Drop for Index {
     /// Stops the builder (a build in progress finishes first, unpublished) and
-    /// joins it.
+    /// joins it; a durable index is synced and checkpointed (errors ignored: use
+    /// [`Index::close`] to see them).
     fn drop(&mut self) {
-        self.inner.builder.stop();
-        if let Some(handle) = self.builder.take() {
-            let _ = handle.join();
+        if self.builder.is_some() {
+            self.stop_builder();
+            if let Some(d) = &self.inner.durable {
+                // Best effort: every acknowledged write is in the log already.
+                let _ = d.sync().and_then(|()| d.checkpoint(&self.inner));
+            }
         }
     }
 }

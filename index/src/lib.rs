@@ -64,6 +64,7 @@ mod arena;
 mod builder;
 mod config;
 pub mod docs;
+pub mod durable;
 mod error;
 mod exact;
 pub mod graph;
@@ -77,6 +78,7 @@ mod stats;
 mod write;
 
 pub use config::{IndexConfig, MAX_DIM, MAX_ID, MAX_K, MAX_SEGMENT_ROWS, SearchParams};
+pub use durable::Durability;
 pub use error::IndexError;
 pub use exact::knn;
 pub use graph::GraphParams;

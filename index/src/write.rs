@@ -12,6 +12,7 @@ use std::sync::Arc;
 use sagevec_kernels::Metric;
 
 use crate::config::{MAX_ID, MAX_SEGMENT_ROWS};
+use crate::durable::format::RecordOp;
 use crate::error::IndexError;
 use crate::index::{Growing, Index, Inner, Writer};
 use crate::metadata::Metadata;
@@ -233,7 +234,7 @@ impl Draft<'_> {
 /// Applies `ops` in order as one write: takes the writer lock, assigns
 /// auto-ids, writes, publishes one snapshot. Fails (changing nothing) only if
 /// auto-ids would pass `2^63 - 1`.
-pub(crate) fn apply(inner: &Inner, ops: Vec<Op<'_>>) -> Result<Applied, IndexError> {
+pub(crate) fn apply(inner: &Inner, ops: Vec<Op<'_>>, log: bool) -> Result<Applied, IndexError> {
     let shared = &inner.shared;
     let n_nodes = shared.par().map(|p| p.n_nodes()).unwrap_or(1);
     let mut writer = inner.lock_writer();
@@ -278,6 +279,23 @@ pub(crate) fn apply(inner: &Inner, ops: Vec<Op<'_>>) -> Result<Applied, IndexErr
             }
             all_ids.push(ids);
         }
+    }
+    // Durable: the write is in the log before anything changes (a log failure
+    // refuses the write and leaves the index as it was).
+    if log && let Some(d) = &inner.durable {
+        let mut ids_of_adds = all_ids.iter();
+        let record: Vec<RecordOp<'_>> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Add(a) => RecordOp::Add {
+                    ids: ids_of_adds.next().expect("one id list per add"),
+                    rows: &a.rows,
+                    metadata: a.metadata.as_deref(),
+                },
+                Op::Remove(ids) => RecordOp::Remove(ids),
+            })
+            .collect();
+        d.log_write(&record)?;
     }
     // Nothing below can fail: the write is published whole.
     writer.next_auto_id = next_auto;
@@ -343,7 +361,8 @@ pub(crate) fn apply(inner: &Inner, ops: Vec<Op<'_>>) -> Result<Applied, IndexErr
     Counters::bump(&c.vectors_added, added_rows);
     Counters::bump(&c.vectors_removed, applied.removed as u64);
     Counters::bump(&c.seals, sealed);
-    if sealed > 0 || applied.removed > 0 {
+    let checkpoint_due = log && inner.durable.as_ref().is_some_and(|d| d.over_budget());
+    if sealed > 0 || applied.removed > 0 || checkpoint_due {
         inner.builder.request();
     }
     Ok(applied)
@@ -431,7 +450,7 @@ impl<'a> Transaction<'a> {
 
     /// Makes every queued operation visible at once.
     pub fn commit(self) -> Result<Committed, IndexError> {
-        let applied = apply(self.index.inner(), self.ops)?;
+        let applied = apply(self.index.inner(), self.ops, true)?;
         Ok(Committed {
             added: applied.added,
             removed: applied.removed,
