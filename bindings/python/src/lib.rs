@@ -1,236 +1,35 @@
 //! `sagevec._native`: the compiled half of the `sagevec` Python package.
 //!
-//! Bindings only translate: arguments arrive already converted to C-contiguous
-//! float32 by the Python layer (`sagevec/kernels.py`), are checked again here
-//! (this module is importable on its own), and every call that computes runs with
-//! the GIL released (`py.detach`), so a pool of Python threads gets every core.
-//! Errors become `ValueError` (bad input) or `RuntimeError` (environment).
+//! Bindings only translate: arguments are read and checked with the GIL held,
+//! and every call that computes or waits runs with the GIL released
+//! (`py.detach`), so a pool of Python threads gets every core. Errors become
+//! `ValueError` (bad input), `TypeError` (wrong kind of object), `KeyError` (an
+//! id that is not there) or `RuntimeError` (environment).
+//!
+//! - `kernels`: `sagevec.kernels` (distances, cdist, exact knn, ISA report) and
+//!   `sagevec.topology`.
+//! - `index`: `sagevec.Index`, the concurrent index.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
-use numpy::{
-    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
-};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
-use sagevec_index::BatchResults;
-use sagevec_kernels::{Isa, KernelTable, Metric, Rows, try_active_isa, try_kernels};
-use sagevec_scheduler::{NumaPool, Par, Policy, Topology, plan};
 
-fn value_error(e: impl std::fmt::Display) -> PyErr {
-    PyValueError::new_err(e.to_string())
-}
-
-fn table() -> PyResult<&'static KernelTable> {
-    try_kernels().map_err(value_error)
-}
-
-fn metric(name: &str) -> PyResult<Metric> {
-    name.parse().map_err(value_error)
-}
-
-/// A C-contiguous float32 matrix as kernel rows (the Python layer converts first).
-fn rows<'a>(a: &'a PyReadonlyArray2<'_, f32>, what: &str) -> PyResult<Rows<'a, f32>> {
-    let shape = a.shape();
-    let data = a
-        .as_slice()
-        .ok()
-        .filter(|_| a.is_c_contiguous())
-        .ok_or_else(|| value_error(format!("{what} must be a C-contiguous float32 array")))?;
-    Rows::strided(data, shape[0], shape[1], shape[1]).map_err(value_error)
-}
-
-fn vector<'a>(a: &'a PyReadonlyArray1<'_, f32>, what: &str) -> PyResult<&'a [f32]> {
-    a.as_slice()
-        .map_err(|_| value_error(format!("{what} must be a contiguous float32 array")))
-}
-
-/// The ISA the kernels use here (`SAGEVEC_ISA` if set, else the best available).
-#[pyfunction]
-fn active_isa() -> PyResult<&'static str> {
-    try_active_isa().map(Isa::name).map_err(value_error)
-}
-
-/// Every ISA this CPU and OS can run, slowest first.
-#[pyfunction]
-fn available_isas() -> Vec<&'static str> {
-    Isa::available().into_iter().map(Isa::name).collect()
-}
-
-/// Distances from one query to every row.
-#[pyfunction]
-fn distances<'py>(
-    py: Python<'py>,
-    query: PyReadonlyArray1<'py, f32>,
-    rows_: PyReadonlyArray2<'py, f32>,
-    metric_: &str,
-) -> PyResult<Bound<'py, PyArray1<f32>>> {
-    let (t, m) = (table()?, metric(metric_)?);
-    let (q, x) = (vector(&query, "query")?, rows(&rows_, "rows")?);
-    let mut out = vec![0.0f32; x.n_rows()];
-    py.detach(|| t.distances(m, q, x, &mut out))
-        .map_err(value_error)?;
-    Ok(PyArray1::from_vec(py, out))
-}
-
-/// All pairwise distances, `a.shape[0] x b.shape[0]`.
-#[pyfunction]
-fn cdist<'py>(
-    py: Python<'py>,
-    a: PyReadonlyArray2<'py, f32>,
-    b: PyReadonlyArray2<'py, f32>,
-    metric_: &str,
-) -> PyResult<Bound<'py, PyArray2<f32>>> {
-    let (t, m) = (table()?, metric(metric_)?);
-    let (ra, rb) = (rows(&a, "a")?, rows(&b, "b")?);
-    let (na, nb) = (ra.n_rows(), rb.n_rows());
-    let mut out = vec![0.0f32; na * nb];
-    if ra.dim() != rb.dim() {
-        return Err(value_error(
-            sagevec_kernels::KernelError::DimensionMismatch {
-                expected: rb.dim(),
-                got: ra.dim(),
-            },
-        ));
-    }
-    py.detach(|| -> Result<(), sagevec_kernels::KernelError> {
-        // Rows of width 0 (nb == 0) cannot be chunked, and there is nothing to do.
-        if nb == 0 {
-            return Ok(());
-        }
-        for (i, row) in out.chunks_exact_mut(nb).enumerate() {
-            t.distances(m, ra.row(i), rb, row)?;
-        }
-        Ok(())
-    })
-    .map_err(value_error)?;
-    PyArray1::from_vec(py, out).reshape([na, nb])
-}
-
-/// The pool for `threads` workers (`None`: the process-wide pool), built once.
-fn pool(threads: Option<usize>) -> PyResult<Arc<NumaPool>> {
-    static WIDE: OnceLock<Result<Arc<NumaPool>, String>> = OnceLock::new();
-    static CAPPED: OnceLock<Mutex<HashMap<usize, Arc<NumaPool>>>> = OnceLock::new();
-    match threads {
-        None => WIDE
-            .get_or_init(|| {
-                NumaPool::from_env()
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(PyRuntimeError::new_err),
-        Some(0) => Err(value_error(
-            "threads must be at least 1 (or None for all cores)",
-        )),
-        Some(n) => {
-            let mut cache = CAPPED
-                .get_or_init(Default::default)
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some(p) = cache.get(&n) {
-                return Ok(Arc::clone(p));
-            }
-            let topo = Topology::from_env().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-            let policy = Policy::from_env()
-                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?
-                .with_max_threads(n);
-            let built = plan(&topo, &policy)
-                .and_then(NumaPool::new)
-                .map(Arc::new)
-                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-            cache.insert(n, Arc::clone(&built));
-            Ok(built)
-        }
-    }
-}
-
-/// `(ids, distances)`, each `n_queries x k`.
-type Neighbours<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
-
-/// Exact k nearest rows of `base` for every query, on all cores.
-#[pyfunction]
-#[pyo3(signature = (queries, base, k, metric_, threads=None))]
-fn knn<'py>(
-    py: Python<'py>,
-    queries: PyReadonlyArray2<'py, f32>,
-    base: PyReadonlyArray2<'py, f32>,
-    k: usize,
-    metric_: &str,
-    threads: Option<usize>,
-) -> PyResult<Neighbours<'py>> {
-    let m = metric(metric_)?;
-    table()?;
-    let (q, x) = (rows(&queries, "queries")?, rows(&base, "base")?);
-    if k == 0 {
-        return Err(value_error("k must be at least 1"));
-    }
-    let pool = pool(threads)?;
-    let n_q = q.n_rows();
-    let (ids, dists) = py
-        .detach(
-            || -> Result<(Vec<i64>, Vec<f32>), sagevec_index::IndexError> {
-                let mut out = BatchResults::new(n_q, k)?;
-                sagevec_index::knn(m, q, x, None, k, Par::Pool(&pool), &mut out)?;
-                let mut ids = Vec::with_capacity(n_q * k);
-                let mut dists = Vec::with_capacity(n_q * k);
-                for i in 0..n_q {
-                    // u64::MAX pads in Rust; Python pads with -1, as faiss does.
-                    ids.extend(out.ids(i).iter().map(|&id| i64::try_from(id).unwrap_or(-1)));
-                    dists.extend_from_slice(out.distances(i));
-                }
-                Ok((ids, dists))
-            },
-        )
-        .map_err(value_error)?;
-    Ok((
-        PyArray1::from_vec(py, ids).reshape([n_q, k])?,
-        PyArray1::from_vec(py, dists).reshape([n_q, k])?,
-    ))
-}
-
-/// The topology and the placement plan worker pools use here, as a dict (the
-/// same facts `sagevec info` prints; honours `SAGEVEC_TOPOLOGY`,
-/// `SAGEVEC_NUM_THREADS` and `SAGEVEC_PIN`).
-#[pyfunction]
-fn topology(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let env_err = |e: sagevec_scheduler::SchedError| PyValueError::new_err(e.to_string());
-    let topo = Topology::from_env().map_err(env_err)?;
-    let placement = plan(&topo, &Policy::from_env().map_err(env_err)?).map_err(env_err)?;
-    let nodes = PyList::empty(py);
-    for n in placement.nodes() {
-        let node = PyDict::new(py);
-        node.set_item("node", n.node)?;
-        node.set_item("package", n.package)?;
-        node.set_item("pus", n.workers.iter().map(|w| w.pu).collect::<Vec<_>>())?;
-        node.set_item("cpus", n.workers.iter().map(|w| w.cpu).collect::<Vec<_>>())?;
-        nodes.append(node)?;
-    }
-    let out = PyDict::new(py);
-    out.set_item("source", topo.source().to_string())?;
-    out.set_item("packages", topo.n_packages())?;
-    out.set_item("numa_nodes", topo.nodes().len())?;
-    out.set_item("cores", topo.n_cores())?;
-    out.set_item("pus", topo.pus().len())?;
-    out.set_item("allowed_pus", topo.allowed_pus())?;
-    out.set_item("threads", placement.n_threads())?;
-    out.set_item("pinned", placement.pinned())?;
-    out.set_item("nodes", nodes)?;
-    out.set_item("text", placement.to_string())?;
-    Ok(out)
-}
+mod arrays;
+mod errors;
+mod index;
+mod kernels;
+mod metadata;
+mod pool;
 
 /// The compiled core of `sagevec`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add_function(wrap_pyfunction!(active_isa, m)?)?;
-    m.add_function(wrap_pyfunction!(available_isas, m)?)?;
-    m.add_function(wrap_pyfunction!(distances, m)?)?;
-    m.add_function(wrap_pyfunction!(cdist, m)?)?;
-    m.add_function(wrap_pyfunction!(knn, m)?)?;
-    m.add_function(wrap_pyfunction!(topology, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::active_isa, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::available_isas, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::distances, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::cdist, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::knn, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::topology, m)?)?;
+    m.add_class::<index::PyIndex>()?;
+    m.add_function(wrap_pyfunction!(index::restore_index, m)?)?;
     Ok(())
 }

@@ -104,6 +104,12 @@ def test_other_float_dtypes_and_strides_are_converted() -> None:
     strided = wide[:, ::2]
     assert not strided.flags.c_contiguous
     np.testing.assert_array_equal(kernels.distances(q, strided), want)
+    buf = np.zeros(rows64.size * 4 + 1, dtype=np.uint8)
+    misaligned = buf[1:].view(np.float32).reshape(rows64.shape)
+    misaligned[...] = rows64
+    assert not misaligned.flags.aligned
+    np.testing.assert_array_equal(kernels.distances(q, misaligned), want)
+    np.testing.assert_array_equal(kernels.knn(q, misaligned, k=3)[1], kernels.knn(q, rows64.astype(np.float32), k=3)[1])
     np.testing.assert_array_equal(kernels.distances(q.astype(np.float16), rows64.astype(np.float16)),
                                   kernels.distances(q.astype(np.float16).astype(np.float32),
                                                     rows64.astype(np.float16).astype(np.float32)))

@@ -1,12 +1,22 @@
 """sagevec: fast, thread-safe CPU vector search.
 
-Today the package carries the distance kernels (:mod:`sagevec.kernels`): runtime-
-dispatched SIMD (scalar, AVX2+FMA, AVX-512), exact batch search on every core, and
-the ISA report, and :func:`topology` (the placement plan worker pools use). Every call that computes releases the GIL.
+- :class:`Index`: a concurrent vector index. Share one between any number of
+  Python threads with no lock: readers never wait, writes are serialised inside,
+  and the GIL is released while it computes or waits. numpy in, numpy out.
+- :mod:`sagevec.kernels`: runtime-dispatched SIMD distance kernels (scalar,
+  AVX2+FMA, AVX-512), exact batch search on every core, and the ISA report.
+- :func:`topology`: the placement plan worker pools use.
+- :mod:`sagevec.compat`: ``SageDB`` / ``SageDBService`` look-alikes for
+  pipelines written against the SageDB service API.
+
+Distances everywhere: smaller is closer (``"l2"`` squared Euclidean, ``"ip"``
+negative dot product, ``"cosine"`` 1 - cos).
 """
 
 from sagevec import kernels
-from sagevec._native import __version__, topology
+from sagevec._native import Index, __version__, topology
 from sagevec.kernels import active_isa, available_isas
 
-__all__ = ["__version__", "active_isa", "available_isas", "kernels", "topology"]
+from sagevec import compat  # noqa: E402  (imports Index from this package)
+
+__all__ = ["Index", "__version__", "active_isa", "available_isas", "compat", "kernels", "topology"]

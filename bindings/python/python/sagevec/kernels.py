@@ -4,7 +4,7 @@ Metrics (all distances: smaller is closer): ``"l2"`` squared Euclidean, ``"ip"``
 negative dot product, ``"cosine"`` 1 - cos (1.0 for a zero vector).
 
 Inputs: float32 C-contiguous arrays are read in place; other float dtypes and
-non-contiguous arrays are converted with one copy; anything else (ints, bools,
+non-contiguous or misaligned arrays are converted with one copy; anything else (ints, bools,
 objects, complex) is a ``TypeError``. Shapes are checked (``ValueError``). The
 kernels do not check for NaN/inf: NaN in gives NaN out.
 """
@@ -26,7 +26,8 @@ def _as_f32(x: object, name: str, ndim: int) -> np.ndarray:
         raise TypeError(f"{name} must be a float array, got dtype {arr.dtype}")
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    # C-contiguous and aligned (ascontiguousarray alone keeps a misaligned buffer).
+    return np.require(arr, dtype=np.float32, requirements=["C", "A"])
 
 
 def active_isa() -> str:

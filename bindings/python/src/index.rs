@@ -1,0 +1,754 @@
+//! `sagevec.Index`: the concurrent index, shared freely between Python threads.
+//!
+//! The class is frozen (every method takes `&self`): concurrency lives in the
+//! Rust core, so threads never see "already borrowed". Arguments are read with
+//! the GIL held; every call that computes or waits (add, remove, search, seal,
+//! compact, build waits, stats) runs with it released.
+
+use std::time::Duration;
+
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::PyKeyError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use sagevec_index::{
+    BatchResults, Index, IndexConfig, IndexError, IndexStats, MAX_K, SearchParams, Snapshot,
+};
+use sagevec_kernels::{Metric, Rows};
+
+use crate::arrays::{F32Array, f32_array, ids_from, nonneg, one_id};
+use crate::errors::{index_error, runtime_error, value_error};
+use crate::kernels::metric as parse_metric;
+use crate::metadata::{filter_from_py, record_to_py, records_from_py};
+use crate::pool::pool;
+
+/// The construction parameters, kept for `__repr__`, properties and pickling.
+#[derive(Clone, Copy, Debug)]
+struct Params {
+    m: usize,
+    ef_construction: usize,
+    ef_search: usize,
+    seal_threshold: usize,
+    threads: Option<usize>,
+}
+
+/// A concurrent vector index (in memory).
+///
+/// ``Index(dim, metric="l2", *, m=16, ef_construction=200, ef_search=64,
+/// seal_threshold=8192, threads=None)``
+///
+/// Metrics are distances, smaller is closer: ``"l2"`` squared Euclidean,
+/// ``"ip"`` negative dot product, ``"cosine"`` 1 - cos (vectors are stored
+/// unit-normalised; zero vectors are refused). ``m`` and ``ef_construction``
+/// shape the HNSW graphs built in the background for every ``seal_threshold``
+/// rows; ``ef_search`` is the default search beam. ``threads`` caps the workers
+/// of batch search and graph builds (``None``: the process-wide pool, every core).
+/// There is no ``path=`` yet: the index lives in memory (durable mode comes later).
+///
+/// Every method may be called from any number of threads at once, with no lock
+/// in Python: readers never wait, writes are serialised inside, and the GIL is
+/// released while the index computes or waits.
+#[pyclass(frozen, name = "Index", module = "sagevec._native")]
+#[derive(Debug)]
+pub(crate) struct PyIndex {
+    /// `None` only while being dropped.
+    index: Option<Index>,
+    metric: Metric,
+    params: Params,
+    /// The process that built the index: after `fork()` its builder thread does
+    /// not exist in the child.
+    pid: u32,
+}
+
+impl Drop for PyIndex {
+    fn drop(&mut self) {
+        let Some(index) = self.index.take() else {
+            return;
+        };
+        if std::process::id() != self.pid {
+            // A forked child: the builder thread lives in the parent only, and
+            // joining a thread that does not exist here could hang. Leak it.
+            std::mem::forget(index);
+            return;
+        }
+        // Dropping joins the builder (a build in progress finishes first):
+        // never with the GIL held.
+        Python::attach(|py| py.detach(move || drop(index)));
+    }
+}
+
+/// A shape as Python prints it: `(3,)`, `(2, 4)`.
+fn shape_str(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `ids` as Python pads them: -1 for `u64::MAX`.
+fn py_id(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(-1)
+}
+
+/// What `search` and `batch_search` share: `k`, the beam and the filter.
+struct Query {
+    params: SearchParams,
+    include_metadata: bool,
+}
+
+impl PyIndex {
+    fn index(&self) -> &Index {
+        self.index
+            .as_ref()
+            .expect("the index is only taken while the object is dropped")
+    }
+
+    fn build(
+        dim: i64,
+        metric: &str,
+        m: i64,
+        ef_construction: i64,
+        ef_search: i64,
+        seal_threshold: i64,
+        threads: Option<i64>,
+    ) -> PyResult<Self> {
+        let metric = parse_metric(metric)?;
+        let params = Params {
+            m: nonneg(m, "m")?,
+            ef_construction: nonneg(ef_construction, "ef_construction")?,
+            ef_search: nonneg(ef_search, "ef_search")?,
+            seal_threshold: nonneg(seal_threshold, "seal_threshold")?,
+            threads: threads.map(|t| nonneg(t, "threads")).transpose()?,
+        };
+        let mut config = IndexConfig::new(nonneg(dim, "dim")?, metric);
+        config.graph.m = params.m;
+        config.graph.ef_construction = params.ef_construction;
+        config.ef_search = params.ef_search;
+        config.seal_threshold = params.seal_threshold;
+        config.validate().map_err(index_error)?;
+        if let Some(n) = params.threads {
+            config.pool = Some(pool(Some(n))?);
+        }
+        let index = Index::new(config).map_err(index_error)?;
+        Ok(PyIndex {
+            index: Some(index),
+            metric,
+            params,
+            pid: std::process::id(),
+        })
+    }
+
+    /// Checks `k` and `ef` and builds the search parameters. The beam is made
+    /// explicit (`max(ef, k)`), so the 1-D and 2-D paths search identically.
+    fn query(
+        &self,
+        k: i64,
+        ef: Option<i64>,
+        exact: bool,
+        filter: Option<&Bound<'_, PyAny>>,
+        include_metadata: bool,
+    ) -> PyResult<Query> {
+        let k = nonneg(k, "k")?;
+        if k == 0 {
+            return Err(index_error(IndexError::ZeroK));
+        }
+        if k > MAX_K {
+            return Err(index_error(IndexError::InvalidParameter {
+                name: "k",
+                reason: format!("{k} is above {MAX_K}"),
+            }));
+        }
+        let ef = match ef {
+            None => self.params.ef_search,
+            Some(e) => nonneg(e, "ef")?,
+        };
+        // ef = 0 or above MAX_K stays as given: the core names the problem.
+        let ef = if ef == 0 { 0 } else { ef.max(k) };
+        let mut params = SearchParams::new(k).ef(ef).exact(exact);
+        if let Some(f) = filter_from_py(filter)? {
+            params = params.filter(f);
+        }
+        Ok(Query {
+            params,
+            include_metadata,
+        })
+    }
+
+    fn expected_queries(&self) -> String {
+        let dim = self.index().dim();
+        format!("({dim},) or (n_queries, {dim})")
+    }
+
+    /// One query: `(ids[k], distances[k])` (+ metadata list).
+    fn search_one<'py>(
+        &self,
+        py: Python<'py>,
+        arr: &F32Array<'py>,
+        q: Query,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let index = self.index();
+        let ro = arr.array.try_readonly().map_err(value_error)?;
+        let query = ro.as_slice().map_err(value_error)?;
+        let params = q.params.include_metadata(q.include_metadata);
+        let hits = py
+            .detach(|| index.search(query, &params))
+            .map_err(index_error)?;
+        let k = params.k;
+        let mut ids = vec![-1i64; k];
+        let mut dists = vec![f32::INFINITY; k];
+        for (i, h) in hits.hits.iter().enumerate().take(k) {
+            ids[i] = py_id(h.id);
+            dists[i] = h.distance;
+        }
+        // k is small here: a copy into a plain array beats wrapping the Vec.
+        let ids = PyArray1::from_slice(py, &ids).into_any();
+        let dists = PyArray1::from_slice(py, &dists).into_any();
+        if !q.include_metadata {
+            return PyTuple::new(py, [ids, dists]);
+        }
+        let meta = PyList::empty(py);
+        for i in 0..k {
+            meta.append(record_to_py(
+                py,
+                hits.hits.get(i).and_then(|h| h.metadata.as_ref()),
+            )?)?;
+        }
+        PyTuple::new(py, [ids, dists, meta.into_any()])
+    }
+
+    /// A batch: `(ids[nq, k], distances[nq, k])` (+ metadata lists), from one
+    /// snapshot, on the index's pool.
+    fn search_many<'py>(
+        &self,
+        py: Python<'py>,
+        arr: &F32Array<'py>,
+        mut q: Query,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let dim = self.index().dim();
+        let shape = arr.array.shape();
+        let (nq, d) = (shape[0], shape[1]);
+        if d != dim {
+            return Err(index_error(IndexError::DimensionMismatch {
+                expected: dim,
+                got: d,
+            }));
+        }
+        let ro = arr.array.try_readonly().map_err(value_error)?;
+        let data = ro.as_slice().map_err(value_error)?;
+        let rows = Rows::strided(data, nq, d, d).map_err(value_error)?;
+        let snap: Snapshot = self.index().snapshot();
+        let k = q.params.k;
+        // No more results exist than live rows: a smaller buffer gives the same
+        // answer (the beam is already explicit), the rest is padding.
+        let k_eff = k.min(snap.len()).max(1);
+        q.params.k = k_eff;
+        let params = &q.params;
+        let snap_ref = &snap;
+        let (ids, dists) = py
+            .detach(move || -> Result<(Vec<i64>, Vec<f32>), IndexError> {
+                let mut out = BatchResults::new(nq, k_eff)?;
+                snap_ref.batch_search(rows, params, &mut out)?;
+                let mut ids = Vec::with_capacity(nq * k);
+                let mut dists = Vec::with_capacity(nq * k);
+                for i in 0..nq {
+                    ids.extend(out.ids(i).iter().map(|&id| py_id(id)));
+                    ids.resize(ids.len() + (k - k_eff), -1);
+                    dists.extend_from_slice(out.distances(i));
+                    dists.resize(dists.len() + (k - k_eff), f32::INFINITY);
+                }
+                Ok((ids, dists))
+            })
+            .map_err(index_error)?;
+        let meta = if q.include_metadata {
+            let outer = PyList::empty(py);
+            for row in ids.chunks(k) {
+                let inner = PyList::empty(py);
+                for &id in row {
+                    let record = u64::try_from(id).ok().and_then(|id| snap.get(id));
+                    inner.append(record_to_py(
+                        py,
+                        record.as_ref().and_then(|r| r.metadata.as_ref()),
+                    )?)?;
+                }
+                outer.append(inner)?;
+            }
+            Some(outer)
+        } else {
+            None
+        };
+        let ids = PyArray1::from_vec(py, ids).reshape([nq, k])?.into_any();
+        let dists = PyArray1::from_vec(py, dists).reshape([nq, k])?.into_any();
+        match meta {
+            None => PyTuple::new(py, [ids, dists]),
+            Some(m) => PyTuple::new(py, [ids, dists, m.into_any()]),
+        }
+    }
+}
+
+fn stats_dict<'py>(py: Python<'py>, s: &IndexStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("len", s.len)?;
+    d.set_item("dim", s.dim)?;
+    d.set_item("metric", s.metric.name())?;
+    d.set_item("version", s.version)?;
+    let seg = PyDict::new(py);
+    seg.set_item("growing", s.segments.growing)?;
+    seg.set_item("flat", s.segments.flat)?;
+    seg.set_item("graph", s.segments.graph)?;
+    d.set_item("segments", seg)?;
+    d.set_item("rows_stored", s.rows_stored)?;
+    d.set_item("searches", s.searches)?;
+    d.set_item("batch_searches", s.batch_searches)?;
+    d.set_item("vectors_added", s.vectors_added)?;
+    d.set_item("vectors_removed", s.vectors_removed)?;
+    d.set_item("seals", s.seals)?;
+    d.set_item("graphs_built", s.graphs_built)?;
+    d.set_item("merges", s.merges)?;
+    d.set_item("builder_errors", s.builder_errors)?;
+    d.set_item("last_builder_error", s.last_builder_error.as_deref())?;
+    d.set_item("exact_fallbacks", s.exact_fallbacks)?;
+    let lat = PyDict::new(py);
+    let us = |t: Duration| t.as_secs_f64() * 1e6;
+    lat.set_item("count", s.latency.count)?;
+    lat.set_item("mean_us", us(s.latency.mean))?;
+    lat.set_item("p50_us", us(s.latency.p50))?;
+    lat.set_item("p99_us", us(s.latency.p99))?;
+    d.set_item("latency", lat)?;
+    let mem = PyDict::new(py);
+    mem.set_item("vectors", s.memory.vectors)?;
+    mem.set_item("graphs", s.memory.graphs)?;
+    mem.set_item("rows", s.memory.rows)?;
+    mem.set_item("total", s.memory.total())?;
+    d.set_item("memory_bytes", mem)?;
+    Ok(d)
+}
+
+#[pymethods]
+impl PyIndex {
+    #[new]
+    #[pyo3(signature = (dim, metric="l2", *, m=16, ef_construction=200, ef_search=64, seal_threshold=8192, threads=None))]
+    fn new(
+        dim: i64,
+        metric: &str,
+        m: i64,
+        ef_construction: i64,
+        ef_search: i64,
+        seal_threshold: i64,
+        threads: Option<i64>,
+    ) -> PyResult<Self> {
+        Self::build(
+            dim,
+            metric,
+            m,
+            ef_construction,
+            ef_search,
+            seal_threshold,
+            threads,
+        )
+    }
+
+    /// Vector dimension.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.index().dim()
+    }
+
+    /// Distance metric: ``"l2"``, ``"ip"`` or ``"cosine"``.
+    #[getter]
+    fn metric(&self) -> &'static str {
+        self.metric.name()
+    }
+
+    /// Current version: bumped by every write and every background swap. Each
+    /// write becomes visible at a version; SageDB's ``index_version`` is this.
+    #[getter]
+    fn version(&self) -> u64 {
+        self.index().version()
+    }
+
+    /// HNSW links per node (level 0 keeps ``2 * m``).
+    #[getter]
+    fn m(&self) -> usize {
+        self.params.m
+    }
+
+    /// HNSW build beam.
+    #[getter]
+    fn ef_construction(&self) -> usize {
+        self.params.ef_construction
+    }
+
+    /// Default search beam (``search(ef=...)`` overrides it).
+    #[getter]
+    fn ef_search(&self) -> usize {
+        self.params.ef_search
+    }
+
+    /// Rows after which the growing segment is sealed and a graph built for it.
+    #[getter]
+    fn seal_threshold(&self) -> usize {
+        self.params.seal_threshold
+    }
+
+    /// Worker cap given at construction (``None``: the process-wide pool).
+    #[getter]
+    fn threads(&self) -> Option<usize> {
+        self.params.threads
+    }
+
+    /// Number of live vectors.
+    fn __len__(&self) -> usize {
+        self.index().len()
+    }
+
+    /// Whether ``id`` is live (``False`` for anything that is not a valid id).
+    fn __contains__(&self, id: &Bound<'_, PyAny>) -> bool {
+        one_id(id).is_ok_and(|id| self.index().contains(id))
+    }
+
+    fn __repr__(&self) -> String {
+        let index = self.index();
+        format!(
+            "sagevec.Index(dim={}, metric='{}', len={}, version={})",
+            index.dim(),
+            self.metric.name(),
+            index.len(),
+            index.version()
+        )
+    }
+
+    /// Adds vectors; returns their ids (int64 array, input order).
+    ///
+    /// ``vectors``: one vector ``(dim,)`` or a batch ``(n, dim)``; float32
+    /// C-contiguous is copied once, other floats are converted. ``ids``: integers
+    /// in ``[0, 2^63)``, one per vector (``None``: auto-assigned, the largest id
+    /// ever used + 1, ...); an id already present is replaced. ``metadata``: a
+    /// list with one dict (``str`` keys; ``str``/``int``/``float``/``bool``
+    /// values) or ``None`` per vector (a single dict for a single vector).
+    ///
+    /// The batch becomes visible all at once or not at all: a wrong shape,
+    /// NaN/inf, a zero vector under cosine, a duplicate id, an id out of range or
+    /// lists of the wrong length raise ``ValueError`` (``TypeError`` for wrong
+    /// types) and change nothing.
+    #[pyo3(signature = (vectors, ids=None, metadata=None))]
+    fn add<'py>(
+        &self,
+        py: Python<'py>,
+        vectors: &Bound<'py, PyAny>,
+        ids: Option<&Bound<'py, PyAny>>,
+        metadata: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let index = self.index();
+        let dim = index.dim();
+        let expected = || format!("({dim},) or (n, {dim})");
+        let arr = f32_array(vectors, "vectors", expected)?;
+        let single = match arr.array.shape() {
+            [d] if *d == dim => true,
+            [_, d] if *d == dim => false,
+            shape => {
+                return Err(value_error(format!(
+                    "vectors must have shape {}, got {}",
+                    expected(),
+                    shape_str(shape)
+                )));
+            }
+        };
+        let ids = ids
+            .filter(|o| !o.is_none())
+            .map(|o| ids_from(o, "ids"))
+            .transpose()?;
+        let metadata = records_from_py(metadata, single)?;
+        let ro = arr.array.try_readonly().map_err(value_error)?;
+        let slice = ro.as_slice().map_err(value_error)?;
+        // The caller's own array is copied before the GIL goes: another thread
+        // could write to it meanwhile. A conversion made here is private.
+        let copy;
+        let data: &[f32] = if arr.fresh {
+            slice
+        } else {
+            copy = slice.to_vec();
+            &copy
+        };
+        let written = py
+            .detach(|| index.add_batch(ids.as_deref(), data, metadata))
+            .map_err(index_error)?;
+        Ok(PyArray1::from_vec(
+            py,
+            written.ids.into_iter().map(py_id).collect(),
+        ))
+    }
+
+    /// Removes ``ids`` (any integer sequence or array, or one int); returns how
+    /// many were live. Unknown ids are skipped. No search that starts after this
+    /// returns sees them.
+    fn remove(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let ids = ids_from(ids, "ids")?;
+        let index = self.index();
+        py.detach(|| index.remove(&ids))
+            .map(|r| r.count)
+            .map_err(index_error)
+    }
+
+    /// ``(vector, metadata)`` of a live id: the vector as stored (float32;
+    /// unit-normalised under cosine) and its metadata dict or ``None``.
+    /// ``KeyError`` if the id is not live.
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyArray1<f32>>, Bound<'py, PyAny>)> {
+        let record = match one_id(id) {
+            Ok(key) => self.index().get(key),
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => return Err(e),
+            Err(_) => None,
+        };
+        let record = record.ok_or_else(|| PyKeyError::new_err(id.clone().unbind()))?;
+        let meta = record_to_py(py, record.metadata.as_ref())?;
+        Ok((PyArray1::from_vec(py, record.vector), meta))
+    }
+
+    /// Every live id, ascending (int64 array).
+    fn ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        let index = self.index();
+        let ids = py.detach(|| {
+            let mut ids = index.ids();
+            ids.sort_unstable();
+            ids.into_iter().map(py_id).collect::<Vec<_>>()
+        });
+        PyArray1::from_vec(py, ids)
+    }
+
+    /// The ``k`` nearest live vectors.
+    ///
+    /// A 1-D query ``(dim,)`` gives ``(ids[k], distances[k])``; a 2-D batch
+    /// ``(n, dim)`` gives ``(ids[n, k], distances[n, k])``, searched from one
+    /// snapshot on the index's worker pool. ids are int64, distances float32,
+    /// best first (ties to the smaller id); missing results are ``-1`` / ``inf``.
+    ///
+    /// ``ef``: search beam (default: the index's ``ef_search``; raised to ``k``).
+    /// ``exact``: scan every row instead of walking graphs (ground truth).
+    /// ``filter``: a sequence/array of allowed ids, or a dict of metadata
+    /// equalities that must all hold (typed: ``1`` does not match ``1.0``).
+    /// ``include_metadata``: add a third item, the hits' metadata (a list of ``k``
+    /// dicts-or-``None`` per query; a list of such lists for a batch).
+    ///
+    /// float32 C-contiguous queries are read in place; other floats are converted.
+    #[pyo3(signature = (queries, k=10, *, ef=None, exact=false, filter=None, include_metadata=false))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        queries: &Bound<'py, PyAny>,
+        k: i64,
+        ef: Option<i64>,
+        exact: bool,
+        filter: Option<&Bound<'py, PyAny>>,
+        include_metadata: bool,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let expected = || self.expected_queries();
+        let arr = f32_array(queries, "queries", expected)?;
+        let q = self.query(k, ef, exact, filter, include_metadata)?;
+        match arr.array.ndim() {
+            1 => self.search_one(py, &arr, q),
+            2 => self.search_many(py, &arr, q),
+            _ => Err(value_error(format!(
+                "queries must have shape {}, got {}",
+                expected(),
+                shape_str(arr.array.shape())
+            ))),
+        }
+    }
+
+    /// ``search`` for a 2-D batch of queries ``(n, dim)``, by its explicit name:
+    /// ``(ids[n, k], distances[n, k])`` (+ metadata lists).
+    #[pyo3(signature = (queries, k=10, *, ef=None, exact=false, filter=None, include_metadata=false))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn batch_search<'py>(
+        &self,
+        py: Python<'py>,
+        queries: &Bound<'py, PyAny>,
+        k: i64,
+        ef: Option<i64>,
+        exact: bool,
+        filter: Option<&Bound<'py, PyAny>>,
+        include_metadata: bool,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let dim = self.index().dim();
+        let expected = || format!("(n_queries, {dim})");
+        let arr = f32_array(queries, "queries", expected)?;
+        if arr.array.ndim() != 2 {
+            return Err(value_error(format!(
+                "batch_search needs queries of shape {}, got {}",
+                expected(),
+                shape_str(arr.array.shape())
+            )));
+        }
+        let q = self.query(k, ef, exact, filter, include_metadata)?;
+        self.search_many(py, &arr, q)
+    }
+
+    /// A report as a dict: ``len``, ``dim``, ``metric``, ``version``,
+    /// ``segments`` (growing/flat/graph), ``rows_stored``, counters (searches,
+    /// batch_searches, vectors_added, vectors_removed, seals, graphs_built,
+    /// merges, builder_errors, exact_fallbacks), ``last_builder_error``,
+    /// ``latency`` (count, mean_us, p50_us, p99_us) and ``memory_bytes``.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let index = self.index();
+        let s = py.detach(|| index.stats());
+        stats_dict(py, &s)
+    }
+
+    /// Seals the growing segment now (a graph is built for it in the
+    /// background); returns the version current afterwards.
+    fn seal(&self, py: Python<'_>) -> u64 {
+        let index = self.index();
+        py.detach(|| index.seal())
+    }
+
+    /// Seals, then asks the builder to merge every sealed segment into one
+    /// (dropping removed rows). Returns at once; ``wait_for_builds`` waits.
+    fn compact(&self, py: Python<'_>) {
+        let index = self.index();
+        py.detach(|| index.compact());
+    }
+
+    /// Blocks (GIL released) until the background builder has finished every
+    /// job pending when called. In a forked child (no builder there) this
+    /// raises ``RuntimeError`` instead of waiting forever.
+    fn wait_for_builds(&self, py: Python<'_>) -> PyResult<()> {
+        if std::process::id() != self.pid {
+            return Err(runtime_error(
+                "this index was built in the parent process; its background builder \
+                 does not run in a forked child (build a new index here)",
+            ));
+        }
+        let index = self.index();
+        py.detach(|| index.wait_for_builds());
+        Ok(())
+    }
+
+    /// Blocks (GIL released) until version ``version`` or later is published;
+    /// returns the version then current, or ``None`` after ``timeout`` seconds.
+    #[pyo3(signature = (version, timeout=None))]
+    fn wait_for_version(
+        &self,
+        py: Python<'_>,
+        version: u64,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<u64>> {
+        let timeout = timeout
+            .map(|t| {
+                Duration::try_from_secs_f64(t).map_err(|_| {
+                    value_error(format!(
+                        "timeout must be a finite number of seconds >= 0, got {t}"
+                    ))
+                })
+            })
+            .transpose()?;
+        let index = self.index();
+        Ok(py.detach(|| index.wait_for_version(version, timeout)))
+    }
+
+    /// Pickling: ``(dim, metric, params, ids, vectors, metadata)`` of one
+    /// snapshot, rebuilt by adding them to a fresh index on load. The version
+    /// restarts, and auto-assigned ids continue after the largest live id.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let index = self.index();
+        let dim = index.dim();
+        let snap = index.snapshot();
+        let (ids, vectors, metadata) = py.detach(|| {
+            let mut ids = snap.ids();
+            ids.sort_unstable();
+            let mut kept = Vec::with_capacity(ids.len());
+            let mut vectors = Vec::with_capacity(ids.len() * dim);
+            let mut metadata = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(r) = snap.get(id) {
+                    kept.push(py_id(id));
+                    vectors.extend_from_slice(&r.vector);
+                    metadata.push(r.metadata);
+                }
+            }
+            (kept, vectors, metadata)
+        });
+        let n = ids.len();
+        let params = PyDict::new(py);
+        params.set_item("m", self.params.m)?;
+        params.set_item("ef_construction", self.params.ef_construction)?;
+        params.set_item("ef_search", self.params.ef_search)?;
+        params.set_item("seal_threshold", self.params.seal_threshold)?;
+        params.set_item("threads", self.params.threads)?;
+        let meta = if metadata.iter().all(Option::is_none) {
+            py.None().into_bound(py)
+        } else {
+            let list = PyList::empty(py);
+            for m in &metadata {
+                list.append(record_to_py(py, m.as_ref())?)?;
+            }
+            list.into_any()
+        };
+        let restore = py.import("sagevec._native")?.getattr("_restore_index")?;
+        let args = PyTuple::new(
+            py,
+            [
+                dim.into_pyobject(py)?.into_any(),
+                self.metric.name().into_pyobject(py)?.into_any(),
+                params.into_any(),
+                PyArray1::from_vec(py, ids).into_any(),
+                PyArray1::from_vec(py, vectors)
+                    .reshape([n, dim])?
+                    .into_any(),
+                meta,
+            ],
+        )?;
+        Ok((restore, args))
+    }
+}
+
+/// Rebuilds a pickled `Index` (see `Index.__reduce__`).
+#[pyfunction]
+#[pyo3(name = "_restore_index", signature = (dim, metric, params, ids, vectors, metadata=None))]
+pub(crate) fn restore_index<'py>(
+    py: Python<'py>,
+    dim: i64,
+    metric: &str,
+    params: &Bound<'py, PyDict>,
+    ids: &Bound<'py, PyAny>,
+    vectors: &Bound<'py, PyAny>,
+    metadata: Option<&Bound<'py, PyAny>>,
+) -> PyResult<PyIndex> {
+    let get = |name: &str| -> PyResult<i64> {
+        params
+            .get_item(name)?
+            .ok_or_else(|| value_error(format!("pickled index: no {name}")))?
+            .extract()
+    };
+    let threads: Option<i64> = match params.get_item("threads")? {
+        Some(t) => t.extract()?,
+        None => None,
+    };
+    let index = PyIndex::build(
+        dim,
+        metric,
+        get("m")?,
+        get("ef_construction")?,
+        get("ef_search")?,
+        get("seal_threshold")?,
+        threads,
+    )?;
+    let n = ids_from(ids, "ids")?.len();
+    if n > 0 {
+        index.add(py, vectors, Some(ids), metadata)?;
+    }
+    Ok(index)
+}

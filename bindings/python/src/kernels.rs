@@ -1,0 +1,158 @@
+//! `sagevec.kernels` and `sagevec.topology`: distance kernels, exact batch knn
+//! and the placement plan. Arguments arrive already converted to C-contiguous
+//! float32 by the Python layer (`sagevec/kernels.py`) and are checked again here.
+
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use sagevec_index::BatchResults;
+use sagevec_kernels::{Isa, KernelTable, Metric, try_active_isa, try_kernels};
+use sagevec_scheduler::{Par, Policy, Topology, plan};
+
+use crate::arrays::{rows, vector};
+use crate::errors::value_error;
+use crate::pool::pool;
+
+pub(crate) fn table() -> PyResult<&'static KernelTable> {
+    try_kernels().map_err(value_error)
+}
+
+pub(crate) fn metric(name: &str) -> PyResult<Metric> {
+    name.parse().map_err(value_error)
+}
+
+/// The ISA the kernels use here (`SAGEVEC_ISA` if set, else the best available).
+#[pyfunction]
+pub(crate) fn active_isa() -> PyResult<&'static str> {
+    try_active_isa().map(Isa::name).map_err(value_error)
+}
+
+/// Every ISA this CPU and OS can run, slowest first.
+#[pyfunction]
+pub(crate) fn available_isas() -> Vec<&'static str> {
+    Isa::available().into_iter().map(Isa::name).collect()
+}
+
+/// Distances from one query to every row.
+#[pyfunction]
+pub(crate) fn distances<'py>(
+    py: Python<'py>,
+    query: PyReadonlyArray1<'py, f32>,
+    rows_: PyReadonlyArray2<'py, f32>,
+    metric_: &str,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let (t, m) = (table()?, metric(metric_)?);
+    let (q, x) = (vector(&query, "query")?, rows(&rows_, "rows")?);
+    let mut out = vec![0.0f32; x.n_rows()];
+    py.detach(|| t.distances(m, q, x, &mut out))
+        .map_err(value_error)?;
+    Ok(PyArray1::from_vec(py, out))
+}
+
+/// All pairwise distances, `a.shape[0] x b.shape[0]`.
+#[pyfunction]
+pub(crate) fn cdist<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray2<'py, f32>,
+    b: PyReadonlyArray2<'py, f32>,
+    metric_: &str,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let (t, m) = (table()?, metric(metric_)?);
+    let (ra, rb) = (rows(&a, "a")?, rows(&b, "b")?);
+    let (na, nb) = (ra.n_rows(), rb.n_rows());
+    let mut out = vec![0.0f32; na * nb];
+    if ra.dim() != rb.dim() {
+        return Err(value_error(
+            sagevec_kernels::KernelError::DimensionMismatch {
+                expected: rb.dim(),
+                got: ra.dim(),
+            },
+        ));
+    }
+    py.detach(|| -> Result<(), sagevec_kernels::KernelError> {
+        // Rows of width 0 (nb == 0) cannot be chunked, and there is nothing to do.
+        if nb == 0 {
+            return Ok(());
+        }
+        for (i, row) in out.chunks_exact_mut(nb).enumerate() {
+            t.distances(m, ra.row(i), rb, row)?;
+        }
+        Ok(())
+    })
+    .map_err(value_error)?;
+    PyArray1::from_vec(py, out).reshape([na, nb])
+}
+
+/// `(ids, distances)`, each `n_queries x k`.
+type Neighbours<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
+
+/// Exact k nearest rows of `base` for every query, on all cores.
+#[pyfunction]
+#[pyo3(signature = (queries, base, k, metric_, threads=None))]
+pub(crate) fn knn<'py>(
+    py: Python<'py>,
+    queries: PyReadonlyArray2<'py, f32>,
+    base: PyReadonlyArray2<'py, f32>,
+    k: usize,
+    metric_: &str,
+    threads: Option<usize>,
+) -> PyResult<Neighbours<'py>> {
+    let m = metric(metric_)?;
+    table()?;
+    let (q, x) = (rows(&queries, "queries")?, rows(&base, "base")?);
+    if k == 0 {
+        return Err(value_error("k must be at least 1"));
+    }
+    let pool = pool(threads)?;
+    let n_q = q.n_rows();
+    let (ids, dists) = py
+        .detach(
+            || -> Result<(Vec<i64>, Vec<f32>), sagevec_index::IndexError> {
+                let mut out = BatchResults::new(n_q, k)?;
+                sagevec_index::knn(m, q, x, None, k, Par::Pool(&pool), &mut out)?;
+                let mut ids = Vec::with_capacity(n_q * k);
+                let mut dists = Vec::with_capacity(n_q * k);
+                for i in 0..n_q {
+                    // u64::MAX pads in Rust; Python pads with -1, as faiss does.
+                    ids.extend(out.ids(i).iter().map(|&id| i64::try_from(id).unwrap_or(-1)));
+                    dists.extend_from_slice(out.distances(i));
+                }
+                Ok((ids, dists))
+            },
+        )
+        .map_err(value_error)?;
+    Ok((
+        PyArray1::from_vec(py, ids).reshape([n_q, k])?,
+        PyArray1::from_vec(py, dists).reshape([n_q, k])?,
+    ))
+}
+
+/// The topology and the placement plan worker pools use here, as a dict (the
+/// same facts `sagevec info` prints; honours `SAGEVEC_TOPOLOGY`,
+/// `SAGEVEC_NUM_THREADS` and `SAGEVEC_PIN`).
+#[pyfunction]
+pub(crate) fn topology(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let topo = Topology::from_env().map_err(value_error)?;
+    let placement = plan(&topo, &Policy::from_env().map_err(value_error)?).map_err(value_error)?;
+    let nodes = PyList::empty(py);
+    for n in placement.nodes() {
+        let node = PyDict::new(py);
+        node.set_item("node", n.node)?;
+        node.set_item("package", n.package)?;
+        node.set_item("pus", n.workers.iter().map(|w| w.pu).collect::<Vec<_>>())?;
+        node.set_item("cpus", n.workers.iter().map(|w| w.cpu).collect::<Vec<_>>())?;
+        nodes.append(node)?;
+    }
+    let out = PyDict::new(py);
+    out.set_item("source", topo.source().to_string())?;
+    out.set_item("packages", topo.n_packages())?;
+    out.set_item("numa_nodes", topo.nodes().len())?;
+    out.set_item("cores", topo.n_cores())?;
+    out.set_item("pus", topo.pus().len())?;
+    out.set_item("allowed_pus", topo.allowed_pus())?;
+    out.set_item("threads", placement.n_threads())?;
+    out.set_item("pinned", placement.pinned())?;
+    out.set_item("nodes", nodes)?;
+    out.set_item("text", placement.to_string())?;
+    Ok(out)
+}
