@@ -373,16 +373,12 @@ impl Index {
 
     /// A transaction: adds and removes that become visible together at its
     /// commit (see [`Transaction`]).
-    pub fn transaction(&self) -> Transaction<'_> {
+    pub fn transaction(&self) -> Transaction {
         Transaction::new(self)
     }
 
-    pub(crate) fn shared(&self) -> &Shared {
-        &self.inner.shared
-    }
-
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
+    pub(crate) fn inner_arc(&self) -> Arc<Inner> {
+        self.inner.clone()
     }
 
     /// The `params.k` nearest live vectors to `query`, on the caller's thread,

@@ -390,9 +390,13 @@ pub(crate) fn apply(inner: &Inner, ops: Vec<Op<'_>>, log: bool) -> Result<Applie
 /// assert!(!index.contains(1) && index.contains(10));
 /// # Ok::<(), sagevec_index::IndexError>(())
 /// ```
+///
+/// A transaction owns a handle to the index (it may outlive the `&Index` it
+/// came from, e.g. inside a binding); committing after the index was dropped
+/// still applies to the detached index state and is harmless.
 #[derive(Debug)]
-pub struct Transaction<'a> {
-    index: &'a Index,
+pub struct Transaction {
+    inner: Arc<Inner>,
     ops: Vec<Op<'static>>,
 }
 
@@ -407,10 +411,10 @@ pub struct Committed {
     pub version: u64,
 }
 
-impl<'a> Transaction<'a> {
-    pub(crate) fn new(index: &'a Index) -> Self {
+impl Transaction {
+    pub(crate) fn new(index: &Index) -> Self {
         Transaction {
-            index,
+            inner: index.inner_arc(),
             ops: Vec::new(),
         }
     }
@@ -423,7 +427,7 @@ impl<'a> Transaction<'a> {
         vectors: &[f32],
         metadata: Option<Vec<Option<Metadata>>>,
     ) -> Result<(), IndexError> {
-        let checked = check_add(self.index.shared(), ids, vectors, metadata)?;
+        let checked = check_add(&self.inner.shared, ids, vectors, metadata)?;
         self.ops.push(Op::Add(CheckedAdd {
             ids: checked.ids,
             rows: Cow::Owned(checked.rows.into_owned()),
@@ -450,7 +454,7 @@ impl<'a> Transaction<'a> {
 
     /// Makes every queued operation visible at once.
     pub fn commit(self) -> Result<Committed, IndexError> {
-        let applied = apply(self.index.inner(), self.ops, true)?;
+        let applied = apply(&self.inner, self.ops, true)?;
         Ok(Committed {
             added: applied.added,
             removed: applied.removed,

@@ -241,7 +241,7 @@ impl<'a> Builder<'a> {
         }
         let (ep, top) = unpack_entry(entry);
         let query = self.dist.rows.row(q as usize);
-        let mut cur = pack(self.dist.to_row(query, ep), ep);
+        let mut cur = pack(self.dist.dist_to(query, ep), ep);
         for level in (level_q + 1..=top).rev() {
             cur = greedy(self, &self.dist, query, level, cur, &mut s.search);
         }
@@ -289,7 +289,7 @@ impl<'a> Builder<'a> {
             let row_c = self.dist.rows.row(row_of(c) as usize);
             let good = out
                 .iter()
-                .all(|&r| self.dist.to_row(row_c, row_of(r)).total_cmp(&d_c).is_ge());
+                .all(|&r| self.dist.dist_to(row_c, row_of(r)).total_cmp(&d_c).is_ge());
             if good {
                 out.push(c);
             }

@@ -117,7 +117,7 @@ impl Graph {
 
     /// Heap bytes held: vectors (with row padding), links and offsets.
     pub fn memory_bytes(&self) -> usize {
-        self.vectors.as_padded_slice().len() * size_of::<f32>()
+        size_of_val(self.vectors.as_padded_slice())
             + (self.level0.len() + self.upper.len()) * size_of::<u32>()
             + self.upper_start.len() * size_of::<usize>()
     }
@@ -146,7 +146,7 @@ impl Graph {
             return;
         }
         let dist = Dist::new(self.table, self.metric, self.vectors.rows());
-        let mut cur = pack(dist.to_row(query, ep), ep);
+        let mut cur = pack(dist.dist_to(query, ep), ep);
         for level in (1..=top).rev() {
             cur = greedy(self, &dist, query, level, cur, scratch);
         }

@@ -87,8 +87,9 @@ impl Graph {
     /// for bit; `Par::Pool`: by every worker of the pool, not reproducible) into a
     /// private graph, then frozen.
     ///
-    /// Errors: invalid `params`, a row whose length is not `rows.dim()`, more than
-    /// `u32::MAX - 1` rows, or kernels that cannot run (`SAGEVEC_ISA`). The rows are
+    /// Errors: invalid `params`, rows of dimension 0, a row whose length is not
+    /// `rows.dim()`, more than `u32::MAX - 1` rows, or kernels that cannot run
+    /// (`SAGEVEC_ISA`). The rows are
     /// not checked for NaN or infinities (the index refuses them on insert); with
     /// them, the graph is valid but its quality is not defined.
     pub fn build(
@@ -100,6 +101,12 @@ impl Graph {
         params.validate()?;
         let table = try_kernels()?;
         let (n, dim) = (rows.len(), rows.dim());
+        if dim == 0 && n > 0 {
+            return Err(IndexError::InvalidParameter {
+                name: "dim",
+                reason: "vectors must have at least one element".into(),
+            });
+        }
         if n >= u32::MAX as usize {
             return Err(IndexError::InvalidParameter {
                 name: "rows",

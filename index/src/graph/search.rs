@@ -49,7 +49,7 @@ impl<'a> Dist<'a> {
 
     /// `query` to row `node`.
     #[inline(always)]
-    pub(crate) fn to_row(&self, query: &[f32], node: u32) -> f32 {
+    pub(crate) fn dist_to(&self, query: &[f32], node: u32) -> f32 {
         self.pair.call(query, self.rows.row(node as usize))
     }
 
@@ -63,7 +63,7 @@ impl<'a> Dist<'a> {
     pub(crate) fn gather(&self, query: &[f32], ids: &[u32], out: &mut [f32]) {
         if self.metric == Metric::Cosine {
             for (o, &id) in out.iter_mut().zip(ids) {
-                *o = self.to_row(query, id);
+                *o = self.dist_to(query, id);
             }
             return;
         }
