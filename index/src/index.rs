@@ -299,6 +299,63 @@ impl Index {
         self.checkpoint()
     }
 
+    /// Writes a self-contained copy of the current snapshot into `dir` (which
+    /// must be empty or absent), in the durable format: [`Index::load`] reads it
+    /// back into memory and [`Index::open`] opens it as a durable index.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<(), IndexError> {
+        let (state, next_auto_id, next_uid) = {
+            let w = self.inner.lock_writer();
+            (self.inner.current.load_full(), w.next_auto_id, w.next_uid)
+        };
+        let shared = &self.inner.shared;
+        durable::export(
+            &FsStorage,
+            dir.as_ref(),
+            shared.dim,
+            shared.metric,
+            &state,
+            next_auto_id,
+            next_uid,
+        )
+    }
+
+    /// Reads an index written by [`save`](Self::save) (or a closed durable
+    /// index's directory) into memory; later writes are not logged.
+    pub fn load(dir: impl AsRef<Path>, config: IndexConfig) -> Result<Index, IndexError> {
+        let index = Index::open(dir, config)?;
+        // Detach: keep the state in memory, leave the files as they are, release
+        // the lock.
+        let mut index = index;
+        index.stop_builder();
+        let inner = Arc::try_unwrap(std::mem::replace(
+            &mut index.inner,
+            Arc::new(Index::new_inner(&IndexConfig::new(1, Metric::L2Sq), None)),
+        ))
+        .map_err(|_| IndexError::InvalidParameter {
+            name: "load",
+            reason: "the index was still shared".into(),
+        })?;
+        drop(index);
+        let Inner {
+            shared,
+            current,
+            writer,
+            builder: _,
+            durable: _,
+            ..
+        } = inner;
+        let fresh = Inner {
+            shared,
+            current,
+            writer,
+            published: Mutex::new(0),
+            published_cv: Condvar::new(),
+            builder: BuilderCtl::new(),
+            durable: None,
+        };
+        Index::start(Arc::new(fresh))
+    }
+
     /// Test hook: drops the index as a killed process would leave it (no sync,
     /// no checkpoint; the lock is released). Acknowledged writes are in the log.
     #[doc(hidden)]

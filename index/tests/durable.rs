@@ -581,3 +581,36 @@ fn killed_writers_lose_no_acknowledged_write() {
     assert_eq!(lost, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn save_and_load_round_trip_an_in_memory_index() {
+    let dir = temp_dir("save");
+    let index = Index::new(config(40)).unwrap();
+    let mut model = Model::new();
+    for b in 0..5u64 {
+        let ids: Vec<u64> = (b * 33..b * 33 + 33).collect();
+        let data: Vec<f32> = ids.iter().flat_map(|&i| vector(i, 0)).collect();
+        let m = ids.iter().map(|&i| Some(meta(i))).collect();
+        index.add_batch(Some(&ids), &data, Some(m)).unwrap();
+        model.extend(ids.iter().map(|&i| (i, (0, true))));
+    }
+    index.remove(&[0, 1, 2]).unwrap();
+    for i in 0..3 {
+        model.remove(&i);
+    }
+    index.save(&dir).unwrap();
+    let err = index.save(&dir).unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+    let loaded = Index::load(&dir, config(40)).unwrap();
+    check_against(&loaded, &model, "loaded");
+    // The loaded index is in memory: it writes nothing to the directory, and
+    // the directory can be loaded again (or opened durably) meanwhile.
+    loaded.add(Some(9_999), &vector(9_999, 0), None).unwrap();
+    let again = Index::load(&dir, config(40)).unwrap();
+    check_against(&again, &model, "loaded twice");
+    assert_eq!(
+        loaded.add(None, &vector(1, 1), None).unwrap().ids,
+        vec![10_000]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -240,50 +240,16 @@ impl Durable {
             let gen_ = self.rotate()?;
             (state, w.next_auto_id, w.next_uid, gen_)
         };
-        let mut segments = Vec::with_capacity(state.segments.len());
-        let mut files = HashMap::new();
-        for seg in &state.segments {
-            let name = segment_name(seg.uid, seg.rows);
-            let on_disk = lock(&self.persisted)
-                .get(&seg.uid)
-                .is_some_and(|(f, _)| *f == name);
-            if !on_disk {
-                let bytes = encode_segment(
-                    self.dim,
-                    seg.uid,
-                    seg.rows,
-                    |r| seg.table.id(r),
-                    |r| seg.vector(r),
-                    |r| seg.table.metadata(r),
-                );
-                let path = self.path(&name);
-                self.storage
-                    .write_atomic(&path, &bytes)
-                    .map_err(|e| io_err(&path, "write", &e))?;
-            }
-            files.insert(seg.uid, (name.clone(), seg.rows));
-            segments.push(ManifestSegment {
-                uid: seg.uid,
-                rows: seg.rows,
-                growing: seg.growing,
-                file: name,
-                deleted: (0..seg.rows)
-                    .filter(|&r| seg.table.deleted_at(r) <= state.version)
-                    .map(|r| r as u64)
-                    .collect(),
-            });
-        }
-        let manifest = Manifest {
-            version: state.version,
-            next_auto_id,
-            next_uid,
-            wal_gen: gen_,
-            segments,
-        };
-        let path = self.path(MANIFEST);
-        self.storage
-            .write_atomic(&path, &encode_manifest(&manifest, self.dim, self.metric))
-            .map_err(|e| io_err(&path, "write", &e))?;
+        let persisted = lock(&self.persisted).clone();
+        let files = write_image(
+            &*self.storage,
+            &self.dir,
+            self.dim,
+            self.metric,
+            &state,
+            (next_auto_id, next_uid, gen_),
+            |uid, name| persisted.get(&uid).is_some_and(|(f, _)| f == name),
+        )?;
         *lock(&self.persisted) = files.clone();
         // The manifest is durable: older logs and unlisted files can go. A
         // failure here only leaves garbage that the next open deletes.
@@ -300,6 +266,98 @@ impl Durable {
         }
         Ok(())
     }
+}
+
+/// Writes the segment files of `state` (those `on_disk` does not claim) and a
+/// manifest naming them and log generation `gen_`; returns uid -> (file, rows).
+fn write_image(
+    storage: &dyn Storage,
+    dir: &Path,
+    dim: usize,
+    metric: Metric,
+    state: &State,
+    (next_auto_id, next_uid, gen_): (u64, u64, u64),
+    on_disk: impl Fn(u64, &str) -> bool,
+) -> Result<HashMap<u64, (String, usize)>, IndexError> {
+    let mut segments = Vec::with_capacity(state.segments.len());
+    let mut files = HashMap::new();
+    for seg in &state.segments {
+        let name = segment_name(seg.uid, seg.rows);
+        if !on_disk(seg.uid, &name) {
+            let bytes = encode_segment(
+                dim,
+                seg.uid,
+                seg.rows,
+                |r| seg.table.id(r),
+                |r| seg.vector(r),
+                |r| seg.table.metadata(r),
+            );
+            let path = dir.join(&name);
+            storage
+                .write_atomic(&path, &bytes)
+                .map_err(|e| io_err(&path, "write", &e))?;
+        }
+        files.insert(seg.uid, (name.clone(), seg.rows));
+        segments.push(ManifestSegment {
+            uid: seg.uid,
+            rows: seg.rows,
+            growing: seg.growing,
+            file: name,
+            deleted: (0..seg.rows)
+                .filter(|&r| seg.table.deleted_at(r) <= state.version)
+                .map(|r| r as u64)
+                .collect(),
+        });
+    }
+    let manifest = Manifest {
+        version: state.version,
+        next_auto_id,
+        next_uid,
+        wal_gen: gen_,
+        segments,
+    };
+    let path = dir.join(MANIFEST);
+    storage
+        .write_atomic(&path, &encode_manifest(&manifest, dim, metric))
+        .map_err(|e| io_err(&path, "write", &e))?;
+    Ok(files)
+}
+
+/// Writes a self-contained copy of `state` into `dir`, which must be empty or
+/// absent: segment files, a manifest and an empty log (what
+/// [`Index::save`](crate::Index::save) does).
+pub(crate) fn export(
+    storage: &dyn Storage,
+    dir: &Path,
+    dim: usize,
+    metric: Metric,
+    state: &State,
+    next_auto_id: u64,
+    next_uid: u64,
+) -> Result<(), IndexError> {
+    storage
+        .create_dir_all(dir)
+        .map_err(|e| io_err(dir, "create directory", &e))?;
+    let names = storage.list(dir).map_err(|e| io_err(dir, "list", &e))?;
+    if !names.is_empty() {
+        return Err(IndexError::Io {
+            path: dir.display().to_string(),
+            op: "save into",
+            kind: std::io::ErrorKind::AlreadyExists,
+            message: "directory is not empty".into(),
+        });
+    }
+    write_image(
+        storage,
+        dir,
+        dim,
+        metric,
+        state,
+        (next_auto_id, next_uid, 1),
+        |_, _| false,
+    )?;
+    create_log(storage, dir, 1, dim, metric)?;
+    Ok(())
 }
 
 /// Creates log `gen_` with its header, durably.
