@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sagevec_index::durable::CrashPoint;
 use sagevec_index::durable::io::{SimStorage, Storage};
 use sagevec_index::{Index, IndexConfig, IndexError, Metadata, SearchParams, Value};
 use sagevec_kernels::Metric;
@@ -430,6 +431,13 @@ fn crash_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return; // only runs as the child of the kill test
     };
+    let point = match std::env::var("SAGEVEC_CRASH_POINT").as_deref() {
+        Ok("rotate") => Some(CrashPoint::AfterRotate),
+        Ok("segments") => Some(CrashPoint::AfterSegments),
+        Ok("manifest") => Some(CrashPoint::AfterManifest),
+        _ => None,
+    };
+    sagevec_index::durable::crash_at(point);
     let index = Index::open(&dir, config(64)).unwrap();
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -478,10 +486,15 @@ fn killed_writers_lose_no_acknowledged_write() {
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut lost = 0;
     let start = Instant::now();
-    for kill in 0..kills {
+    // The first runs die inside a checkpoint (abort at each step), the rest
+    // are killed at random moments.
+    let points = ["rotate", "segments", "manifest"];
+    for kill in 0..kills + points.len() {
+        let point = points.get(kill).copied().unwrap_or("");
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &dir)
+            .env("SAGEVEC_CRASH_POINT", point)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -501,9 +514,28 @@ fn killed_writers_lose_no_acknowledged_write() {
             }
             lines
         });
-        std::thread::sleep(run_for);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        if point.is_empty() {
+            std::thread::sleep(run_for);
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+        } else {
+            // Runs until its first checkpoint (after its first seal) aborts it.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    assert!(
+                        !status.success(),
+                        "{point}: the child must die at its crash point"
+                    );
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{point}: the child never reached its crash point"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         for line in reader.join().unwrap() {
             let mut parts = line.split_whitespace();
             match parts.next() {
@@ -569,7 +601,7 @@ fn killed_writers_lose_no_acknowledged_write() {
         index.close().unwrap();
     }
     println!(
-        "kill -9 test: {kills} kills in {:.1} s, {} acknowledged batches, {} removes, acknowledged writes lost: {lost}",
+        "kill -9 test: 3 aborts inside checkpoints + {kills} kills in {:.1} s, {} acknowledged batches, {} removes, acknowledged writes lost: {lost}",
         start.elapsed().as_secs_f64(),
         batches.len(),
         removed.len()

@@ -49,6 +49,33 @@ pub enum Durability {
 }
 
 pub(crate) const MANIFEST: &str = "MANIFEST";
+
+/// Steps of a checkpoint where a test can make the process die (abort, as a
+/// kill -9 would), to check recovery from each.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// The new log generation exists; no segment file written yet.
+    AfterRotate,
+    /// Segment files written; the manifest not yet replaced.
+    AfterSegments,
+    /// The manifest replaced; old logs and files not yet deleted.
+    AfterManifest,
+}
+
+static CRASH_POINT: std::sync::Mutex<Option<CrashPoint>> = std::sync::Mutex::new(None);
+
+/// Test hook: the next checkpoint that reaches `point` aborts the process.
+#[doc(hidden)]
+pub fn crash_at(point: Option<CrashPoint>) {
+    *lock(&CRASH_POINT) = point;
+}
+
+fn maybe_crash(here: CrashPoint) {
+    if *lock(&CRASH_POINT) == Some(here) {
+        std::process::abort();
+    }
+}
 const LOCK: &str = "LOCK";
 
 fn wal_name(gen_: u64) -> String {
@@ -240,6 +267,7 @@ impl Durable {
             let gen_ = self.rotate()?;
             (state, w.next_auto_id, w.next_uid, gen_)
         };
+        maybe_crash(CrashPoint::AfterRotate);
         let persisted = lock(&self.persisted).clone();
         let files = write_image(
             &*self.storage,
@@ -316,10 +344,12 @@ fn write_image(
         wal_gen: gen_,
         segments,
     };
+    maybe_crash(CrashPoint::AfterSegments);
     let path = dir.join(MANIFEST);
     storage
         .write_atomic(&path, &encode_manifest(&manifest, dim, metric))
         .map_err(|e| io_err(&path, "write", &e))?;
+    maybe_crash(CrashPoint::AfterManifest);
     Ok(files)
 }
 
