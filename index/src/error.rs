@@ -102,6 +102,11 @@ pub enum IndexError {
         /// The newest this build reads.
         supported: u32,
     },
+    /// The index was opened read-only: writes are refused.
+    ReadOnly {
+        /// The directory it was opened from.
+        path: String,
+    },
     /// A durable index was opened with a configuration that contradicts its files.
     ConfigMismatch {
         /// The directory.
@@ -154,6 +159,9 @@ impl fmt::Display for IndexError {
             } => write!(f, "{op} {path}: {message} ({kind:?})"),
             IndexError::Corrupt { path, offset, what } => {
                 write!(f, "{path} is corrupt at byte {offset}: {what}")
+            }
+            IndexError::ReadOnly { path } => {
+                write!(f, "the index from {path} was opened read-only")
             }
             IndexError::Locked { path } => write!(
                 f,

@@ -109,6 +109,8 @@ pub(crate) struct Inner {
     pub(crate) builder: BuilderCtl,
     /// The log and files of an index opened on disk.
     pub(crate) durable: Option<Durable>,
+    /// Opened read-only from this directory: writes are refused.
+    pub(crate) read_only: Option<String>,
 }
 
 impl Inner {
@@ -157,6 +159,14 @@ impl Index {
         Index::open_with_storage(Arc::new(FsStorage), dir.as_ref(), config)
     }
 
+    /// Opens the durable index in `dir` for reading only, as its files are now
+    /// (another process may hold it open for writing; later writes of that
+    /// process are not seen). Takes no lock and changes no file; writes fail with
+    /// [`IndexError::ReadOnly`]. Graphs are rebuilt in memory.
+    pub fn open_read_only(dir: impl AsRef<Path>, config: IndexConfig) -> Result<Index, IndexError> {
+        Index::open_impl(Arc::new(FsStorage), dir.as_ref(), config, true)
+    }
+
     /// [`open`](Self::open) through a given I/O layer (tests inject faults with
     /// [`SimStorage`](crate::durable::io::SimStorage)).
     pub fn open_with_storage(
@@ -164,17 +174,21 @@ impl Index {
         dir: &Path,
         config: IndexConfig,
     ) -> Result<Index, IndexError> {
+        Index::open_impl(storage, dir, config, false)
+    }
+
+    fn open_impl(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        config: IndexConfig,
+        read_only: bool,
+    ) -> Result<Index, IndexError> {
         config.validate()?;
-        let rec = durable::recover(
-            storage,
-            dir,
-            config.dim,
-            config.metric,
-            config.durability,
-            config.checkpoint_bytes,
-            config.seal_threshold,
-        )?;
-        let inner = Index::new_inner(&config, Some(rec.durable));
+        let rec = durable::recover(storage, dir, &config, read_only)?;
+        let mut inner = Index::new_inner(&config, rec.durable);
+        if read_only {
+            inner.read_only = Some(dir.display().to_string());
+        }
         {
             let mut writer = inner.lock_writer();
             writer.next_auto_id = rec.manifest.next_auto_id;
@@ -265,6 +279,7 @@ impl Index {
             published_cv: Condvar::new(),
             builder: BuilderCtl::new(),
             durable,
+            read_only: None,
         }
     }
 
@@ -352,6 +367,7 @@ impl Index {
             published_cv: Condvar::new(),
             builder: BuilderCtl::new(),
             durable: None,
+            read_only: None,
         };
         Index::start(Arc::new(fresh))
     }

@@ -236,6 +236,9 @@ impl Draft<'_> {
 /// auto-ids would pass `2^63 - 1`.
 pub(crate) fn apply(inner: &Inner, ops: Vec<Op<'_>>, log: bool) -> Result<Applied, IndexError> {
     let shared = &inner.shared;
+    if log && let Some(path) = &inner.read_only {
+        return Err(IndexError::ReadOnly { path: path.clone() });
+    }
     let n_nodes = shared.par().map(|p| p.n_nodes()).unwrap_or(1);
     let mut writer = inner.lock_writer();
     let cur = inner.current.load_full();

@@ -646,3 +646,27 @@ fn save_and_load_round_trip_an_in_memory_index() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_read_only_open_sees_the_files_and_refuses_writes() {
+    let dir = temp_dir("readonly");
+    let writer = Index::open(&dir, config(30)).unwrap();
+    let ids: Vec<u64> = (0..70).collect();
+    let data: Vec<f32> = ids.iter().flat_map(|&i| vector(i, 0)).collect();
+    writer.add_batch(Some(&ids), &data, None).unwrap();
+    // While the writer holds the lock, a reader opens what is on disk.
+    let reader = Index::open_read_only(&dir, config(30)).unwrap();
+    assert_eq!(reader.len(), 70);
+    assert_eq!(reader.get(5).unwrap().vector, vector(5, 0));
+    let err = reader.add(Some(1000), &vector(1000, 0), None).unwrap_err();
+    assert!(matches!(err, IndexError::ReadOnly { .. }), "{err}");
+    assert!(matches!(
+        reader.remove(&[1]),
+        Err(IndexError::ReadOnly { .. })
+    ));
+    assert!(reader.contains(1));
+    drop(reader);
+    drop(writer);
+    assert!(Index::open_read_only(temp_dir("readonly-none"), config(30)).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,7 +8,7 @@
 //! atomically, and only then deletes the old logs and unreferenced files, so a
 //! crash at any step leaves a manifest whose segments and logs are all there.
 //! Recovery loads the manifest's segments and replays the logs. The file formats
-//! are in [`format`].
+//! are in the [`format`](mod@format) module.
 
 pub(crate) mod codec;
 pub mod format;
@@ -131,7 +131,8 @@ pub(crate) struct Durable {
 /// What recovery hands the index to start from.
 #[derive(Debug)]
 pub(crate) struct Recovered {
-    pub(crate) durable: Durable,
+    /// The log and lock (`None` when opened read-only).
+    pub(crate) durable: Option<Durable>,
     pub(crate) manifest: Manifest,
     /// Loaded segments, in manifest order (their kind as listed).
     pub(crate) segments: Vec<LoadedSegment>,
@@ -418,29 +419,34 @@ fn create_log(
 pub(crate) fn recover(
     storage: Arc<dyn Storage>,
     dir: &Path,
-    dim: usize,
-    metric: Metric,
-    mode: Durability,
-    checkpoint_bytes: u64,
-    seal_threshold: usize,
+    config: &crate::config::IndexConfig,
+    read_only: bool,
 ) -> Result<Recovered, IndexError> {
-    storage
-        .create_dir_all(dir)
-        .map_err(|e| io_err(dir, "create directory", &e))?;
-    let lock_path = dir.join(LOCK);
-    let guard = storage.lock(&lock_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            IndexError::Locked {
-                path: lock_path.display().to_string(),
+    let (dim, metric, seal_threshold) = (config.dim, config.metric, config.seal_threshold);
+    let guard = if read_only {
+        None
+    } else {
+        storage
+            .create_dir_all(dir)
+            .map_err(|e| io_err(dir, "create directory", &e))?;
+        let lock_path = dir.join(LOCK);
+        Some(storage.lock(&lock_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                IndexError::Locked {
+                    path: lock_path.display().to_string(),
+                }
+            } else {
+                io_err(&lock_path, "lock", &e)
             }
-        } else {
-            io_err(&lock_path, "lock", &e)
-        }
-    })?;
+        })?)
+    };
     let names = storage.list(dir).map_err(|e| io_err(dir, "list", &e))?;
     let man_path = dir.join(MANIFEST);
     let manifest = match storage.read(&man_path) {
         Ok(bytes) => decode_manifest(&bytes, &man_path.display().to_string(), dim, metric)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && read_only => {
+            return Err(io_err(&man_path, "read (no index here)", &e));
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if names
                 .iter()
@@ -520,7 +526,7 @@ pub(crate) fn recover(
     // Logs: delete generations the manifest no longer needs; parse the rest.
     let mut gens: Vec<u64> = names.iter().filter_map(|n| parse_wal_name(n)).collect();
     gens.sort_unstable();
-    for &g in gens.iter().filter(|&&g| g < manifest.wal_gen) {
+    for &g in gens.iter().filter(|&&g| g < manifest.wal_gen && !read_only) {
         let _ = storage.remove(&dir.join(wal_name(g)));
     }
     gens.retain(|&g| g >= manifest.wal_gen);
@@ -541,6 +547,9 @@ pub(crate) fn recover(
         let bytes = storage.read(&path).map_err(|e| io_err(&path, "read", &e))?;
         let last = i + 1 == gens.len();
         let header = wal_header(dim, metric, g);
+        if last && read_only && bytes.len() < header.len() && header.starts_with(&bytes) {
+            break; // being created by the writer: nothing in it yet
+        }
         if last && bytes.len() < header.len() && header.starts_with(&bytes) {
             // Created but its header not yet complete when the process died (no
             // record can follow an unsynced header): start it again.
@@ -556,7 +565,7 @@ pub(crate) fn recover(
             ));
         }
         replay.extend(parsed.records);
-        if last {
+        if last && !read_only {
             let mut file = storage
                 .open_log(&path)
                 .map_err(|e| io_err(&path, "open", &e))?;
@@ -568,6 +577,14 @@ pub(crate) fn recover(
             log = Some((file, g));
         }
     }
+    let Some(guard) = guard else {
+        return Ok(Recovered {
+            durable: None,
+            manifest,
+            segments,
+            replay,
+        });
+    };
     let (file, gen_) = match log {
         Some(l) => l,
         None => (
@@ -578,10 +595,10 @@ pub(crate) fn recover(
     let durable = Durable {
         storage,
         dir: dir.to_path_buf(),
-        mode,
+        mode: config.durability,
         dim,
         metric,
-        checkpoint_bytes,
+        checkpoint_bytes: config.checkpoint_bytes,
         log: Mutex::new(LogState {
             file,
             gen_,
@@ -595,7 +612,7 @@ pub(crate) fn recover(
         _lock: guard,
     };
     Ok(Recovered {
-        durable,
+        durable: Some(durable),
         manifest,
         segments,
         replay,
