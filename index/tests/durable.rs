@@ -670,3 +670,60 @@ fn a_read_only_open_sees_the_files_and_refuses_writes() {
     assert!(Index::open_read_only(temp_dir("readonly-none"), config(30)).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn graphs_are_stored_and_reopen_without_a_rebuild() {
+    let dir = temp_dir("graphs");
+    let ids: Vec<u64> = (0..400).collect();
+    let data: Vec<f32> = ids.iter().flat_map(|&i| vector(i, 0)).collect();
+    let before: Vec<Vec<u64>>;
+    {
+        let index = Index::open(&dir, config(100)).unwrap();
+        index.add_batch(Some(&ids), &data, None).unwrap();
+        index.wait_for_builds();
+        assert!(index.stats().segments.graph >= 1);
+        before = (0..20)
+            .map(|i| {
+                let hits = index
+                    .search(&vector(i, 0), &SearchParams::new(5).ef(16))
+                    .unwrap();
+                hits.hits.iter().map(|h| h.id).collect()
+            })
+            .collect();
+        index.close().unwrap();
+    }
+    let graph_files = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_str()
+                .unwrap()
+                .ends_with("-g.dat")
+        })
+        .count();
+    assert!(
+        graph_files >= 1,
+        "a checkpoint after the build stores the graph"
+    );
+    let index = Index::open(&dir, config(100)).unwrap();
+    let stats = index.stats();
+    assert_eq!(stats.graphs_built, 0, "nothing rebuilt: {stats:?}");
+    assert!(
+        stats.segments.graph >= 1 && stats.segments.flat == 0,
+        "{stats:?}"
+    );
+    // The same graph answers the same (approximate, low-ef) searches.
+    let after: Vec<Vec<u64>> = (0..20)
+        .map(|i| {
+            let hits = index
+                .search(&vector(i, 0), &SearchParams::new(5).ef(16))
+                .unwrap();
+            hits.hits.iter().map(|h| h.id).collect()
+        })
+        .collect();
+    assert_eq!(after, before);
+    drop(index);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -20,10 +20,14 @@
 //! `1:u8 n:u32 (key:str tag:u8 value)*` with tags 1 str, 2 i64, 3 f64 bits,
 //! 4 bool; `str` is `len:u32 utf8[len]`.
 //!
-//! **Segment file**: `"SAGEVSEG" version:u32 dim:u32 uid:u64 rows:u64
-//! ids:u64[rows] vectors:f32[rows*dim] metadata[rows] crc:u32` (CRC of all
-//! bytes before it). Vectors are stored as the index stores them (unit vectors
-//! under cosine). Graphs are rebuilt from the vectors when an index is opened.
+//! **Segment file** (`seg-<uid>-<rows>.dat`, or `…-g.dat` with a graph):
+//! `"SAGEVSEG" version:u32 dim:u32 uid:u64 rows:u64 ids:u64[rows]
+//! vectors:f32[rows*dim] metadata[rows] has_graph:u8 [graph] crc:u32` (CRC of
+//! all bytes before it). Vectors are stored as the index stores them (unit
+//! vectors under cosine). The graph is the frozen HNSW layout (links per level,
+//! entry point, parameters; see `graph/persist.rs`), so reopening does not
+//! rebuild it; a segment written before its graph was built is written again
+//! (as `-g`) at the next checkpoint after.
 //!
 //! **Manifest**: `"SAGEVMAN" version:u32 dim:u32 metric:u8 snapshot_version:u64
 //! next_auto_id:u64 next_uid:u64 wal_gen:u64 n:u64` then per segment
@@ -387,6 +391,8 @@ pub(crate) struct SegmentData {
     pub(crate) ids: Vec<u64>,
     pub(crate) vectors: Vec<f32>,
     pub(crate) metadata: Vec<Option<Metadata>>,
+    /// The frozen graph, if the segment had one when written.
+    pub(crate) graph: Option<crate::graph::Graph>,
 }
 
 /// Encodes a segment file from row accessors.
@@ -397,6 +403,7 @@ pub(crate) fn encode_segment<'a>(
     id: impl Fn(usize) -> u64,
     vector: impl Fn(usize) -> &'a [f32],
     metadata: impl Fn(usize) -> Option<&'a Metadata>,
+    graph: Option<&crate::graph::Graph>,
 ) -> Vec<u8> {
     let mut e = Enc::default();
     e.buf.reserve(64 + rows * (8 + 4 * dim + 1));
@@ -414,6 +421,13 @@ pub(crate) fn encode_segment<'a>(
     for r in 0..rows {
         e.metadata(metadata(r));
     }
+    match graph {
+        Some(g) => {
+            e.u8(1);
+            g.encode_links(&mut e);
+        }
+        None => e.u8(0),
+    }
     let crc = crc32c::crc32c(&e.buf);
     e.u32(crc);
     e.buf
@@ -426,6 +440,7 @@ pub(crate) fn decode_segment(
     dim: usize,
     uid: u64,
     rows: usize,
+    graph_metric: Metric,
 ) -> Result<SegmentData, IndexError> {
     let d = open_header(bytes, SEG_MAGIC, path)?;
     check_trailing_crc(bytes, path)?;
@@ -452,6 +467,13 @@ pub(crate) fn decode_segment(
         .map(|_| d2.metadata())
         .collect::<Result<Vec<_>, _>>()
         .map_err(e)?;
+    let graph = match d2.u8("graph flag").map_err(e)? {
+        0 => None,
+        1 => Some(
+            crate::graph::Graph::decode_links(graph_metric, &vectors, dim, &mut d2).map_err(e)?,
+        ),
+        f => return Err(corrupt(path, d2.pos(), format!("bad graph flag {f}"))),
+    };
     if d2.remaining() != 0 {
         return Err(corrupt(path, d2.pos(), "bytes after the last row"));
     }
@@ -459,6 +481,7 @@ pub(crate) fn decode_segment(
         ids,
         vectors,
         metadata,
+        graph,
     })
 }
 

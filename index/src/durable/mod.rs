@@ -87,8 +87,13 @@ fn parse_wal_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-fn segment_name(uid: u64, rows: usize) -> String {
-    format!("seg-{uid:016x}-{rows}.dat")
+fn segment_name(seg: &Segment) -> String {
+    let g = if matches!(seg.vectors, crate::segment::Vectors::Graph(_)) {
+        "-g"
+    } else {
+        ""
+    };
+    format!("seg-{:016x}-{}{g}.dat", seg.uid, seg.rows)
 }
 
 pub(crate) fn io_err(path: &Path, op: &'static str, e: &std::io::Error) -> IndexError {
@@ -149,6 +154,8 @@ pub(crate) struct LoadedSegment {
     pub(crate) table: Arc<RowTable>,
     pub(crate) arena: Arc<VectorArena>,
     pub(crate) capacity: usize,
+    /// The frozen graph stored with it (sealed segments).
+    pub(crate) graph: Option<Arc<crate::graph::Graph>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -234,10 +241,12 @@ impl Durable {
             return true;
         }
         let persisted = lock(&self.persisted);
-        state
-            .segments
-            .iter()
-            .any(|s| !s.growing && persisted.get(&s.uid).is_none_or(|(_, r)| *r != s.rows))
+        state.segments.iter().any(|s| {
+            !s.growing
+                && persisted
+                    .get(&s.uid)
+                    .is_none_or(|(f, _)| *f != segment_name(s))
+        })
     }
 
     /// Starts a new log generation (writer lock held by the caller): the old
@@ -311,8 +320,12 @@ fn write_image(
     let mut segments = Vec::with_capacity(state.segments.len());
     let mut files = HashMap::new();
     for seg in &state.segments {
-        let name = segment_name(seg.uid, seg.rows);
+        let name = segment_name(seg);
         if !on_disk(seg.uid, &name) {
+            let graph = match &seg.vectors {
+                crate::segment::Vectors::Graph(g) => Some(&**g),
+                crate::segment::Vectors::Arena(_) => None,
+            };
             let bytes = encode_segment(
                 dim,
                 seg.uid,
@@ -320,6 +333,7 @@ fn write_image(
                 |r| seg.table.id(r),
                 |r| seg.vector(r),
                 |r| seg.table.metadata(r),
+                graph,
             );
             let path = dir.join(&name);
             storage
@@ -486,14 +500,20 @@ pub(crate) fn recover(
                 io_err(&path, "read", &e)
             }
         })?;
-        let data = decode_segment(&bytes, &shown, dim, ms.uid, ms.rows)?;
+        let graph_metric = match metric {
+            Metric::Cosine => Metric::InnerProduct,
+            m => m,
+        };
+        let data = decode_segment(&bytes, &shown, dim, ms.uid, ms.rows, graph_metric)?;
         let capacity = if ms.growing {
             ms.rows.max(seal_threshold)
         } else {
             ms.rows
         };
         let table = Arc::new(RowTable::new(capacity));
-        let arena = Arc::new(VectorArena::new(dim, capacity));
+        // A sealed segment with its graph keeps its vectors in the graph only.
+        let with_graph = data.graph.is_some() && !ms.growing;
+        let arena = Arc::new(VectorArena::new(dim, if with_graph { 0 } else { capacity }));
         let mut metadata = data.metadata.into_iter();
         for (r, (&id, v)) in data
             .ids
@@ -501,12 +521,14 @@ pub(crate) fn recover(
             .zip(data.vectors.chunks_exact(dim))
             .enumerate()
         {
-            // SAFETY: this arena is new and private to recovery (no snapshot has
-            // seen it); each row is written once.
-            #[allow(unsafe_code)]
-            unsafe {
-                arena.write(r, v)
-            };
+            if !with_graph {
+                // SAFETY: this arena is new and private to recovery (no snapshot
+                // has seen it); each row is written once.
+                #[allow(unsafe_code)]
+                unsafe {
+                    arena.write(r, v)
+                };
+            }
             table.write(r, id, metadata.next().flatten());
         }
         for &r in &ms.deleted {
@@ -520,6 +542,7 @@ pub(crate) fn recover(
             table,
             arena,
             capacity,
+            graph: data.graph.map(Arc::new),
         });
     }
 
@@ -627,7 +650,10 @@ pub(crate) fn loaded_view(s: &LoadedSegment) -> Arc<Segment> {
         growing: s.growing,
         rows: s.rows,
         table: s.table.clone(),
-        vectors: crate::segment::Vectors::Arena(s.arena.clone()),
+        vectors: match &s.graph {
+            Some(g) if !s.growing => crate::segment::Vectors::Graph(g.clone()),
+            _ => crate::segment::Vectors::Arena(s.arena.clone()),
+        },
         node: 0,
     })
 }

@@ -39,6 +39,7 @@
 mod build;
 mod layout;
 mod params;
+mod persist;
 mod rng;
 mod search;
 mod visited;
