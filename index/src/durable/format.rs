@@ -700,14 +700,15 @@ mod tests {
             |r| 10 + r as u64,
             |r| &v[r * 2..r * 2 + 2],
             |_| None,
+            None,
         );
-        let seg = decode_segment(&s, "s", 2, 3, 2).unwrap();
+        let seg = decode_segment(&s, "s", 2, 3, 2, Metric::L2Sq).unwrap();
         assert_eq!((seg.ids, seg.vectors), (vec![10, 11], v.to_vec()));
         for cut in 0..s.len() {
-            assert!(decode_segment(&s[..cut], "s", 2, 3, 2).is_err());
+            assert!(decode_segment(&s[..cut], "s", 2, 3, 2, Metric::L2Sq).is_err());
         }
         assert!(
-            decode_segment(&s, "s", 2, 3, 3).is_err(),
+            decode_segment(&s, "s", 2, 3, 3, Metric::L2Sq).is_err(),
             "rows differ from the manifest"
         );
     }
