@@ -78,7 +78,7 @@ impl Graph {
         let has_entry = d.u8("graph entry flag")? != 0;
         let entry_node = d.u64("graph entry node")?;
         let entry_level = d.u64("graph entry level")? as usize;
-        let n = if dim == 0 { 0 } else { vectors.len() / dim };
+        let n = vectors.len().checked_div(dim).unwrap_or(0);
         let level0_len = d.count(4, "graph level-0 links")?;
         let level0 = read_u32s(d, level0_len, "graph level-0 links")?;
         let upper_len = d.count(4, "graph upper links")?;
