@@ -165,7 +165,7 @@ impl fmt::Display for IndexError {
             }
             IndexError::Locked { path } => write!(
                 f,
-                "{path} is locked: another process has this index open for writing"
+                "{path} is locked: another open index (in this or another process) has this directory open for writing"
             ),
             IndexError::UnsupportedFormat {
                 path,

@@ -156,7 +156,11 @@ impl Index {
     /// Graphs are rebuilt in the background after opening (searches scan until
     /// then).
     pub fn open(dir: impl AsRef<Path>, config: IndexConfig) -> Result<Index, IndexError> {
-        Index::open_with_storage(Arc::new(FsStorage), dir.as_ref(), config)
+        // Absolute, so a later chdir of the process does not move the files.
+        let dir = std::path::absolute(dir.as_ref()).map_err(|e| {
+            crate::durable::io_err(dir.as_ref(), "resolve", &e)
+        })?;
+        Index::open_with_storage(Arc::new(FsStorage), &dir, config)
     }
 
     /// Opens the durable index in `dir` for reading only, as its files are now

@@ -30,6 +30,7 @@ pub(crate) fn index_error(e: IndexError) -> PyErr {
         | IndexError::Corrupt { .. }
         | IndexError::Locked { .. }
         | IndexError::UnsupportedFormat { .. }
+        | IndexError::ReadOnly { .. }
         | IndexError::ConfigMismatch { .. } => PyOSError::new_err(e.to_string()),
         _ => value_error(e),
     }

@@ -2,29 +2,43 @@
 //!
 //! The class is frozen (every method takes `&self`): concurrency lives in the
 //! Rust core, so threads never see "already borrowed". Arguments are read with
-//! the GIL held; every call that computes or waits (add, remove, search, seal,
-//! compact, build waits, stats) runs with it released.
+//! the GIL held; every call that computes or waits (open, add, remove, search,
+//! seal, compact, build waits, stats, checkpoint, close) runs with it released.
+//!
+//! The core `Index` sits in an `ArcSwapOption`: a call borrows it with one
+//! lock-free load (no lock, no shared counter on the hot path) and `close()`
+//! swaps in `None`, waits for the calls still holding it, then closes it. A call
+//! borrows it only after reading its Python arguments, so no Python code runs
+//! while it is held.
 
-use std::time::Duration;
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
-use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
+use arc_swap::{ArcSwapOption, Guard};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use sagevec_index::{
-    BatchResults, Index, IndexConfig, IndexError, IndexStats, MAX_K, SearchParams, Snapshot,
+    BatchResults, Durability, Index, IndexConfig, IndexError, IndexStats, MAX_K, Metadata,
+    SearchParams, Snapshot,
 };
 use sagevec_kernels::{Metric, Rows};
 
 use crate::arrays::{F32Array, f32_array, ids_from, nonneg, one_id};
-use crate::errors::{index_error, runtime_error, value_error};
+use crate::errors::{index_error, runtime_error, type_error, value_error};
 use crate::kernels::metric as parse_metric;
 use crate::metadata::{filter_from_py, record_to_py, records_from_py};
 use crate::pool::pool;
+use crate::transaction::{PyTransaction, TxSlot, discard};
 
 /// The construction parameters, kept for `__repr__`, properties and pickling.
 #[derive(Clone, Copy, Debug)]
 struct Params {
+    dim: usize,
     m: usize,
     ef_construction: usize,
     ef_search: usize,
@@ -32,10 +46,100 @@ struct Params {
     threads: Option<usize>,
 }
 
-/// A concurrent vector index (in memory).
+/// Where and how a durable index keeps its files.
+#[derive(Clone, Debug)]
+struct Store {
+    /// The directory, made absolute at open (the core keeps using it after a
+    /// `chdir`).
+    path: PathBuf,
+    durability: Durability,
+    /// `None`: the core's default.
+    checkpoint_bytes: Option<u64>,
+}
+
+/// The durability names `Index(durability=...)` accepts.
+const DURABILITIES: &str = "\"every_write\", \"periodic\" or \"off\"";
+
+/// `durability=` and `sync_interval_ms=` as a [`Durability`]: `None` is
+/// `"every_write"`; `"periodic"` needs `sync_interval_ms` (>= 1), which no
+/// other mode takes. Names are case-insensitive.
+fn durability_from(name: Option<&str>, sync_interval_ms: Option<i64>) -> PyResult<Durability> {
+    let lower = name.map(str::to_ascii_lowercase);
+    match (lower.as_deref(), sync_interval_ms) {
+        (None | Some("every_write"), None) => Ok(Durability::EveryWrite),
+        (Some("off"), None) => Ok(Durability::Off),
+        (Some("periodic"), None) => Err(value_error(
+            "durability=\"periodic\" needs sync_interval_ms= (how often the log is synced, \
+             in milliseconds)",
+        )),
+        (Some("periodic"), Some(ms)) => match u64::try_from(ms) {
+            Ok(ms) if ms >= 1 => Ok(Durability::Periodic(Duration::from_millis(ms))),
+            _ => Err(value_error(format!(
+                "sync_interval_ms must be at least 1, got {ms}"
+            ))),
+        },
+        (None | Some("every_write" | "off"), Some(_)) => Err(value_error(format!(
+            "sync_interval_ms is only for durability=\"periodic\", not {:?}",
+            name.unwrap_or("every_write")
+        ))),
+        (Some(_), _) => Err(value_error(format!(
+            "durability must be {DURABILITIES}, got {:?}",
+            name.unwrap_or_default()
+        ))),
+    }
+}
+
+fn durability_name(d: Durability) -> &'static str {
+    match d {
+        Durability::EveryWrite => "every_write",
+        Durability::Periodic(_) => "periodic",
+        Durability::Off => "off",
+    }
+}
+
+/// The error every call on a closed index raises.
+pub(crate) fn closed_error() -> PyErr {
+    value_error("the index is closed")
+}
+
+/// A mutex that a panic elsewhere did not make unusable.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The open index, borrowed for one call: a lock-free `arc_swap` guard that
+/// `close()` waits for.
+pub(crate) struct Live(Guard<Option<Arc<Index>>>);
+
+impl std::ops::Deref for Live {
+    type Target = Index;
+
+    fn deref(&self) -> &Index {
+        self.0
+            .as_deref()
+            .expect("a Live is only made from an open index")
+    }
+}
+
+/// Waits (GIL released by the caller) until no call holds `index` any more,
+/// then owns it. Calls hold it for one computation, so this is short.
+fn sole(mut index: Arc<Index>) -> Index {
+    loop {
+        match Arc::try_unwrap(index) {
+            Ok(index) => return index,
+            Err(shared) => {
+                index = shared;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+/// A concurrent vector index, in memory or durable in a directory.
 ///
-/// ``Index(dim, metric="l2", *, m=16, ef_construction=200, ef_search=64,
-/// seal_threshold=8192, threads=None)``
+/// ``Index(dim, metric="l2", *, path=None, durability=None,
+/// sync_interval_ms=None, checkpoint_bytes=None, m=16, ef_construction=200,
+/// ef_search=64, seal_threshold=8192, threads=None)``
 ///
 /// Metrics are distances, smaller is closer: ``"l2"`` squared Euclidean,
 /// ``"ip"`` negative dot product, ``"cosine"`` 1 - cos (vectors are stored
@@ -43,7 +147,20 @@ struct Params {
 /// shape the HNSW graphs built in the background for every ``seal_threshold``
 /// rows; ``ef_search`` is the default search beam. ``threads`` caps the workers
 /// of batch search and graph builds (``None``: the process-wide pool, every core).
-/// There is no ``path=`` yet: the index lives in memory (durable mode comes later).
+///
+/// ``path`` (``str`` or ``os.PathLike``): open, or create, a durable index in
+/// that directory: every write is appended to a write-ahead log before it is
+/// visible, and reopening the directory (after ``close()``, a crash or a kill)
+/// gives back every acknowledged write. ``durability`` says when the log is
+/// synced: ``"every_write"`` (the default: before each write returns, so an
+/// acknowledged write survives kill -9 and power loss), ``"periodic"`` (at
+/// most every ``sync_interval_ms`` milliseconds: a power loss may lose that
+/// last interval) or ``"off"`` (the OS writes back when it likes).
+/// ``checkpoint_bytes``: log size after which segment files are written and the
+/// log restarts (default 64 MiB). These three need ``path``. ``dim`` and
+/// ``metric`` must match the directory's index (``OSError`` otherwise); a
+/// directory open in another index or process is locked (``OSError``).
+/// ``close()`` (or leaving a ``with`` block) checkpoints and releases it.
 ///
 /// Every method may be called from any number of threads at once, with no lock
 /// in Python: readers never wait, writes are serialised inside, and the GIL is
@@ -51,10 +168,15 @@ struct Params {
 #[pyclass(frozen, name = "Index", module = "sagevec._native")]
 #[derive(Debug)]
 pub(crate) struct PyIndex {
-    /// `None` only while being dropped.
-    index: Option<Index>,
+    /// The core index; `None` once closed.
+    index: ArcSwapOption<Index>,
     metric: Metric,
     params: Params,
+    /// `None` in memory.
+    store: Option<Store>,
+    /// Open transactions, discarded at `close()` (each holds the core's
+    /// internals, and with them the directory lock).
+    transactions: Mutex<Vec<Weak<TxSlot>>>,
     /// The process that built the index: after `fork()` its builder thread does
     /// not exist in the child.
     pid: u32,
@@ -62,7 +184,7 @@ pub(crate) struct PyIndex {
 
 impl Drop for PyIndex {
     fn drop(&mut self) {
-        let Some(index) = self.index.take() else {
+        let Some(index) = self.index.swap(None) else {
             return;
         };
         if std::process::id() != self.pid {
@@ -71,8 +193,8 @@ impl Drop for PyIndex {
             std::mem::forget(index);
             return;
         }
-        // Dropping joins the builder (a build in progress finishes first):
-        // never with the GIL held.
+        // Dropping joins the builder (a build in progress finishes first) and
+        // checkpoints a durable index: never with the GIL held.
         Python::attach(|py| py.detach(move || drop(index)));
     }
 }
@@ -93,7 +215,7 @@ fn shape_str(shape: &[usize]) -> String {
 }
 
 /// `ids` as Python pads them: -1 for `u64::MAX`.
-fn py_id(id: u64) -> i64 {
+pub(crate) fn py_id(id: u64) -> i64 {
     i64::try_from(id).unwrap_or(-1)
 }
 
@@ -103,44 +225,129 @@ struct Query {
     include_metadata: bool,
 }
 
-impl PyIndex {
-    fn index(&self) -> &Index {
-        self.index
-            .as_ref()
-            .expect("the index is only taken while the object is dropped")
+/// The arguments of an add (`Index.add`, `Transaction.add`), read and checked
+/// with the GIL held: any Python code they run (`__array__`, iterators) runs
+/// here, before the index is borrowed.
+pub(crate) struct AddArgs<'py> {
+    rows: PyReadonlyArrayDyn<'py, f32>,
+    /// Whether `rows` is a conversion made here (private to this call).
+    fresh: bool,
+    pub(crate) ids: Option<Vec<u64>>,
+    pub(crate) metadata: Option<Vec<Option<Metadata>>>,
+}
+
+impl<'py> AddArgs<'py> {
+    /// `vectors` (`(dim,)` or `(n, dim)`), `ids` and `metadata` as `add` takes
+    /// them (see `Index.add`).
+    pub(crate) fn read(
+        dim: usize,
+        vectors: &Bound<'py, PyAny>,
+        ids: Option<&Bound<'py, PyAny>>,
+        metadata: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Self> {
+        let expected = || format!("({dim},) or (n, {dim})");
+        let arr = f32_array(vectors, "vectors", expected)?;
+        let single = match arr.array.shape() {
+            [d] if *d == dim => true,
+            [_, d] if *d == dim => false,
+            shape => {
+                return Err(value_error(format!(
+                    "vectors must have shape {}, got {}",
+                    expected(),
+                    shape_str(shape)
+                )));
+            }
+        };
+        let ids = ids
+            .filter(|o| !o.is_none())
+            .map(|o| ids_from(o, "ids"))
+            .transpose()?;
+        let metadata = records_from_py(metadata, single)?;
+        let rows = arr.array.try_readonly().map_err(value_error)?;
+        Ok(AddArgs {
+            rows,
+            fresh: arr.fresh,
+            ids,
+            metadata,
+        })
     }
 
-    fn build(
-        dim: i64,
-        metric: &str,
-        m: i64,
-        ef_construction: i64,
-        ef_search: i64,
-        seal_threshold: i64,
-        threads: Option<i64>,
-    ) -> PyResult<Self> {
+    /// The rows to hand to the core with the GIL released. The caller's own
+    /// array is copied first (another thread could write to it meanwhile); a
+    /// conversion made here is private and read in place.
+    pub(crate) fn rows(&self) -> PyResult<Cow<'_, [f32]>> {
+        let slice = self.rows.as_slice().map_err(value_error)?;
+        Ok(if self.fresh {
+            Cow::Borrowed(slice)
+        } else {
+            Cow::Owned(slice.to_vec())
+        })
+    }
+}
+
+impl PyIndex {
+    /// The open index, for one call (`ValueError` once closed). Borrow it after
+    /// reading the call's Python arguments.
+    pub(crate) fn live(&self) -> PyResult<Live> {
+        let guard = self.index.load();
+        if guard.is_none() {
+            return Err(closed_error());
+        }
+        Ok(Live(guard))
+    }
+
+    /// Vector dimension (known after `close()` too).
+    pub(crate) fn dimension(&self) -> usize {
+        self.params.dim
+    }
+
+    /// Refuses writes to a durable index from a forked child: its log and
+    /// lock belong to the parent, which may be writing them too.
+    pub(crate) fn writable(&self) -> PyResult<()> {
+        if self.store.is_some() && std::process::id() != self.pid {
+            return Err(runtime_error(
+                "this durable index was opened in the parent process; a forked child may \
+                 search it but not write to it (its log belongs to the parent)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Registers an open transaction, discarded at `close()`.
+    pub(crate) fn register(&self, slot: &Arc<TxSlot>) {
+        let mut open = lock(&self.transactions);
+        open.retain(|t| t.strong_count() > 0);
+        open.push(Arc::downgrade(slot));
+    }
+
+    fn build(py: Python<'_>, metric: &str, params: Params, store: Option<Store>) -> PyResult<Self> {
         let metric = parse_metric(metric)?;
-        let params = Params {
-            m: nonneg(m, "m")?,
-            ef_construction: nonneg(ef_construction, "ef_construction")?,
-            ef_search: nonneg(ef_search, "ef_search")?,
-            seal_threshold: nonneg(seal_threshold, "seal_threshold")?,
-            threads: threads.map(|t| nonneg(t, "threads")).transpose()?,
-        };
-        let mut config = IndexConfig::new(nonneg(dim, "dim")?, metric);
+        let mut config = IndexConfig::new(params.dim, metric);
         config.graph.m = params.m;
         config.graph.ef_construction = params.ef_construction;
         config.ef_search = params.ef_search;
         config.seal_threshold = params.seal_threshold;
+        if let Some(s) = &store {
+            config.durability = s.durability;
+            if let Some(bytes) = s.checkpoint_bytes {
+                config.checkpoint_bytes = bytes;
+            }
+        }
         config.validate().map_err(index_error)?;
         if let Some(n) = params.threads {
             config.pool = Some(pool(Some(n))?);
         }
-        let index = Index::new(config).map_err(index_error)?;
+        let index = match &store {
+            None => Index::new(config),
+            Some(s) => py.detach(|| Index::open(&s.path, config)),
+        }
+        .map_err(index_error)?;
         Ok(PyIndex {
-            index: Some(index),
+            index: ArcSwapOption::from_pointee(index),
             metric,
             params,
+            store,
+            transactions: Mutex::new(Vec::new()),
             pid: std::process::id(),
         })
     }
@@ -182,7 +389,7 @@ impl PyIndex {
     }
 
     fn expected_queries(&self) -> String {
-        let dim = self.index().dim();
+        let dim = self.params.dim;
         format!("({dim},) or (n_queries, {dim})")
     }
 
@@ -193,10 +400,11 @@ impl PyIndex {
         arr: &F32Array<'py>,
         q: Query,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let index = self.index();
         let ro = arr.array.try_readonly().map_err(value_error)?;
         let query = ro.as_slice().map_err(value_error)?;
         let params = q.params.include_metadata(q.include_metadata);
+        let index = self.live()?;
+        let index: &Index = &index;
         let hits = py
             .detach(|| index.search(query, &params))
             .map_err(index_error)?;
@@ -231,7 +439,7 @@ impl PyIndex {
         arr: &F32Array<'py>,
         mut q: Query,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let dim = self.index().dim();
+        let dim = self.params.dim;
         let shape = arr.array.shape();
         let (nq, d) = (shape[0], shape[1]);
         if d != dim {
@@ -243,7 +451,8 @@ impl PyIndex {
         let ro = arr.array.try_readonly().map_err(value_error)?;
         let data = ro.as_slice().map_err(value_error)?;
         let rows = Rows::strided(data, nq, d, d).map_err(value_error)?;
-        let snap: Snapshot = self.index().snapshot();
+        // The snapshot stands alone: `close()` need not wait for this search.
+        let snap: Snapshot = self.live()?.snapshot();
         let k = q.params.k;
         // No more results exist than live rows: a smaller buffer gives the same
         // answer (the beam is already explicit), the rest is padding.
@@ -333,31 +542,80 @@ fn stats_dict<'py>(py: Python<'py>, s: &IndexStats) -> PyResult<Bound<'py, PyDic
 #[pymethods]
 impl PyIndex {
     #[new]
-    #[pyo3(signature = (dim, metric="l2", *, m=16, ef_construction=200, ef_search=64, seal_threshold=8192, threads=None))]
+    #[pyo3(signature = (dim, metric="l2", *, path=None, durability=None, sync_interval_ms=None, checkpoint_bytes=None, m=16, ef_construction=200, ef_search=64, seal_threshold=8192, threads=None))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
     fn new(
+        py: Python<'_>,
         dim: i64,
         metric: &str,
+        path: Option<&Bound<'_, PyAny>>,
+        durability: Option<&str>,
+        sync_interval_ms: Option<i64>,
+        checkpoint_bytes: Option<i64>,
         m: i64,
         ef_construction: i64,
         ef_search: i64,
         seal_threshold: i64,
         threads: Option<i64>,
     ) -> PyResult<Self> {
-        Self::build(
-            dim,
-            metric,
-            m,
-            ef_construction,
-            ef_search,
-            seal_threshold,
-            threads,
-        )
+        let params = Params {
+            dim: nonneg(dim, "dim")?,
+            m: nonneg(m, "m")?,
+            ef_construction: nonneg(ef_construction, "ef_construction")?,
+            ef_search: nonneg(ef_search, "ef_search")?,
+            seal_threshold: nonneg(seal_threshold, "seal_threshold")?,
+            threads: threads.map(|t| nonneg(t, "threads")).transpose()?,
+        };
+        let store = match path.filter(|p| !p.is_none()) {
+            None => {
+                for (given, name) in [
+                    (durability.is_some(), "durability"),
+                    (sync_interval_ms.is_some(), "sync_interval_ms"),
+                    (checkpoint_bytes.is_some(), "checkpoint_bytes"),
+                ] {
+                    if given {
+                        return Err(value_error(format!(
+                            "{name} is for a durable index: give path= too (an index \
+                             without a path lives in memory)"
+                        )));
+                    }
+                }
+                None
+            }
+            Some(p) => {
+                let given: PathBuf = p.extract().map_err(|_| {
+                    type_error(format!(
+                        "path must be a str or an os.PathLike, got {}",
+                        p.get_type()
+                    ))
+                })?;
+                if given.as_os_str().is_empty() {
+                    return Err(value_error("path must not be empty"));
+                }
+                let path = std::path::absolute(&given)
+                    .map_err(|e| value_error(format!("path {}: {e}", given.display())))?;
+                Some(Store {
+                    path,
+                    durability: durability_from(durability, sync_interval_ms)?,
+                    checkpoint_bytes: checkpoint_bytes
+                        .map(|b| {
+                            u64::try_from(b).map_err(|_| {
+                                value_error(format!(
+                                    "checkpoint_bytes must be a non-negative integer, got {b}"
+                                ))
+                            })
+                        })
+                        .transpose()?,
+                })
+            }
+        };
+        Self::build(py, metric, params, store)
     }
 
     /// Vector dimension.
     #[getter]
     fn dim(&self) -> usize {
-        self.index().dim()
+        self.params.dim
     }
 
     /// Distance metric: ``"l2"``, ``"ip"`` or ``"cosine"``.
@@ -366,11 +624,41 @@ impl PyIndex {
         self.metric.name()
     }
 
+    /// The directory of a durable index (absolute), ``None`` in memory.
+    #[getter]
+    fn path(&self) -> Option<&OsStr> {
+        self.store.as_ref().map(|s| s.path.as_os_str())
+    }
+
+    /// When a durable index syncs its log: ``"every_write"``, ``"periodic"``
+    /// or ``"off"``; ``None`` in memory.
+    #[getter]
+    fn durability(&self) -> Option<&'static str> {
+        self.store.as_ref().map(|s| durability_name(s.durability))
+    }
+
+    /// The sync period of ``durability="periodic"``, in milliseconds (else
+    /// ``None``).
+    #[getter]
+    fn sync_interval_ms(&self) -> Option<u128> {
+        match self.store.as_ref()?.durability {
+            Durability::Periodic(p) => Some(p.as_millis()),
+            _ => None,
+        }
+    }
+
+    /// Whether ``close()`` was called. Properties stay readable after it;
+    /// every other method raises ``ValueError``.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.index.load().is_none()
+    }
+
     /// Current version: bumped by every write and every background swap. Each
     /// write becomes visible at a version; SageDB's ``index_version`` is this.
     #[getter]
-    fn version(&self) -> u64 {
-        self.index().version()
+    fn version(&self) -> PyResult<u64> {
+        Ok(self.live()?.version())
     }
 
     /// HNSW links per node (level 0 keeps ``2 * m``).
@@ -404,24 +692,36 @@ impl PyIndex {
     }
 
     /// Number of live vectors.
-    fn __len__(&self) -> usize {
-        self.index().len()
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(self.live()?.len())
     }
 
     /// Whether ``id`` is live (``False`` for anything that is not a valid id).
-    fn __contains__(&self, id: &Bound<'_, PyAny>) -> bool {
-        one_id(id).is_ok_and(|id| self.index().contains(id))
+    fn __contains__(&self, id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let id = one_id(id);
+        let index = self.live()?;
+        Ok(id.is_ok_and(|id| index.contains(id)))
     }
 
     fn __repr__(&self) -> String {
-        let index = self.index();
-        format!(
-            "sagevec.Index(dim={}, metric='{}', len={}, version={})",
-            index.dim(),
-            self.metric.name(),
-            index.len(),
-            index.version()
-        )
+        let path = match &self.store {
+            Some(s) => format!(", path='{}'", s.path.display()),
+            None => String::new(),
+        };
+        match self.live() {
+            Ok(index) => format!(
+                "sagevec.Index(dim={}, metric='{}', len={}, version={}{path})",
+                self.params.dim,
+                self.metric.name(),
+                index.len(),
+                index.version()
+            ),
+            Err(_) => format!(
+                "sagevec.Index(dim={}, metric='{}'{path}, closed)",
+                self.params.dim,
+                self.metric.name(),
+            ),
+        }
     }
 
     /// Adds vectors; returns their ids (int64 array, input order).
@@ -436,7 +736,9 @@ impl PyIndex {
     /// The batch becomes visible all at once or not at all: a wrong shape,
     /// NaN/inf, a zero vector under cosine, a duplicate id, an id out of range or
     /// lists of the wrong length raise ``ValueError`` (``TypeError`` for wrong
-    /// types) and change nothing.
+    /// types) and change nothing. On a durable index the batch is in the log
+    /// (synced, under ``"every_write"``) before this returns; a file error is an
+    /// ``OSError`` and changes nothing.
     #[pyo3(signature = (vectors, ids=None, metadata=None))]
     fn add<'py>(
         &self,
@@ -445,39 +747,14 @@ impl PyIndex {
         ids: Option<&Bound<'py, PyAny>>,
         metadata: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        let index = self.index();
-        let dim = index.dim();
-        let expected = || format!("({dim},) or (n, {dim})");
-        let arr = f32_array(vectors, "vectors", expected)?;
-        let single = match arr.array.shape() {
-            [d] if *d == dim => true,
-            [_, d] if *d == dim => false,
-            shape => {
-                return Err(value_error(format!(
-                    "vectors must have shape {}, got {}",
-                    expected(),
-                    shape_str(shape)
-                )));
-            }
-        };
-        let ids = ids
-            .filter(|o| !o.is_none())
-            .map(|o| ids_from(o, "ids"))
-            .transpose()?;
-        let metadata = records_from_py(metadata, single)?;
-        let ro = arr.array.try_readonly().map_err(value_error)?;
-        let slice = ro.as_slice().map_err(value_error)?;
-        // The caller's own array is copied before the GIL goes: another thread
-        // could write to it meanwhile. A conversion made here is private.
-        let copy;
-        let data: &[f32] = if arr.fresh {
-            slice
-        } else {
-            copy = slice.to_vec();
-            &copy
-        };
+        let mut args = AddArgs::read(self.params.dim, vectors, ids, metadata)?;
+        let (ids, metadata) = (args.ids.take(), args.metadata.take());
+        let data = args.rows()?;
+        let index = self.live()?;
+        self.writable()?;
+        let index: &Index = &index;
         let written = py
-            .detach(|| index.add_batch(ids.as_deref(), data, metadata))
+            .detach(|| index.add_batch(ids.as_deref(), &data, metadata))
             .map_err(index_error)?;
         Ok(PyArray1::from_vec(
             py,
@@ -490,7 +767,9 @@ impl PyIndex {
     /// returns sees them.
     fn remove(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<usize> {
         let ids = ids_from(ids, "ids")?;
-        let index = self.index();
+        let index = self.live()?;
+        self.writable()?;
+        let index: &Index = &index;
         py.detach(|| index.remove(&ids))
             .map(|r| r.count)
             .map_err(index_error)
@@ -504,25 +783,28 @@ impl PyIndex {
         py: Python<'py>,
         id: &Bound<'py, PyAny>,
     ) -> PyResult<(Bound<'py, PyArray1<f32>>, Bound<'py, PyAny>)> {
-        let record = match one_id(id) {
-            Ok(key) => self.index().get(key),
+        let key = one_id(id);
+        let index = self.live()?;
+        let record = match key {
+            Ok(key) => index.get(key),
             Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => return Err(e),
             Err(_) => None,
         };
+        drop(index);
         let record = record.ok_or_else(|| PyKeyError::new_err(id.clone().unbind()))?;
         let meta = record_to_py(py, record.metadata.as_ref())?;
         Ok((PyArray1::from_vec(py, record.vector), meta))
     }
 
     /// Every live id, ascending (int64 array).
-    fn ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        let index = self.index();
+    fn ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let snap = self.live()?.snapshot();
         let ids = py.detach(|| {
-            let mut ids = index.ids();
+            let mut ids = snap.ids();
             ids.sort_unstable();
             ids.into_iter().map(py_id).collect::<Vec<_>>()
         });
-        PyArray1::from_vec(py, ids)
+        Ok(PyArray1::from_vec(py, ids))
     }
 
     /// The ``k`` nearest live vectors.
@@ -580,7 +862,7 @@ impl PyIndex {
         filter: Option<&Bound<'py, PyAny>>,
         include_metadata: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let dim = self.index().dim();
+        let dim = self.params.dim;
         let expected = || format!("(n_queries, {dim})");
         let arr = f32_array(queries, "queries", expected)?;
         if arr.array.ndim() != 2 {
@@ -600,23 +882,27 @@ impl PyIndex {
     /// merges, builder_errors, exact_fallbacks), ``last_builder_error``,
     /// ``latency`` (count, mean_us, p50_us, p99_us) and ``memory_bytes``.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let index = self.index();
+        let index = self.live()?;
+        let index: &Index = &index;
         let s = py.detach(|| index.stats());
         stats_dict(py, &s)
     }
 
     /// Seals the growing segment now (a graph is built for it in the
     /// background); returns the version current afterwards.
-    fn seal(&self, py: Python<'_>) -> u64 {
-        let index = self.index();
-        py.detach(|| index.seal())
+    fn seal(&self, py: Python<'_>) -> PyResult<u64> {
+        let index = self.live()?;
+        let index: &Index = &index;
+        Ok(py.detach(|| index.seal()))
     }
 
     /// Seals, then asks the builder to merge every sealed segment into one
     /// (dropping removed rows). Returns at once; ``wait_for_builds`` waits.
-    fn compact(&self, py: Python<'_>) {
-        let index = self.index();
+    fn compact(&self, py: Python<'_>) -> PyResult<()> {
+        let index = self.live()?;
+        let index: &Index = &index;
         py.detach(|| index.compact());
+        Ok(())
     }
 
     /// Blocks (GIL released) until the background builder has finished every
@@ -629,13 +915,16 @@ impl PyIndex {
                  does not run in a forked child (build a new index here)",
             ));
         }
-        let index = self.index();
+        let index = self.live()?;
+        let index: &Index = &index;
         py.detach(|| index.wait_for_builds());
         Ok(())
     }
 
     /// Blocks (GIL released) until version ``version`` or later is published;
-    /// returns the version then current, or ``None`` after ``timeout`` seconds.
+    /// returns the version then current, or ``None`` after ``timeout`` seconds
+    /// (``None``: no limit). Ctrl-C interrupts the wait; closing the index from
+    /// another thread ends it with ``ValueError``.
     #[pyo3(signature = (version, timeout=None))]
     fn wait_for_version(
         &self,
@@ -652,20 +941,111 @@ impl PyIndex {
                 })
             })
             .transpose()?;
-        let index = self.index();
-        Ok(py.detach(|| index.wait_for_version(version, timeout)))
+        // Waits in slices, so that `close()` (which waits for calls holding
+        // the index) and signals are never held off for long.
+        const SLICE: Duration = Duration::from_millis(50);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let slice = deadline.map_or(SLICE, |d| {
+                d.saturating_duration_since(Instant::now()).min(SLICE)
+            });
+            let index = self.live()?;
+            let index: &Index = &index;
+            if let Some(v) = py.detach(|| index.wait_for_version(version, Some(slice))) {
+                return Ok(Some(v));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            py.check_signals()?;
+        }
+    }
+
+    /// Makes a durable index's state a checkpoint now (GIL released): syncs
+    /// the log, writes segment files and a new manifest, and starts a new log,
+    /// so the next open has less to replay. Does nothing in memory. ``OSError``
+    /// on a file error (the index stays usable).
+    fn checkpoint(&self, py: Python<'_>) -> PyResult<()> {
+        let index = self.live()?;
+        self.writable()?;
+        let index: &Index = &index;
+        py.detach(|| index.checkpoint()).map_err(index_error)
+    }
+
+    /// Closes the index (GIL released): waits for the calls in progress on
+    /// other threads, discards open transactions, stops the background
+    /// builder, and for a durable index checkpoints and releases the
+    /// directory, which may then be opened again. Afterwards every method
+    /// raises ``ValueError`` (properties stay readable). Closing twice does
+    /// nothing. An ``OSError`` from the final checkpoint is raised; the index
+    /// is closed anyway and its log still holds every acknowledged write.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(index) = self.index.swap(None) else {
+            return Ok(());
+        };
+        let transactions = &self.transactions;
+        if std::process::id() != self.pid {
+            // A forked child: no builder to stop, and the files are the
+            // parent's. Leak the index (as dropping it does here).
+            std::mem::forget(index);
+            py.detach(|| discard(transactions));
+            return Ok(());
+        }
+        py.detach(move || {
+            let index = sole(index);
+            // After `sole`, no call can register a transaction any more.
+            discard(transactions);
+            index.close()
+        })
+        .map_err(index_error)
+    }
+
+    /// ``with Index(..., path=p) as index:`` closes the index at the end of the
+    /// block.
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.get().live()?;
+        Ok(slf)
+    }
+
+    /// Closes the index; never suppresses an exception.
+    #[pyo3(signature = (_exc_type=None, _exc_value=None, _traceback=None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc_value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    /// A transaction: adds and removes collected now and made visible
+    /// together, at one version, by ``commit()`` (one log record on a durable
+    /// index); ``rollback()`` discards them. Readers and writers are never
+    /// blocked while it is being filled. ``with index.transaction() as tx:``
+    /// commits when the block ends normally and rolls back when it raises.
+    /// See ``Transaction``.
+    fn transaction(slf: &Bound<'_, Self>) -> PyResult<PyTransaction> {
+        let this = slf.get();
+        let index = this.live()?;
+        let slot = TxSlot::open(index.transaction());
+        this.register(&slot);
+        drop(index);
+        Ok(PyTransaction::new(slot, slf.clone().unbind()))
     }
 
     /// Pickling: ``(dim, metric, params, ids, vectors, metadata)`` of one
     /// snapshot, rebuilt by adding them to a fresh index on load. The version
-    /// restarts, and auto-assigned ids continue after the largest live id.
+    /// restarts, and auto-assigned ids continue after the largest live id. A
+    /// durable index pickles the same way: the copy lives in memory (no
+    /// ``path``; the directory stays with the original).
     fn __reduce__<'py>(
         &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-        let index = self.index();
-        let dim = index.dim();
-        let snap = index.snapshot();
+        let dim = self.params.dim;
+        let snap = self.live()?.snapshot();
         let (ids, vectors, metadata) = py.detach(|| {
             let mut ids = snap.ids();
             ids.sort_unstable();
@@ -738,13 +1118,17 @@ pub(crate) fn restore_index<'py>(
         None => None,
     };
     let index = PyIndex::build(
-        dim,
+        py,
         metric,
-        get("m")?,
-        get("ef_construction")?,
-        get("ef_search")?,
-        get("seal_threshold")?,
-        threads,
+        Params {
+            dim: nonneg(dim, "dim")?,
+            m: nonneg(get("m")?, "m")?,
+            ef_construction: nonneg(get("ef_construction")?, "ef_construction")?,
+            ef_search: nonneg(get("ef_search")?, "ef_search")?,
+            seal_threshold: nonneg(get("seal_threshold")?, "seal_threshold")?,
+            threads: threads.map(|t| nonneg(t, "threads")).transpose()?,
+        },
+        None,
     )?;
     let n = ids_from(ids, "ids")?.len();
     if n > 0 {

@@ -3,12 +3,14 @@
 //! Bindings only translate: arguments are read and checked with the GIL held,
 //! and every call that computes or waits runs with the GIL released
 //! (`py.detach`), so a pool of Python threads gets every core. Errors become
-//! `ValueError` (bad input), `TypeError` (wrong kind of object), `KeyError` (an
-//! id that is not there) or `RuntimeError` (environment).
+//! `ValueError` (bad input, a closed index), `TypeError` (wrong kind of
+//! object), `KeyError` (an id that is not there), `RuntimeError` (environment)
+//! or `OSError` (files of a durable index).
 //!
 //! - `kernels`: `sagevec.kernels` (distances, cdist, exact knn, ISA report) and
 //!   `sagevec.topology`.
-//! - `index`: `sagevec.Index`, the concurrent index.
+//! - `index`: `sagevec.Index`, the concurrent index, in memory or durable.
+//! - `transaction`: `sagevec.Transaction`, writes made visible together.
 
 use pyo3::prelude::*;
 
@@ -18,6 +20,7 @@ mod index;
 mod kernels;
 mod metadata;
 mod pool;
+mod transaction;
 
 /// The compiled core of `sagevec`.
 #[pymodule]
@@ -30,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernels::knn, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::topology, m)?)?;
     m.add_class::<index::PyIndex>()?;
+    m.add_class::<transaction::PyTransaction>()?;
     m.add_function(wrap_pyfunction!(index::restore_index, m)?)?;
     Ok(())
 }

@@ -1,8 +1,11 @@
 """sagevec: fast, thread-safe CPU vector search.
 
-- :class:`Index`: a concurrent vector index. Share one between any number of
-  Python threads with no lock: readers never wait, writes are serialised inside,
-  and the GIL is released while it computes or waits. numpy in, numpy out.
+- :class:`Index`: a concurrent vector index, in memory or durable in a
+  directory (``path=``). Share one between any number of Python threads with no
+  lock: readers never wait, writes are serialised inside, and the GIL is
+  released while it computes or waits. numpy in, numpy out.
+- :class:`Transaction` (``index.transaction()``): adds and removes made visible
+  together at commit.
 - :mod:`sagevec.kernels`: runtime-dispatched SIMD distance kernels (scalar,
   AVX2+FMA, AVX-512), exact batch search on every core, and the ISA report.
 - :func:`topology`: the placement plan worker pools use.
@@ -14,9 +17,9 @@ negative dot product, ``"cosine"`` 1 - cos).
 """
 
 from sagevec import kernels
-from sagevec._native import Index, __version__, topology
+from sagevec._native import Index, Transaction, __version__, topology
 from sagevec.kernels import active_isa, available_isas
 
 from sagevec import compat  # noqa: E402  (imports Index from this package)
 
-__all__ = ["Index", "__version__", "active_isa", "available_isas", "compat", "kernels", "topology"]
+__all__ = ["Index", "Transaction", "__version__", "active_isa", "available_isas", "compat", "kernels", "topology"]

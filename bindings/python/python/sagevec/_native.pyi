@@ -1,9 +1,11 @@
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, final
+import os
+from types import TracebackType
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union, final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["__version__", "active_isa", "available_isas", "distances", "cdist", "knn", "topology", "Index", "_restore_index"]
+__all__ = ["__version__", "active_isa", "available_isas", "distances", "cdist", "knn", "topology", "Index", "Transaction", "_restore_index"]
 
 __version__: str
 
@@ -45,6 +47,10 @@ class Index:
         dim: int,
         metric: str = "l2",
         *,
+        path: Union[str, "os.PathLike[str]", None] = None,
+        durability: Optional[str] = None,
+        sync_interval_ms: Optional[int] = None,
+        checkpoint_bytes: Optional[int] = None,
         m: int = 16,
         ef_construction: int = 200,
         ef_search: int = 64,
@@ -55,6 +61,14 @@ class Index:
     def dim(self) -> int: ...
     @property
     def metric(self) -> str: ...
+    @property
+    def path(self) -> Optional[str]: ...
+    @property
+    def durability(self) -> Optional[str]: ...
+    @property
+    def sync_interval_ms(self) -> Optional[int]: ...
+    @property
+    def closed(self) -> bool: ...
     @property
     def version(self) -> int: ...
     @property
@@ -103,7 +117,45 @@ class Index:
     def compact(self) -> None: ...
     def wait_for_builds(self) -> None: ...
     def wait_for_version(self, version: int, timeout: Optional[float] = None) -> Optional[int]: ...
+    def checkpoint(self) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "Index": ...
+    def __exit__(
+        self,
+        _exc_type: Optional[Type[BaseException]] = None,
+        _exc_value: Optional[BaseException] = None,
+        _traceback: Optional[TracebackType] = None,
+    ) -> bool: ...
+    def transaction(self) -> "Transaction": ...
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
+
+# What Transaction.commit() returns: {"added": [int64 ids of each add],
+# "removed": int, "version": int}.
+_Committed = Dict[str, Any]
+
+@final
+class Transaction:
+    def add(
+        self,
+        vectors: _FloatArrayLike,
+        ids: Optional[_IdsLike] = None,
+        metadata: Union[Sequence[Optional[_Metadata]], _Metadata, None] = None,
+    ) -> None: ...
+    def remove(self, ids: _IdsLike) -> None: ...
+    def __len__(self) -> int: ...
+    def commit(self) -> _Committed: ...
+    def rollback(self) -> None: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def result(self) -> Optional[_Committed]: ...
+    def __enter__(self) -> "Transaction": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]] = None,
+        _exc_value: Optional[BaseException] = None,
+        _traceback: Optional[TracebackType] = None,
+    ) -> bool: ...
 
 def _restore_index(
     dim: int,
