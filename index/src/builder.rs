@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -51,6 +51,8 @@ pub(crate) struct BuilderCtl {
     idle: Condvar,
     /// Test hook: builds that must panic.
     pub(crate) inject_panics: AtomicUsize,
+    /// Raised by `stop`: a graph build in progress gives up.
+    cancel: AtomicBool,
 }
 
 impl BuilderCtl {
@@ -60,6 +62,7 @@ impl BuilderCtl {
             wake: Condvar::new(),
             idle: Condvar::new(),
             inject_panics: AtomicUsize::new(0),
+            cancel: AtomicBool::new(false),
         }
     }
 
@@ -91,6 +94,7 @@ impl BuilderCtl {
     }
 
     pub(crate) fn stop(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
         self.lock().stop = true;
         self.wake.notify_all();
         self.idle.notify_all();
@@ -182,7 +186,9 @@ fn run(inner: &Inner) {
                         .unwrap_or_else(|| "builder panicked".into()),
                 ),
             };
-            if let Some(e) = error {
+            if let Some(e) = error
+                && !ctl.cancel.load(Ordering::SeqCst)
+            {
                 record_error(inner, format!("{job:?}: {e}"), Some(&job));
             }
         }
@@ -303,7 +309,13 @@ fn build_graph(inner: &Inner, rows: &dyn VectorRows) -> Result<Graph, IndexError
     }
     let shared = &inner.shared;
     let par = shared.par().unwrap_or(Par::Seq);
-    Graph::build(shared.internal_metric, rows, &shared.graph, par)
+    Graph::build_cancellable(
+        shared.internal_metric,
+        rows,
+        &shared.graph,
+        par,
+        &inner.builder.cancel,
+    )
 }
 
 fn run_job(inner: &Inner, state: &State, job: &Job) -> Result<(), IndexError> {

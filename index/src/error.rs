@@ -102,6 +102,8 @@ pub enum IndexError {
         /// The newest this build reads.
         supported: u32,
     },
+    /// A background build was cancelled (the index is being dropped).
+    Cancelled,
     /// The index was opened read-only: writes are refused.
     ReadOnly {
         /// The directory it was opened from.
@@ -160,6 +162,7 @@ impl fmt::Display for IndexError {
             IndexError::Corrupt { path, offset, what } => {
                 write!(f, "{path} is corrupt at byte {offset}: {what}")
             }
+            IndexError::Cancelled => f.write_str("cancelled"),
             IndexError::ReadOnly { path } => {
                 write!(f, "the index from {path} was opened read-only")
             }

@@ -157,9 +157,8 @@ impl Index {
     /// then).
     pub fn open(dir: impl AsRef<Path>, config: IndexConfig) -> Result<Index, IndexError> {
         // Absolute, so a later chdir of the process does not move the files.
-        let dir = std::path::absolute(dir.as_ref()).map_err(|e| {
-            crate::durable::io_err(dir.as_ref(), "resolve", &e)
-        })?;
+        let dir = std::path::absolute(dir.as_ref())
+            .map_err(|e| crate::durable::io_err(dir.as_ref(), "resolve", &e))?;
         Index::open_with_storage(Arc::new(FsStorage), &dir, config)
     }
 

@@ -628,3 +628,23 @@ fn transactions_publish_once_and_readers_never_see_half() {
     assert!(!index.contains(8));
     assert_eq!(index.len(), 51);
 }
+
+#[test]
+fn dropping_during_a_long_build_returns_promptly() {
+    let dim = 32;
+    let mut cfg = config(dim, Metric::L2Sq);
+    cfg.seal_threshold = 1000;
+    let index = Index::new(cfg).unwrap();
+    // One batch: its own segment, a graph build of 80k rows (several seconds here).
+    index
+        .add_batch(None, &clustered(80_000, dim, 9), None)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100)); // the build has started
+    let t = std::time::Instant::now();
+    drop(index);
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "drop waited {took:?} for the build"
+    );
+}

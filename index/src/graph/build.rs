@@ -24,7 +24,7 @@
 //! - Workers take rows from a shared counter in row order, so a parallel build
 //!   inserts in nearly the same order as a sequential one.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use sagevec_scheduler::{Par, rayon};
@@ -186,7 +186,9 @@ impl<'a> Builder<'a> {
     }
 
     /// Builds every row's links on `par`, then hands the arrays over.
-    pub(crate) fn run(self, par: Par<'_>) -> Built {
+    /// Inserts every row; `None` if `cancel` was raised first (checked between
+    /// insertions, so a cancelled build stops within one insertion per worker).
+    pub(crate) fn run(self, par: Par<'_>, cancel: &AtomicBool) -> Option<Built> {
         let n = self.n();
         if n > 0 {
             let mut scratch = Scratch::default();
@@ -196,7 +198,7 @@ impl<'a> Builder<'a> {
                 let mut scratch = Scratch::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
+                    if i >= n || cancel.load(Ordering::Relaxed) {
                         break;
                     }
                     self.insert(i as u32, &mut scratch);
@@ -211,16 +213,19 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        if cancel.load(Ordering::Relaxed) {
+            return None;
+        }
         let entry = match self.entry.load(Ordering::Acquire) {
             NO_ENTRY => None,
             e => Some(unpack_entry(e)),
         };
-        Built {
+        Some(Built {
             level0: self.level0.into_iter().map(AtomicU32::into_inner).collect(),
             upper: self.upper.into_iter().map(AtomicU32::into_inner).collect(),
             upper_start: self.upper_start,
             entry,
-        }
+        })
     }
 
     /// Inserts row `q` (Algorithm 1).

@@ -44,6 +44,8 @@ mod rng;
 mod search;
 mod visited;
 
+use std::sync::atomic::AtomicBool;
+
 use sagevec_kernels::{AlignedMatrix, Metric, Rows, try_kernels};
 use sagevec_scheduler::Par;
 
@@ -99,6 +101,19 @@ impl Graph {
         params: &GraphParams,
         par: Par<'_>,
     ) -> Result<Graph, IndexError> {
+        Graph::build_cancellable(metric, rows, params, par, &AtomicBool::new(false))
+    }
+
+    /// [`build`](Self::build) that gives up with [`IndexError::Cancelled`] soon
+    /// after `cancel` is raised (each worker finishes the row it is inserting):
+    /// how the index's builder stops promptly when the index is dropped.
+    pub fn build_cancellable(
+        metric: Metric,
+        rows: &dyn VectorRows,
+        params: &GraphParams,
+        par: Par<'_>,
+        cancel: &AtomicBool,
+    ) -> Result<Graph, IndexError> {
         params.validate()?;
         let table = try_kernels()?;
         let (n, dim) = (rows.len(), rows.dim());
@@ -128,7 +143,9 @@ impl Graph {
         let levels = rng::draw_levels(n, params.effective_level_multiplier(), params.seed);
         let built = {
             let dist = search::Dist::new(table, metric, vectors.rows());
-            build::Builder::new(dist, &levels, params).run(par)
+            build::Builder::new(dist, &levels, params)
+                .run(par, cancel)
+                .ok_or(IndexError::Cancelled)?
         };
         Ok(Graph {
             metric,
