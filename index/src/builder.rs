@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use sagevec_scheduler::Par;
+use sagevec_scheduler::{NumaPool, Par};
 
 use crate::arena::{ALIVE, RowTable, VectorArena};
 use crate::error::IndexError;
@@ -53,6 +53,9 @@ pub(crate) struct BuilderCtl {
     pub(crate) inject_panics: AtomicUsize,
     /// Raised by `stop`: a graph build in progress gives up.
     cancel: AtomicBool,
+    /// The builder's own workers, at a lowered priority so builds use idle cores
+    /// and yield them to searches (built on first use, like the index's pool).
+    pool: std::sync::OnceLock<Option<NumaPool>>,
 }
 
 impl BuilderCtl {
@@ -63,6 +66,7 @@ impl BuilderCtl {
             idle: Condvar::new(),
             inject_panics: AtomicUsize::new(0),
             cancel: AtomicBool::new(false),
+            pool: std::sync::OnceLock::new(),
         }
     }
 
@@ -254,27 +258,40 @@ fn next_job(inner: &Inner, state: &State, failed: &HashSet<u64>, compact: bool) 
         let needs = live.len() > 1 || live.iter().any(|&(_, l, r)| l < r);
         return needs.then(|| Job::Merge(live.iter().map(|&(u, _, _)| u).collect()));
     }
-    // A segment with too many holes is rewritten (alone or with small ones).
     let holed: Vec<u64> = live
         .iter()
         .filter(|&&(_, l, r)| (r - l) as f64 > shared.max_deleted_fraction * r as f64)
         .map(|&(u, _, _)| u)
         .collect();
-    let mut small: Vec<(u64, usize)> = live
-        .iter()
-        .filter(|&&(u, l, _)| l < shared.merge_below && !holed.contains(&u))
-        .map(|&(u, l, _)| (u, l))
-        .collect();
-    small.sort_by_key(|&(_, l)| l);
+    // A segment with too many holes is rewritten on its own.
     if let Some(&first) = holed.first() {
-        let mut uids = vec![first];
-        uids.extend(small.iter().take(MAX_MERGE_WAY - 1).map(|&(u, _)| u));
-        return Some(Job::Merge(uids));
+        return Some(Job::Merge(vec![first]));
     }
-    if small.len() >= MIN_MERGE_WAY {
-        return Some(Job::Merge(
-            small.iter().take(MAX_MERGE_WAY).map(|&(u, _)| u).collect(),
-        ));
+    // Tiered merging: segments below `merge_below` are grouped by size tier
+    // (powers of 4 of the seal threshold); a tier with MIN_MERGE_WAY segments is
+    // merged into the next one. Rows are rebuilt O(log n) times, never the big
+    // segments for every few small ones.
+    let seal = shared.seal_threshold.max(1) as f64;
+    let tier = |l: usize| ((l.max(1) as f64 / seal).log(4.0).floor().max(0.0)) as u32;
+    let mut small: Vec<(u32, usize, u64)> = live
+        .iter()
+        .filter(|&&(_, l, _)| l < shared.merge_below)
+        .map(|&(u, l, _)| (tier(l), l, u))
+        .collect();
+    small.sort_unstable();
+    let mut i = 0;
+    while i < small.len() {
+        let t = small[i].0;
+        let same = small[i..].iter().take_while(|s| s.0 == t).count();
+        if same >= MIN_MERGE_WAY {
+            return Some(Job::Merge(
+                small[i..i + same.min(MAX_MERGE_WAY)]
+                    .iter()
+                    .map(|s| s.2)
+                    .collect(),
+            ));
+        }
+        i += same;
     }
     None
 }
@@ -308,7 +325,11 @@ fn build_graph(inner: &Inner, rows: &dyn VectorRows) -> Result<Graph, IndexError
         panic!("injected builder fault");
     }
     let shared = &inner.shared;
-    let par = shared.par().unwrap_or(Par::Seq);
+    let pool = inner.builder.pool.get_or_init(|| {
+        let placement = shared.par().ok()?.pool()?.placement().clone();
+        NumaPool::new_background(placement).ok()
+    });
+    let par = pool.as_ref().map_or(Par::Seq, Par::Pool);
     Graph::build_cancellable(
         shared.internal_metric,
         rows,

@@ -57,14 +57,16 @@ pub struct IndexConfig {
 
 impl IndexConfig {
     /// Defaults for `dim` and `metric`: M = 16, ef_construction = 200,
-    /// ef_search = 64, seal at 8192 rows, merge segments below 65536 live rows.
+    /// ef_search = 64, seal at 2048 rows (the growing segment is scanned exactly
+    /// by every search, so it stays small), merge segments below 65536 live rows
+    /// by size tier.
     pub fn new(dim: usize, metric: Metric) -> Self {
         IndexConfig {
             dim,
             metric,
             graph: GraphParams::default(),
             ef_search: 64,
-            seal_threshold: 8192,
+            seal_threshold: 2048,
             merge_below: 65_536,
             max_deleted_fraction: 0.3,
             pool: None,

@@ -122,7 +122,7 @@ fn reopening_gives_back_every_write_and_the_same_answers() {
         before = answers(&index);
         // Dropped without close(): Drop checkpoints.
     }
-    let index = Index::open(&dir, config(50)).unwrap();
+    let index = Index::open(&dir, config(50)).unwrap_or_else(|e| panic!("reopen: {e}"));
     check_against(&index, &model, "after reopen");
     assert_eq!(answers(&index), before);
     // Auto ids continue after the largest id ever used.

@@ -51,7 +51,7 @@ pub use error::SchedError;
 pub use par::Par;
 pub use pin::{current_thread_cpus, process_cpus};
 pub use plan::{ENV_NUM_THREADS, ENV_PIN, NodePlan, Pin, Placement, Policy, Worker, plan};
-pub use pool::NumaPool;
+pub use pool::{BACKGROUND_NICE, NumaPool};
 pub use topology::{ENV_TOPOLOGY, Pu, Source, Topology};
 
 /// rayon, re-exported so callers use the version the pools are built with

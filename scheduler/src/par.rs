@@ -24,10 +24,18 @@ impl<'a> From<&'a NumaPool> for Par<'a> {
     }
 }
 
-impl Par<'_> {
+impl<'a> Par<'a> {
     /// Whether work runs on the caller's thread only.
     pub fn is_seq(self) -> bool {
         matches!(self, Par::Seq)
+    }
+
+    /// The pool, if any.
+    pub fn pool(self) -> Option<&'a NumaPool> {
+        match self {
+            Par::Seq => None,
+            Par::Pool(p) => Some(p),
+        }
     }
 
     /// Workers available: 1 for `Seq`.

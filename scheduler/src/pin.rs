@@ -41,6 +41,30 @@ pub fn process_cpus() -> io::Result<Vec<usize>> {
     }
 }
 
+/// Lowers the calling thread's scheduling priority to `nice` (Linux keeps a nice
+/// value per thread): background work then yields to normal-priority threads
+/// that want the same cores. Elsewhere it does nothing.
+pub(crate) fn lower_current_thread_priority(nice: i32) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid takes no argument and cannot fail.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+        // SAFETY: plain syscall on an integer thread id of this process; nothing
+        // is read or written through pointers.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = nice;
+        Ok(())
+    }
+}
+
 /// Pins the calling thread to exactly `cpu`.
 pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
     #[cfg(target_os = "linux")]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::error::SchedError;
 use crate::fork;
-use crate::pin::pin_current_thread;
+use crate::pin::{lower_current_thread_priority, pin_current_thread};
 use crate::plan::{Placement, Policy, plan};
 use crate::topology::Topology;
 
@@ -22,6 +22,8 @@ use crate::topology::Topology;
 /// in the child rebuilds the pools (the parent's copies are leaked, never touched).
 pub struct NumaPool {
     placement: Placement,
+    /// Workers run at a lowered priority (see [`NumaPool::new_background`]).
+    background: bool,
     /// Never null. Replaced only after a fork (the old value is leaked), freed in
     /// `Drop`; so a `&Built` obtained through `&self` lives as long as `&self`.
     current: AtomicPtr<Built>,
@@ -41,7 +43,7 @@ const _: () = {
 };
 
 impl Built {
-    fn new(placement: &Placement, generation: u64) -> Result<Built, SchedError> {
+    fn new(placement: &Placement, generation: u64, background: bool) -> Result<Built, SchedError> {
         let pin_failures = Arc::new(Mutex::new(Vec::new()));
         let pools = placement
             .nodes()
@@ -52,14 +54,19 @@ impl Built {
                 let mut builder = rayon::ThreadPoolBuilder::new()
                     .num_threads(cpus.len())
                     .thread_name(move |i| format!("sagevec-n{node}-w{i}"));
-                if placement.pinned() {
+                let pinned = placement.pinned();
+                if pinned || background {
                     let failures = Arc::clone(&pin_failures);
                     builder = builder.start_handler(move |i| {
-                        if let Err(e) = pin_current_thread(cpus[i]) {
+                        if pinned && let Err(e) = pin_current_thread(cpus[i]) {
                             failures
                                 .lock()
                                 .unwrap_or_else(PoisonError::into_inner)
                                 .push(format!("sagevec-n{node}-w{i} on CPU {}: {e}", cpus[i]));
+                        }
+                        if background {
+                            // Best effort: a failure only costs readers latency.
+                            let _ = lower_current_thread_priority(BACKGROUND_NICE);
                         }
                     });
                 }
@@ -79,15 +86,31 @@ impl Built {
     }
 }
 
+/// Nice value of background pools' workers.
+pub const BACKGROUND_NICE: i32 = 10;
+
 impl NumaPool {
     /// Builds the pools of `placement` now (threads started and pinned).
     pub fn new(placement: Placement) -> Result<NumaPool, SchedError> {
+        NumaPool::build(placement, false)
+    }
+
+    /// Like [`new`](Self::new), but every worker runs at nice
+    /// [`BACKGROUND_NICE`]: for background work (index builds) that should use
+    /// idle cores and yield them to normal-priority threads (searches) that want
+    /// them. Linux only; elsewhere the same as `new`.
+    pub fn new_background(placement: Placement) -> Result<NumaPool, SchedError> {
+        NumaPool::build(placement, true)
+    }
+
+    fn build(placement: Placement, background: bool) -> Result<NumaPool, SchedError> {
         if placement.n_threads() == 0 {
             return Err(SchedError::Pool("the placement has no worker".into()));
         }
         fork::register();
-        let built = Built::new(&placement, fork::generation())?;
+        let built = Built::new(&placement, fork::generation(), background)?;
         Ok(NumaPool {
+            background,
             placement,
             current: AtomicPtr::new(Box::into_raw(Box::new(built))),
         })
@@ -218,9 +241,10 @@ impl NumaPool {
     #[cold]
     fn rebuild(&self, mut seen: *mut Built, generation: u64) -> &Built {
         loop {
-            let fresh = Built::new(&self.placement, generation).unwrap_or_else(|e| {
-                panic!("sagevec: rebuilding the NumaPool after fork failed: {e}")
-            });
+            let fresh =
+                Built::new(&self.placement, generation, self.background).unwrap_or_else(|e| {
+                    panic!("sagevec: rebuilding the NumaPool after fork failed: {e}")
+                });
             let fresh = Box::into_raw(Box::new(fresh));
             match self
                 .current

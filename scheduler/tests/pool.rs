@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use sagevec_scheduler::rayon;
 use sagevec_scheduler::rayon::prelude::*;
 use sagevec_scheduler::{
-    NodeBuffer, NumaPool, Par, Pin, Policy, Topology, current_thread_cpus, plan, process_cpus,
+    BACKGROUND_NICE, NodeBuffer, NumaPool, Par, Pin, Policy, Topology, current_thread_cpus, plan,
+    process_cpus,
 };
 
 const TWO: &str = "pack:2 numa:1 l3:1 core:4 pu:2";
@@ -452,4 +453,30 @@ fn child_fork() {
     // The parent's pool still works.
     assert_eq!(work(&pool), expected);
     assert_pinned_as_planned(&pool);
+}
+
+/// Nice value of the calling thread, from /proc (Linux).
+fn thread_nice() -> Option<i64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, nice 19.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(16)?.parse().ok()
+}
+
+#[test]
+fn background_pools_run_at_a_lower_priority() {
+    let Some(own) = thread_nice() else {
+        eprintln!("SKIP: no /proc/thread-self/stat");
+        return;
+    };
+    let placement = plan(&Topology::detect(), &Policy::default()).unwrap();
+    let normal = NumaPool::new(placement.clone()).unwrap();
+    let background = NumaPool::new_background(placement).unwrap();
+    for node in 0..normal.n_nodes() {
+        assert_eq!(normal.install(node, thread_nice), Some(own));
+        let bg = background.broadcast(|_| thread_nice());
+        for n in bg {
+            assert_eq!(n, Some((own + i64::from(BACKGROUND_NICE)).min(19)));
+        }
+    }
 }
