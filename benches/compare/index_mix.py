@@ -1,0 +1,420 @@
+#!/usr/bin/env python3
+"""90% search / 10% add from Python threads against hnswlib and usearch.
+
+The peer side of `benches/benches/index.rs` (section `index_mix`): the same
+clustered data bit for bit (SplitMix64 streams, vectorised in numpy), the same
+graph parameters (M = 16, ef_construction = 200), the same rule for ef (the
+smallest of the ladder whose recall@10 reaches 0.95 against exact search), and
+the same operation schedule:
+
+    each thread repeats a cycle of 10 operations: add one new vector (explicit
+    id), search for that vector (the self-query: is its id among the 10 hits?),
+    then 8 searches from the query set (k = 10). The read-only run replaces the
+    add and the self-query by query-set searches. MIX_OPS operations per run in
+    all, at 1 and 2 threads.
+
+Printed per library and thread count: ops/s, search p50/p99/p99.9 and add
+p50/p99 (time.perf_counter_ns around each call, so Python call overhead and GIL
+waits are inside, as a Python service sees them), and the fraction of just-added
+vectors found by their own self-query. The index is rebuilt from the base
+before each thread count, so every run starts from the same state.
+
+Exact search (faiss IndexFlatL2 vs sagevec_index::knn) is in
+`faiss_kernels.py --cases knn`, not here.
+
+Run from the repository root:
+
+    .venv-bench/bin/python benches/compare/index_mix.py            # ~3 minutes
+    .venv-bench/bin/python benches/compare/index_mix.py --quick    # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import threading
+import time
+from importlib.metadata import version
+
+# The measured threads are ours; keep BLAS/OpenMP pools out of the way.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+# Mirrors benches/benches/index.rs.
+DIM = 128
+K = 10
+N_CLUSTERS = 64
+SPREAD = np.float32(0.35)
+CENTERS_SEED = 0x5A6E_1DE0_0000_0001
+BASE_SEED = 0x5A6E_1DE0_0000_0002
+QUERY_SEED = 0x5A6E_1DE0_0000_0003
+RESERVE_SEED = 0x5A6E_1DE0_0000_0004
+NOISE_XOR = 0xA5A5_A5A5_A5A5_A5A5
+TARGET_RECALL = 0.95
+EF_LADDER = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+MIX_CYCLE = 10
+M = 16
+EF_CONSTRUCTION = 200
+
+GAMMA = 0x9E37_79B9_7F4A_7C15
+
+
+def splitmix_u64(seed: int, n: int) -> np.ndarray:
+    """The first `n` outputs of SplitMix64(seed) (benches/src/lib.rs)."""
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed) + np.arange(1, n + 1, dtype=np.uint64) * np.uint64(GAMMA)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58_476D_1CE4_E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D0_49BB_1331_11EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def splitmix_f32(seed: int, n: int) -> np.ndarray:
+    """`SplitMix64::next_f32`: uniform in [-1, 1) from the top 24 bits."""
+    top = (splitmix_u64(seed, n) >> np.uint64(40)).astype(np.float32)
+    return top * np.float32(1.0 / (1 << 23)) - np.float32(1.0)
+
+
+def clustered(centers: np.ndarray, n: int, seed: int) -> np.ndarray:
+    labels = (splitmix_u64(seed, n) % np.uint64(N_CLUSTERS)).astype(np.int64)
+    noise = splitmix_f32(seed ^ NOISE_XOR, n * DIM).reshape(n, DIM)
+    return np.ascontiguousarray(centers[labels] + SPREAD * noise, dtype=np.float32)
+
+
+def exact_knn(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Exact top-k ids by squared L2 in float64 (ties to the lower id)."""
+    b = base.astype(np.float64)
+    bn = (b * b).sum(1)
+    out = np.empty((len(queries), k), dtype=np.int64)
+    for s in range(0, len(queries), 100):
+        q = queries[s : s + 100].astype(np.float64)
+        d = bn[None, :] - 2.0 * q @ b.T + (q * q).sum(1)[:, None]
+        part = np.argpartition(d, k, axis=1)[:, : k + 1]
+        for i in range(len(q)):
+            cand = part[i]
+            order = np.lexsort((cand, d[i, cand]))
+            out[s + i] = cand[order][:k]
+    return out
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = sum(len(set(f[:K].tolist()) & set(t[:K].tolist())) for f, t in zip(found, truth))
+    return hits / (len(truth) * K)
+
+
+# ---------------------------------------------------------------------------
+# CPU time other processes used (the box is shared), as in the Rust bench.
+# ---------------------------------------------------------------------------
+
+
+def cpu_snapshot():
+    try:
+        with open("/proc/stat") as f:
+            cpu = [int(x) for x in f.readline().split()[1:]]
+        busy = cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]
+        t = os.times()
+        own = (t.user + t.system) * 100.0  # USER_HZ ticks
+        return time.perf_counter(), busy, own
+    except OSError:
+        return None
+
+
+def others_since(snap) -> float:
+    end = cpu_snapshot()
+    if snap is None or end is None:
+        return float("nan")
+    ticks = max(0.0, (end[1] - snap[1]) - (end[2] - snap[2]))
+    return ticks / 100.0 / (end[0] - snap[0])
+
+
+def others_cell(cores: float) -> str:
+    if cores != cores:
+        return "?"
+    return f"{cores:.2f} !" if cores > 0.15 else f"{cores:.2f}"
+
+
+# ---------------------------------------------------------------------------
+# Peers behind one small interface.
+# ---------------------------------------------------------------------------
+
+
+class Hnswlib:
+    name = "hnswlib"
+
+    def __init__(self, capacity: int):
+        import hnswlib
+
+        self.version = version("hnswlib")
+        self.index = hnswlib.Index(space="l2", dim=DIM)
+        self.index.init_index(max_elements=capacity, M=M, ef_construction=EF_CONSTRUCTION)
+
+    def build(self, base: np.ndarray, threads: int) -> None:
+        self.index.add_items(base, np.arange(len(base)), num_threads=threads)
+
+    def set_ef(self, ef: int) -> None:
+        self.index.set_ef(ef)
+
+    def batch(self, queries: np.ndarray, threads: int) -> np.ndarray:
+        labels, _ = self.index.knn_query(queries, k=K, num_threads=threads)
+        return labels.astype(np.int64)
+
+    def add(self, key: int, v2d: np.ndarray, key_arr: np.ndarray) -> None:
+        self.index.add_items(v2d, key_arr, num_threads=1)
+
+    def search(self, q: np.ndarray) -> np.ndarray:
+        # hnswlib raises "Cannot return the results in a contiguous 2D array" when a
+        # search finds fewer than k rows, which happens while another thread adds;
+        # run_mix counts those as errors.
+        return self.index.knn_query(q, k=K, num_threads=1)[0][0]
+
+
+class Usearch:
+    name = "usearch"
+
+    def __init__(self, capacity: int):
+        from usearch.index import Index
+
+        self.version = version("usearch")
+        # f32 storage (the default may pick f16 where the CPU has it).
+        self.index = Index(
+            ndim=DIM,
+            metric="l2sq",
+            dtype="f32",
+            connectivity=M,
+            expansion_add=EF_CONSTRUCTION,
+            expansion_search=64,
+        )
+        # No reserve() in the Python API: `add` grows the index to the next power of
+        # two itself (50k base + 10k adds stay below 65536, so the mix never
+        # reallocates under a concurrent search).
+        self.capacity = capacity
+
+    def build(self, base: np.ndarray, threads: int) -> None:
+        self.index.add(np.arange(len(base), dtype=np.uint64), base, threads=threads)
+
+    def set_ef(self, ef: int) -> None:
+        self.index.expansion_search = ef
+
+    def batch(self, queries: np.ndarray, threads: int) -> np.ndarray:
+        return self.index.search(queries, K, threads=threads).keys.astype(np.int64)
+
+    def add(self, key: int, v2d: np.ndarray, key_arr: np.ndarray) -> None:
+        self.index.add(key, v2d[0], threads=1)
+
+    def search(self, q: np.ndarray) -> np.ndarray:
+        return self.index.search(q, K, threads=1).keys
+
+
+PEERS = {"hnswlib": Hnswlib, "usearch": Usearch}
+
+
+def choose_ef(peer, queries, truth, threads):
+    print(f"   {peer.name}: recall@{K} vs ef (batch query, {threads} threads)")
+    print(f"     {'ef':>5}  {'recall':>8}  {'QPS':>10}")
+    chosen, last, past = None, None, 0
+    for ef in EF_LADDER:
+        peer.set_ef(ef)
+        t0 = time.perf_counter()
+        found = peer.batch(queries, threads)
+        secs = time.perf_counter() - t0
+        r = recall_at_k(found, truth)
+        print(f"     {ef:>5}  {r:>8.4f}  {len(queries) / secs:>10.0f}")
+        last = (ef, r)
+        if chosen is None and r >= TARGET_RECALL:
+            chosen = (ef, r)
+        if chosen is not None:
+            past += 1
+            if past > 2:
+                break
+    ef, r = chosen or last
+    print(f"   {peer.name}: ef = {ef} (recall@{K} = {r:.4f}; target {TARGET_RECALL})")
+    return ef, r
+
+
+def pct_us(sorted_ns: np.ndarray, p: float) -> float:
+    if len(sorted_ns) == 0:
+        return float("nan")
+    rank = max(1, int(np.ceil(len(sorted_ns) * p / 100.0)))
+    return sorted_ns[min(rank, len(sorted_ns)) - 1] / 1000.0
+
+
+def run_mix(peer, queries, reserve, first_id, threads, ops, write):
+    per_thread = ops // threads
+    nq = len(queries)
+    barrier = threading.Barrier(threads + 1)
+    results = [None] * threads
+    q_rows = [queries[i] for i in range(nq)]
+
+    def worker(t: int) -> None:
+        search_ns, add_ns = [], []
+        found = rank0 = total = errors = 0
+        peer.search(q_rows[0])
+        barrier.wait()
+        qi = t * nq // threads
+        last = None
+        clock = time.perf_counter_ns
+        for j in range(per_thread):
+            slot = j % MIX_CYCLE
+            if write and slot == 0:
+                row = (j // MIX_CYCLE) * threads + t
+                key = first_id + row
+                v2d = reserve[row : row + 1]
+                key_arr = np.array([key], dtype=np.uint64)
+                t0 = clock()
+                peer.add(key, v2d, key_arr)
+                add_ns.append(clock() - t0)
+                last = (key, reserve[row])
+            elif write and slot == 1:
+                key, v = last
+                t0 = clock()
+                try:
+                    ids = peer.search(v)
+                except RuntimeError:
+                    ids = []
+                    errors += 1
+                search_ns.append(clock() - t0)
+                total += 1
+                pos = np.flatnonzero(np.asarray(ids) == key)
+                if len(pos):
+                    found += 1
+                    rank0 += int(pos[0] == 0)
+            else:
+                q = q_rows[qi]
+                qi = (qi + 1) % nq
+                t0 = clock()
+                try:
+                    peer.search(q)
+                except RuntimeError:
+                    errors += 1
+                search_ns.append(clock() - t0)
+        results[t] = (search_ns, add_ns, found, rank0, total, errors)
+
+    ts = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for th in ts:
+        th.start()
+    snap = cpu_snapshot()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for th in ts:
+        th.join()
+    wall = time.perf_counter() - t0
+    others = others_since(snap)
+    search = np.sort(np.concatenate([np.asarray(r[0], dtype=np.int64) for r in results]))
+    add = np.sort(np.concatenate([np.asarray(r[1], dtype=np.int64) for r in results]))
+    return {
+        "threads": threads,
+        "write": write,
+        "ops": per_thread * threads,
+        "wall": wall,
+        "search": search,
+        "add": add,
+        "found": sum(r[2] for r in results),
+        "rank0": sum(r[3] for r in results),
+        "total": sum(r[4] for r in results),
+        "errors": sum(r[5] for r in results),
+        "others": others,
+    }
+
+
+def print_rows(name, runs, ops, ef):
+    print(
+        f"\n   == {name}: 90% search / 10% add vs read-only (k = {K}, ef = {ef}, {ops} ops per run; "
+        "s = search, a = add; self-found = just-added vector in its own top 10; "
+        "errors = searches that raised, counted as not found)"
+    )
+    print(
+        f"     {'run':<10} {'thr':>3} {'ops':>8} {'ops/s':>10} {'s p50 us':>9} {'s p99 us':>9} "
+        f"{'s p999':>9} {'a p50 us':>9} {'a p99 us':>9} {'self-found':>22} {'errors':>6} {'others':>7}"
+    )
+    for r in runs:
+        if r["write"]:
+            sf = f"{100.0 * r['found'] / max(1, r['total']):.2f}% ({r['found']}/{r['total']})"
+            a50, a99 = pct_us(r["add"], 50), pct_us(r["add"], 99)
+        else:
+            sf, a50, a99 = "-", float("nan"), float("nan")
+        print(
+            f"     {'90/10 mix' if r['write'] else 'read-only':<10} {r['threads']:>3} {r['ops']:>8} "
+            f"{r['ops'] / r['wall']:>10.0f} {pct_us(r['search'], 50):>9.1f} {pct_us(r['search'], 99):>9.1f} "
+            f"{pct_us(r['search'], 99.9):>9.1f} {a50:>9.1f} {a99:>9.1f} {sf:>22} {r['errors']:>6} "
+            f"{others_cell(r['others']):>7}"
+        )
+    for t in sorted({r["threads"] for r in runs}):
+        ro = next((r for r in runs if r["threads"] == t and not r["write"]), None)
+        mx = next((r for r in runs if r["threads"] == t and r["write"]), None)
+        if ro and mx:
+            print(
+                f"     {t} thread(s): mix search p99 / read-only p99 = "
+                f"{pct_us(mx['search'], 99) / pct_us(ro['search'], 99):.2f}; mix ops/s "
+                f"{mx['ops'] / mx['wall']:.0f}; self-found "
+                f"{100.0 * mx['found'] / max(1, mx['total']):.2f}% (rank 0: "
+                f"{100.0 * mx['rank0'] / max(1, mx['total']):.2f}%)"
+            )
+    print()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="10k base, 200 queries, 20k ops")
+    ap.add_argument("--peers", default="hnswlib,usearch")
+    ap.add_argument("--threads", default="1,2", help="thread counts of the mixed runs")
+    args = ap.parse_args()
+    n_base, n_queries, mix_ops = (10_000, 200, 20_000) if args.quick else (50_000, 1_000, 100_000)
+    cores = len(os.sched_getaffinity(0))
+    threads_list = [int(t) for t in args.threads.split(",")]
+
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    print(f"== index_mix.py: {cpu} ({cores} CPUs), Python {platform.python_version()}, numpy {np.__version__}")
+
+    centers = splitmix_f32(CENTERS_SEED, N_CLUSTERS * DIM).reshape(N_CLUSTERS, DIM)
+    base = clustered(centers, n_base, BASE_SEED)
+    queries = clustered(centers, n_queries, QUERY_SEED)
+    max_adds = mix_ops // MIX_CYCLE + 2
+    reserve = clustered(centers, max_adds, RESERVE_SEED)
+    print(
+        f"   clustered checksum (must match the Rust bench): base[0][..3] = {base[0, :3].tolist()}, "
+        f"sum(base) = {base.astype(np.float64).sum():.6f}, queries[0][0] = {queries[0, 0]}"
+    )
+    t0 = time.perf_counter()
+    truth = exact_knn(base, queries, K)
+    print(
+        f"   clustered: {n_base} x {DIM}, {N_CLUSTERS} clusters, spread {SPREAD}; {n_queries} queries; "
+        f"exact ground truth (numpy, float64) {time.perf_counter() - t0:.2f} s"
+    )
+
+    for name in args.peers.split(","):
+        cls = PEERS[name]
+        capacity = n_base + max_adds + 16
+
+        def fresh():
+            peer = cls(capacity)
+            snap = cpu_snapshot()
+            t0 = time.perf_counter()
+            peer.build(base, cores)
+            secs = time.perf_counter() - t0
+            print(
+                f"   {name} {peer.version}: built {n_base} rows (M {M}, efC {EF_CONSTRUCTION}, {cores} threads) "
+                f"in {secs:.2f} s ({n_base / secs:.0f} rows/s; others {others_cell(others_since(snap))})"
+            )
+            return peer
+
+        peer = fresh()
+        ef, _ = choose_ef(peer, queries, truth, cores)
+        runs = []
+        for i, threads in enumerate(threads_list):
+            if i > 0:
+                peer = fresh()
+            peer.set_ef(ef)
+            for write in (False, True):
+                runs.append(run_mix(peer, queries, reserve, n_base, threads, mix_ops, write))
+        print_rows(name, runs, mix_ops, ef)
+
+
+if __name__ == "__main__":
+    main()
