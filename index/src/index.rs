@@ -134,6 +134,17 @@ impl Inner {
     }
 }
 
+/// How [`Index::open_impl`] treats the directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OpenMode {
+    /// Durable: lock, log, checkpoints.
+    Write,
+    /// As the files are; no lock, no change; writes refused.
+    ReadOnly,
+    /// As the files are, then an ordinary in-memory index.
+    Load,
+}
+
 /// A concurrent vector index (see the crate docs). Share it between threads
 /// with `Arc<Index>`; every method takes `&self`.
 #[derive(Debug)]
@@ -167,7 +178,12 @@ impl Index {
     /// process are not seen). Takes no lock and changes no file; writes fail with
     /// [`IndexError::ReadOnly`]. Graphs are rebuilt in memory.
     pub fn open_read_only(dir: impl AsRef<Path>, config: IndexConfig) -> Result<Index, IndexError> {
-        Index::open_impl(Arc::new(FsStorage), dir.as_ref(), config, true)
+        Index::open_impl(
+            Arc::new(FsStorage),
+            dir.as_ref(),
+            config,
+            OpenMode::ReadOnly,
+        )
     }
 
     /// [`open`](Self::open) through a given I/O layer (tests inject faults with
@@ -177,19 +193,20 @@ impl Index {
         dir: &Path,
         config: IndexConfig,
     ) -> Result<Index, IndexError> {
-        Index::open_impl(storage, dir, config, false)
+        Index::open_impl(storage, dir, config, OpenMode::Write)
     }
 
     fn open_impl(
         storage: Arc<dyn Storage>,
         dir: &Path,
         config: IndexConfig,
-        read_only: bool,
+        mode: OpenMode,
     ) -> Result<Index, IndexError> {
+        let read_only = mode != OpenMode::Write;
         config.validate()?;
         let rec = durable::recover(storage, dir, &config, read_only)?;
         let mut inner = Index::new_inner(&config, rec.durable);
-        if read_only {
+        if mode == OpenMode::ReadOnly {
             inner.read_only = Some(dir.display().to_string());
         }
         {
@@ -340,39 +357,9 @@ impl Index {
     /// Reads an index written by [`save`](Self::save) (or a closed durable
     /// index's directory) into memory; later writes are not logged.
     pub fn load(dir: impl AsRef<Path>, config: IndexConfig) -> Result<Index, IndexError> {
-        let index = Index::open(dir, config)?;
-        // Detach: keep the state in memory, leave the files as they are, release
-        // the lock.
-        let mut index = index;
-        index.stop_builder();
-        let inner = Arc::try_unwrap(std::mem::replace(
-            &mut index.inner,
-            Arc::new(Index::new_inner(&IndexConfig::new(1, Metric::L2Sq), None)),
-        ))
-        .map_err(|_| IndexError::InvalidParameter {
-            name: "load",
-            reason: "the index was still shared".into(),
-        })?;
-        drop(index);
-        let Inner {
-            shared,
-            current,
-            writer,
-            builder: _,
-            durable: _,
-            ..
-        } = inner;
-        let fresh = Inner {
-            shared,
-            current,
-            writer,
-            published: Mutex::new(0),
-            published_cv: Condvar::new(),
-            builder: BuilderCtl::new(),
-            durable: None,
-            read_only: None,
-        };
-        Index::start(Arc::new(fresh))
+        // Read as a read-only open does (no lock, no file created or changed),
+        // then keep it as a writable in-memory index.
+        Index::open_impl(Arc::new(FsStorage), dir.as_ref(), config, OpenMode::Load)
     }
 
     /// Test hook: drops the index as a killed process would leave it (no sync,

@@ -673,6 +673,10 @@ fn a_read_only_open_sees_the_files_and_refuses_writes() {
     drop(reader);
     drop(writer);
     assert!(Index::open_read_only(temp_dir("readonly-none"), config(30)).is_err());
+    // Loading a directory that holds no index is an error and creates nothing.
+    let empty = temp_dir("save-none");
+    assert!(Index::load(&empty, config(40)).is_err());
+    assert!(!empty.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
