@@ -34,7 +34,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import numpy as np
+# numpy's OpenBLAS pool is not used here; keep its threads from spinning
+# beside the pools being measured (set before numpy is imported).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 try:
     import sagevec
@@ -99,7 +103,8 @@ def thread_scaling(search: Search, rows: list[np.ndarray], rounds: int) -> tuple
     """(median 1-thread QPS, median 2-thread QPS, median of the per-round
     2/1 ratios): 1 and 2 threads are measured back to back in each round (in
     alternating order), so a burst of load from elsewhere hits both."""
-    q1, q2 = [], []
+    q1: list[float] = []
+    q2: list[float] = []
     threads_qps(search, rows, 1)  # warm
     for r in range(rounds):
         for n in ((1, 2) if r % 2 == 0 else (2, 1)):
@@ -226,11 +231,12 @@ def peers(base: np.ndarray, m: int, ef_construction: int, ef: int, build_threads
 # -------------------------------------------------------------------- core
 
 
-def core_binary(build: bool) -> Optional[Path]:
-    if CORE_BIN.exists() and not build:
-        return CORE_BIN
+def core_binary(skip_build: bool) -> Optional[Path]:
+    """The Rust core timer, built from the current sources first (a no-op when
+    it is up to date) so that it times the same core as the extension; without
+    cargo (or with ``--no-core-build``), whatever was built before."""
     cargo = shutil.which("cargo")
-    if cargo is None:
+    if cargo is None or skip_build:
         return CORE_BIN if CORE_BIN.exists() else None
     print("building the Rust core timer (benches/python/core_qps) ...", file=sys.stderr, flush=True)
     env = {**os.environ, "CARGO_TARGET_DIR": str(CORE_TARGET)}
@@ -268,10 +274,13 @@ def main() -> None:
     ap.add_argument("--core-rounds", type=int, default=5, help="interleaved Python / Rust rounds in (d) (default 5)")
     ap.add_argument("--no-peers", action="store_true", help="skip hnswlib / faiss / usearch")
     ap.add_argument("--no-core", action="store_true", help="skip the Rust core comparison")
-    ap.add_argument("--rebuild-core", action="store_true", help="rebuild the Rust core timer first")
+    ap.add_argument("--no-core-build", action="store_true",
+                    help="use the Rust core timer as built before (default: cargo build it first, a no-op when fresh)")
     ap.add_argument("--json", type=Path, help="also write every number here")
     args = ap.parse_args()
 
+    # Built (or found) first, so that no build runs during a measurement.
+    binary = None if args.no_core else core_binary(args.no_core_build)
     rng = np.random.default_rng(42)
     dim, k, ef = args.dim, args.k, args.ef
     centers = (rng.standard_normal((64, dim)) * 4).astype(np.float32)
@@ -335,31 +344,35 @@ def main() -> None:
         for name, (search, _) in libs.items():
             q1, q2, ratio = thread_scaling(search, rows, args.rounds)
             a[name] = {"recall": recall[name], "qps_1": q1, "qps_2": q2, "ratio": ratio}
-            batch = f"{batch_qps:,.0f}" if name == "sagevec" else "-"
-            print(f"| {name} | {recall[name]:.3f} | {q1:,.0f} | {q2:,.0f} | {ratio:.2f}x | {batch} |")
+            shown = f"{batch_qps:,.0f}" if name == "sagevec" else "-"
+            print(f"| {name} | {recall[name]:.3f} | {q1:,.0f} | {q2:,.0f} | {ratio:.2f}x | {shown} |")
         a["sagevec"]["batch_qps"] = batch_qps
-        binary = None if args.no_core else core_binary(args.rebuild_core)
         if binary is not None:
             # Control: the same searches from Rust threads, no Python at all.
             r = run_core(binary, work / "index", work / "queries.f32", dim, k, ef, args.rounds, work / "tiny")
             q1, q2 = statistics.median(r["threads_qps_1"]), statistics.median(r["threads_qps_2"])
             ratio = statistics.median(b / a for a, b in zip(r["threads_qps_1"], r["threads_qps_2"]))
-            batch = args.queries / statistics.median(r["batch_s"])
-            a["rust_core"] = {"qps_1": q1, "qps_2": q2, "ratio": ratio, "batch_qps": batch}
+            core_batch_qps = args.queries / statistics.median(r["batch_s"])
+            a["rust_core"] = {"qps_1": q1, "qps_2": q2, "ratio": ratio, "batch_qps": core_batch_qps}
             print(f"| (control) sagevec Rust core, Rust threads | {recall['sagevec']:.3f} | {q1:,.0f} | {q2:,.0f} "
-                  f"| {ratio:.2f}x | {batch:,.0f} |")
+                  f"| {ratio:.2f}x | {core_batch_qps:,.0f} |")
         report["threads"] = a
 
         # (b) one call on a 64-vector index
         print(f"\n## (b) one single-query call on a 64-vector index (mean of {args.calls} calls, "
-              f"median of {args.rounds} rounds)\n")
+              f"median of {args.rounds} rounds, libraries in turn)\n")
         print("| library | us per call |")
         print("|---|---|")
-        b: dict[str, float] = {}
-        for name, (_, make) in libs.items():
-            search = make(tiny_base)
-            b[name] = per_call_us(search, rows[:64], args.calls, args.rounds)
-            print(f"| {name} | {b[name]:.2f} |")
+        # Round robin over the libraries, so that a burst of outside load does
+        # not land on one library's measurements only.
+        tiny_searches = {name: make(tiny_base) for name, (_, make) in libs.items()}
+        samples: dict[str, list[float]] = {name: [] for name in libs}
+        for _ in range(args.rounds):
+            for name, search in tiny_searches.items():
+                samples[name].append(per_call_us(search, rows[:64], args.calls, 1))
+        b = {name: statistics.median(v) for name, v in samples.items()}
+        for name, us in b.items():
+            print(f"| {name} | {us:.2f} |")
         report["tiny_call_us"] = b
 
         # (c) a busy Python thread
@@ -367,7 +380,7 @@ def main() -> None:
               "and, as a control, while another process spins (same CPU demand, no GIL)\n")
         print("| pool | queries | alone ms | + Python thread ms | slowdown | + spinning process ms | slowdown | thread / process |")
         print("|---|---|---|---|---|---|---|---|")
-        c = []
+        c: list[dict[str, Any]] = []
         ix1 = sagevec.Index.load(work / "index", ef_search=ef, threads=1)
         big = np.ascontiguousarray(np.tile(queries, (8, 1)))
         for pool_name, index in ((f"all {cpus} cores", ix), ("threads=1", ix1)):
@@ -396,11 +409,17 @@ def main() -> None:
                       f"({args.core_rounds} interleaved rounds of {args.rounds} calls; load average {load_avg()})\n")
                 py_batch, py_single, py_tiny, core = [], [], [], []
                 tiny_search = _tiny_sagevec(tiny_base, dim, ef, k)
-                for _ in range(args.core_rounds):
-                    py_batch += timed(lambda: ix.batch_search(queries, k), args.rounds)
+                def python_side() -> None:
+                    py_batch.extend(timed(lambda: ix.batch_search(queries, k), args.rounds))
                     py_single.append(per_call_us(lambda q: ix.search(q, k), rows, len(rows), 1))
                     py_tiny.append(per_call_us(tiny_search, rows[:64], args.calls, 3))
+
+                def core_side() -> None:
                     core.append(run_core(binary, work / "index", work / "queries.f32", dim, k, ef, args.rounds, work / "tiny"))
+
+                for turn in range(args.core_rounds):  # alternating which side goes first
+                    for side in ((python_side, core_side) if turn % 2 == 0 else (core_side, python_side)):
+                        side()
                 core_batch = [s for r in core for s in r["batch_s"]]
                 core_single = [s for r in core for s in r["single_us"]]
                 core_tiny = [s for r in core for s in r["tiny_single_us"]]
@@ -430,9 +449,9 @@ def main() -> None:
         if "python_vs_core" in report:
             r = report["python_vs_core"]["batch_ratio"]
             checks.append(("batch_search from Python >= 0.95x the Rust core", f"{r:.3f}x", r >= 0.95))
-        for what, got, ok in checks:
-            print(f"- {what}: {got} -> {'met' if ok else 'NOT met'}")
-        report["targets"] = [{"target": w, "measured": g, "met": ok} for w, g, ok in checks]
+        for what, measured, ok in checks:
+            print(f"- {what}: {measured} -> {'met' if ok else 'NOT met'}")
+        report["targets"] = [{"target": w, "measured": m, "met": ok} for w, m, ok in checks]
         if args.json:
             args.json.write_text(json.dumps(report, indent=2))
     finally:

@@ -22,10 +22,32 @@ pub(crate) fn runtime_error(e: impl std::fmt::Display) -> PyErr {
     PyRuntimeError::new_err(e.to_string())
 }
 
+/// The errno of an I/O error kind, where Python has an `OSError` subclass
+/// for it (`OSError(errno, ...)` picks the subclass).
+fn errno(kind: std::io::ErrorKind) -> Option<i32> {
+    use std::io::ErrorKind as K;
+    Some(match kind {
+        K::NotFound => 2,
+        K::PermissionDenied => 13,
+        K::AlreadyExists | K::DirectoryNotEmpty => 17,
+        K::NotADirectory => 20,
+        K::IsADirectory => 21,
+        K::StorageFull => 28,
+        K::ReadOnlyFilesystem => 30,
+        _ => return None,
+    })
+}
+
 /// An index error as the exception Python callers expect.
 pub(crate) fn index_error(e: IndexError) -> PyErr {
     match e {
         IndexError::Pool(_) => runtime_error(e),
+        // With errno and filename: `FileExistsError` for a save into a
+        // directory that is not empty, `FileNotFoundError`, ...
+        IndexError::Io { kind, ref path, .. } if errno(kind).is_some() => {
+            let path = path.clone();
+            PyOSError::new_err((errno(kind), e.to_string(), path))
+        }
         IndexError::Io { .. }
         | IndexError::Corrupt { .. }
         | IndexError::Locked { .. }

@@ -21,15 +21,17 @@ use arc_swap::{ArcSwapOption, Guard};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use sagevec_index::{
     BatchResults, Durability, Index, IndexConfig, IndexError, IndexStats, MAX_K, Metadata,
     SearchParams, Snapshot,
 };
 use sagevec_kernels::{Metric, Rows};
+use sagevec_scheduler::NumaPool;
 
 use crate::arrays::{F32Array, f32_array, ids_from, nonneg, one_id};
 use crate::errors::{index_error, runtime_error, type_error, value_error};
+use crate::interrupt::{INLINE, chunked, copy_checking_signals, wait_polling};
 use crate::kernels::metric as parse_metric;
 use crate::metadata::{filter_from_py, record_to_py, records_from_py};
 use crate::pool::pool;
@@ -55,7 +57,76 @@ struct Store {
     durability: Durability,
     /// `None`: the core's default.
     checkpoint_bytes: Option<u64>,
+    /// Opened with `read_only=True`: no lock, no file written, writes refused.
+    read_only: bool,
 }
+
+/// A `path` argument (`str` or `os.PathLike`) as an absolute path.
+fn path_arg(p: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+    let given: PathBuf = p.extract().map_err(|_| {
+        type_error(format!(
+            "path must be a str or an os.PathLike, got {}",
+            p.get_type()
+        ))
+    })?;
+    if given.as_os_str().is_empty() {
+        return Err(value_error("path must not be empty"));
+    }
+    std::path::absolute(&given).map_err(|e| value_error(format!("path {}: {e}", given.display())))
+}
+
+/// The dimension and metric recorded in the header of `dir`'s `MANIFEST`
+/// (the on-disk format documented in `sagevec_index::durable::format`:
+/// `"SAGEVMAN" version:u32 dim:u32 metric:u8 ...`, little-endian; metric 1 l2,
+/// 2 ip, 3 cosine). `None` for a header this cannot read: opening the
+/// directory then names the problem. A missing `MANIFEST` is an `OSError`
+/// (`FileNotFoundError`): there is no index in `dir`.
+fn manifest_shape(dir: &std::path::Path) -> PyResult<Option<(usize, Metric)>> {
+    use std::io::Read;
+    let path = dir.join("MANIFEST");
+    let mut head = [0u8; 17];
+    let read = std::fs::File::open(&path).and_then(|mut f| f.read_exact(&mut head));
+    match read {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(pyo3::exceptions::PyFileNotFoundError::new_err((
+                2,
+                format!(
+                    "no sagevec index in {} (no MANIFEST file: save() or a durable \
+                     Index(path=...) makes one)",
+                    dir.display()
+                ),
+                path.display().to_string(),
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => {
+            return Err(pyo3::exceptions::PyOSError::new_err(format!(
+                "read {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    if &head[..8] != b"SAGEVMAN" {
+        return Ok(None);
+    }
+    let dim = u32::from_le_bytes([head[12], head[13], head[14], head[15]]) as usize;
+    let metric = match head[16] {
+        1 => Metric::L2Sq,
+        2 => Metric::InnerProduct,
+        3 => Metric::Cosine,
+        _ => return Ok(None),
+    };
+    Ok(Some((dim, metric)))
+}
+
+/// Queries per worker in the first chunk of a batch search: a batch no larger
+/// than this times the workers runs in one core call, with no signal check.
+const BATCH_FIRST_CHUNK: usize = 16;
+
+/// Queries a batch needs for its cost to be remembered (smaller ones cost more
+/// per query, which would only make later estimates cautious, but say little).
+const MEASURED_BATCH: usize = 64;
 
 /// The durability names `Index(durability=...)` accepts.
 const DURABILITIES: &str = "\"every_write\", \"periodic\" or \"off\"";
@@ -137,9 +208,9 @@ fn sole(mut index: Arc<Index>) -> Index {
 
 /// A concurrent vector index, in memory or durable in a directory.
 ///
-/// ``Index(dim, metric="l2", *, path=None, durability=None,
+/// ``Index(dim, metric="l2", *, path=None, read_only=False, durability=None,
 /// sync_interval_ms=None, checkpoint_bytes=None, m=16, ef_construction=200,
-/// ef_search=64, seal_threshold=8192, threads=None)``
+/// ef_search=64, seal_threshold=2048, threads=None)``
 ///
 /// Metrics are distances, smaller is closer: ``"l2"`` squared Euclidean,
 /// ``"ip"`` negative dot product, ``"cosine"`` 1 - cos (vectors are stored
@@ -162,6 +233,17 @@ fn sole(mut index: Arc<Index>) -> Index {
 /// directory open in another index or process is locked (``OSError``).
 /// ``close()`` (or leaving a ``with`` block) checkpoints and releases it.
 ///
+/// ``read_only=True`` (with ``path``): reads the index in that directory as
+/// its files are now, taking no lock and writing no file, so it works while
+/// another index or process has the directory open for writing (whose later
+/// writes it does not see). Writes (``add``, ``remove``, ``transaction``,
+/// ``checkpoint``) raise ``OSError``. ``save(path)`` writes a copy of any index
+/// into a new directory; ``Index.load(path)`` reads one back into memory.
+///
+/// Ctrl-C: a long batch search or wait stops within about 100 ms and raises
+/// ``KeyboardInterrupt``, leaving the index as it was; an add is interrupted
+/// only before its commit (it is added whole or not at all).
+///
 /// Every method may be called from any number of threads at once, with no lock
 /// in Python: readers never wait, writes are serialised inside, and the GIL is
 /// released while the index computes or waits.
@@ -180,6 +262,21 @@ pub(crate) struct PyIndex {
     /// The process that built the index: after `fork()` its builder thread does
     /// not exist in the child.
     pid: u32,
+    /// What the last unfiltered batch search cost, graph and exact (see
+    /// [`BatchCost`]).
+    batch_cost: Mutex<[Option<BatchCost>; 2]>,
+}
+
+/// The measured wall time per query of an unfiltered batch search at one
+/// snapshot version (per unit of `ef` for graph search). A batch at the same
+/// version predicted to end within [`crate::interrupt::INLINE`] runs as one
+/// core call; otherwise, or with no estimate (another version: other
+/// segments, maybe not yet graphs), it starts with a small chunk that
+/// measures the cost (see `interrupt::chunked`).
+#[derive(Clone, Copy, Debug)]
+struct BatchCost {
+    version: u64,
+    seconds_per_unit: f64,
 }
 
 impl Drop for PyIndex {
@@ -273,14 +370,15 @@ impl<'py> AddArgs<'py> {
     }
 
     /// The rows to hand to the core with the GIL released. The caller's own
-    /// array is copied first (another thread could write to it meanwhile); a
-    /// conversion made here is private and read in place.
-    pub(crate) fn rows(&self) -> PyResult<Cow<'_, [f32]>> {
+    /// array is copied first (another thread could write to it meanwhile),
+    /// with signal checks (Ctrl-C) while a huge one is copied; a conversion
+    /// made here is private and read in place.
+    pub(crate) fn rows(&self, py: Python<'py>) -> PyResult<Cow<'_, [f32]>> {
         let slice = self.rows.as_slice().map_err(value_error)?;
         Ok(if self.fresh {
             Cow::Borrowed(slice)
         } else {
-            Cow::Owned(slice.to_vec())
+            Cow::Owned(copy_checking_signals(py, slice)?)
         })
     }
 }
@@ -296,14 +394,30 @@ impl PyIndex {
         Ok(Live(guard))
     }
 
+    /// Workers of this index's batch searches (its `threads=`, else the
+    /// process-wide pool's size).
+    fn workers(&self) -> usize {
+        self.params.threads.unwrap_or_else(|| {
+            NumaPool::process_wide()
+                .map(NumaPool::n_threads)
+                .unwrap_or(1)
+        })
+    }
+
     /// Vector dimension (known after `close()` too).
     pub(crate) fn dimension(&self) -> usize {
         self.params.dim
     }
 
-    /// Refuses writes to a durable index from a forked child: its log and
-    /// lock belong to the parent, which may be writing them too.
+    /// Refuses writes to a read-only index (`OSError`), and to a durable
+    /// index from a forked child: its log and lock belong to the parent,
+    /// which may be writing them too.
     pub(crate) fn writable(&self) -> PyResult<()> {
+        if let Some(s) = self.store.as_ref().filter(|s| s.read_only) {
+            return Err(index_error(IndexError::ReadOnly {
+                path: s.path.display().to_string(),
+            }));
+        }
         if self.store.is_some() && std::process::id() != self.pid {
             return Err(runtime_error(
                 "this durable index was opened in the parent process; a forked child may \
@@ -320,14 +434,15 @@ impl PyIndex {
         open.push(Arc::downgrade(slot));
     }
 
-    fn build(py: Python<'_>, metric: &str, params: Params, store: Option<Store>) -> PyResult<Self> {
-        let metric = parse_metric(metric)?;
+    /// The core configuration for `metric` and `params` (and a durable
+    /// index's `store`), checked.
+    fn config(metric: Metric, params: Params, store: Option<&Store>) -> PyResult<IndexConfig> {
         let mut config = IndexConfig::new(params.dim, metric);
         config.graph.m = params.m;
         config.graph.ef_construction = params.ef_construction;
         config.ef_search = params.ef_search;
         config.seal_threshold = params.seal_threshold;
-        if let Some(s) = &store {
+        if let Some(s) = store {
             config.durability = s.durability;
             if let Some(bytes) = s.checkpoint_bytes {
                 config.checkpoint_bytes = bytes;
@@ -337,19 +452,31 @@ impl PyIndex {
         if let Some(n) = params.threads {
             config.pool = Some(pool(Some(n))?);
         }
-        let index = match &store {
-            None => Index::new(config),
-            Some(s) => py.detach(|| Index::open(&s.path, config)),
-        }
-        .map_err(index_error)?;
-        Ok(PyIndex {
+        Ok(config)
+    }
+
+    fn wrap(index: Index, metric: Metric, params: Params, store: Option<Store>) -> Self {
+        PyIndex {
             index: ArcSwapOption::from_pointee(index),
             metric,
             params,
             store,
             transactions: Mutex::new(Vec::new()),
             pid: std::process::id(),
-        })
+            batch_cost: Mutex::new([None, None]),
+        }
+    }
+
+    fn build(py: Python<'_>, metric: &str, params: Params, store: Option<Store>) -> PyResult<Self> {
+        let metric = parse_metric(metric)?;
+        let config = Self::config(metric, params, store.as_ref())?;
+        let index = match &store {
+            None => Index::new(config),
+            Some(s) if s.read_only => py.detach(|| Index::open_read_only(&s.path, config)),
+            Some(s) => py.detach(|| Index::open(&s.path, config)),
+        }
+        .map_err(index_error)?;
+        Ok(Self::wrap(index, metric, params, store))
     }
 
     /// Checks `k` and `ef` and builds the search parameters. The beam is made
@@ -460,21 +587,47 @@ impl PyIndex {
         q.params.k = k_eff;
         let params = &q.params;
         let snap_ref = &snap;
-        let (ids, dists) = py
-            .detach(move || -> Result<(Vec<i64>, Vec<f32>), IndexError> {
-                let mut out = BatchResults::new(nq, k_eff)?;
-                snap_ref.batch_search(rows, params, &mut out)?;
-                let mut ids = Vec::with_capacity(nq * k);
-                let mut dists = Vec::with_capacity(nq * k);
-                for i in 0..nq {
-                    ids.extend(out.ids(i).iter().map(|&id| py_id(id)));
-                    ids.resize(ids.len() + (k - k_eff), -1);
-                    dists.extend_from_slice(out.distances(i));
-                    dists.resize(dists.len() + (k - k_eff), f32::INFINITY);
+        let mut ids = vec![-1i64; nq * k];
+        let mut dists = vec![f32::INFINITY; nq * k];
+        let (ids_out, dists_out) = (&mut ids, &mut dists);
+        // Time-bounded chunks of queries, with a signal check between them
+        // (Ctrl-C); a search only reads, so stopping early changes nothing.
+        // A batch known (from the last one at this version) to be short runs
+        // in one piece.
+        let slot = usize::from(params.exact);
+        let unit = if params.exact {
+            1.0
+        } else {
+            params.ef.unwrap_or(self.params.ef_search).max(k_eff) as f64
+        };
+        let known = params.filter.is_none();
+        let estimate = lock(&self.batch_cost)[slot]
+            .filter(|c| known && c.version == snap.version())
+            .map(|c| c.seconds_per_unit * unit * nq as f64);
+        let first = match estimate {
+            Some(t) if t <= INLINE.as_secs_f64() => nq,
+            _ => BATCH_FIRST_CHUNK * self.workers(),
+        };
+        let start = Instant::now();
+        chunked(py, nq, first, move |range| -> Result<(), IndexError> {
+            let mut out = BatchResults::new(range.len(), k_eff)?;
+            snap_ref.batch_search(rows.slice_rows(range.start, range.end), params, &mut out)?;
+            for (i, q) in range.enumerate() {
+                let at = q * k;
+                for (slot, &id) in ids_out[at..at + k_eff].iter_mut().zip(out.ids(i)) {
+                    *slot = py_id(id);
                 }
-                Ok((ids, dists))
-            })
-            .map_err(index_error)?;
+                dists_out[at..at + k_eff].copy_from_slice(out.distances(i));
+            }
+            Ok(())
+        })?
+        .map_err(index_error)?;
+        if known && nq >= MEASURED_BATCH {
+            lock(&self.batch_cost)[slot] = Some(BatchCost {
+                version: snap.version(),
+                seconds_per_unit: start.elapsed().as_secs_f64() / (nq as f64 * unit),
+            });
+        }
         let meta = if q.include_metadata {
             let outer = PyList::empty(py);
             for row in ids.chunks(k) {
@@ -542,13 +695,14 @@ fn stats_dict<'py>(py: Python<'py>, s: &IndexStats) -> PyResult<Bound<'py, PyDic
 #[pymethods]
 impl PyIndex {
     #[new]
-    #[pyo3(signature = (dim, metric="l2", *, path=None, durability=None, sync_interval_ms=None, checkpoint_bytes=None, m=16, ef_construction=200, ef_search=64, seal_threshold=8192, threads=None))]
+    #[pyo3(signature = (dim, metric="l2", *, path=None, read_only=false, durability=None, sync_interval_ms=None, checkpoint_bytes=None, m=16, ef_construction=200, ef_search=64, seal_threshold=2048, threads=None))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn new(
         py: Python<'_>,
         dim: i64,
         metric: &str,
         path: Option<&Bound<'_, PyAny>>,
+        read_only: bool,
         durability: Option<&str>,
         sync_interval_ms: Option<i64>,
         checkpoint_bytes: Option<i64>,
@@ -569,6 +723,7 @@ impl PyIndex {
         let store = match path.filter(|p| !p.is_none()) {
             None => {
                 for (given, name) in [
+                    (read_only, "read_only"),
                     (durability.is_some(), "durability"),
                     (sync_interval_ms.is_some(), "sync_interval_ms"),
                     (checkpoint_bytes.is_some(), "checkpoint_bytes"),
@@ -583,17 +738,21 @@ impl PyIndex {
                 None
             }
             Some(p) => {
-                let given: PathBuf = p.extract().map_err(|_| {
-                    type_error(format!(
-                        "path must be a str or an os.PathLike, got {}",
-                        p.get_type()
-                    ))
-                })?;
-                if given.as_os_str().is_empty() {
-                    return Err(value_error("path must not be empty"));
+                let path = path_arg(p)?;
+                if read_only {
+                    for (given, name) in [
+                        (durability.is_some(), "durability"),
+                        (sync_interval_ms.is_some(), "sync_interval_ms"),
+                        (checkpoint_bytes.is_some(), "checkpoint_bytes"),
+                    ] {
+                        if given {
+                            return Err(value_error(format!(
+                                "{name} is for writing: an index opened with \
+                                 read_only=True writes no file"
+                            )));
+                        }
+                    }
                 }
-                let path = std::path::absolute(&given)
-                    .map_err(|e| value_error(format!("path {}: {e}", given.display())))?;
                 Some(Store {
                     path,
                     durability: durability_from(durability, sync_interval_ms)?,
@@ -606,10 +765,86 @@ impl PyIndex {
                             })
                         })
                         .transpose()?,
+                    read_only,
                 })
             }
         };
         Self::build(py, metric, params, store)
+    }
+
+    /// Reads an index saved with ``save(path)`` (or a durable index's
+    /// directory) into memory and returns it: a writable in-memory index
+    /// (later writes are not logged). Like ``read_only=True`` it takes no lock
+    /// and changes no file, so a directory another index is writing loads
+    /// too, as its files are at that moment. Graphs saved with the index are
+    /// loaded, not rebuilt.
+    ///
+    /// ``dim`` and ``metric`` are read from the directory; given, they must
+    /// match it (``OSError`` otherwise). The other parameters are those of
+    /// ``Index(...)``. No index in ``path``: ``FileNotFoundError``; a damaged
+    /// file: ``OSError`` naming it.
+    #[classmethod]
+    #[pyo3(signature = (path, dim=None, metric=None, *, m=16, ef_construction=200, ef_search=64, seal_threshold=2048, threads=None))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn load(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        dim: Option<i64>,
+        metric: Option<&str>,
+        m: i64,
+        ef_construction: i64,
+        ef_search: i64,
+        seal_threshold: i64,
+        threads: Option<i64>,
+    ) -> PyResult<Self> {
+        let dir = path_arg(path)?;
+        // dim and metric from the files, unless given.
+        let found = py.detach(|| manifest_shape(&dir))?;
+        let metric = match (metric, found) {
+            (Some(name), _) => parse_metric(name)?,
+            (None, Some((_, stored))) => stored,
+            (None, None) => Metric::L2Sq,
+        };
+        let dim = match (dim, found) {
+            (Some(d), _) => nonneg(d, "dim")?,
+            (None, Some((stored, _))) => stored,
+            (None, None) => {
+                return Err(pyo3::exceptions::PyOSError::new_err(format!(
+                    "{}: not a sagevec MANIFEST (give dim= and metric= to have the \
+                     index report what is wrong)",
+                    dir.join("MANIFEST").display()
+                )));
+            }
+        };
+        let params = Params {
+            dim,
+            m: nonneg(m, "m")?,
+            ef_construction: nonneg(ef_construction, "ef_construction")?,
+            ef_search: nonneg(ef_search, "ef_search")?,
+            seal_threshold: nonneg(seal_threshold, "seal_threshold")?,
+            threads: threads.map(|t| nonneg(t, "threads")).transpose()?,
+        };
+        let config = Self::config(metric, params, None)?;
+        let index = py
+            .detach(|| Index::load(&dir, config))
+            .map_err(index_error)?;
+        Ok(Self::wrap(index, metric, params, None))
+    }
+
+    /// Writes a self-contained copy of the current snapshot (ids, vectors,
+    /// metadata, built graphs) into the directory ``path`` (``str`` or
+    /// ``os.PathLike``), which must be absent or empty (``OSError``,
+    /// ``FileExistsError``, otherwise). Works for every index: in memory,
+    /// durable or read-only. ``Index.load(path)`` reads it back into memory;
+    /// ``Index(dim, metric, path=path)`` opens it as a durable index. Writes
+    /// made meanwhile by other threads are in it or not, as a search started
+    /// at the same moment would see them.
+    fn save(&self, py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<()> {
+        let dir = path_arg(path)?;
+        let index = self.live()?;
+        let index: &Index = &index;
+        py.detach(|| index.save(&dir)).map_err(index_error)
     }
 
     /// Vector dimension.
@@ -631,17 +866,27 @@ impl PyIndex {
     }
 
     /// When a durable index syncs its log: ``"every_write"``, ``"periodic"``
-    /// or ``"off"``; ``None`` in memory.
+    /// or ``"off"``; ``None`` in memory and for a read-only index.
     #[getter]
     fn durability(&self) -> Option<&'static str> {
-        self.store.as_ref().map(|s| durability_name(s.durability))
+        self.store
+            .as_ref()
+            .filter(|s| !s.read_only)
+            .map(|s| durability_name(s.durability))
+    }
+
+    /// Whether the index was opened with ``read_only=True`` (writes raise
+    /// ``OSError``).
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.store.as_ref().is_some_and(|s| s.read_only)
     }
 
     /// The sync period of ``durability="periodic"``, in milliseconds (else
     /// ``None``).
     #[getter]
     fn sync_interval_ms(&self) -> Option<u128> {
-        match self.store.as_ref()?.durability {
+        match self.store.as_ref().filter(|s| !s.read_only)?.durability {
             Durability::Periodic(p) => Some(p.as_millis()),
             _ => None,
         }
@@ -705,6 +950,7 @@ impl PyIndex {
 
     fn __repr__(&self) -> String {
         let path = match &self.store {
+            Some(s) if s.read_only => format!(", path='{}', read_only=True", s.path.display()),
             Some(s) => format!(", path='{}'", s.path.display()),
             None => String::new(),
         };
@@ -749,7 +995,10 @@ impl PyIndex {
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let mut args = AddArgs::read(self.params.dim, vectors, ids, metadata)?;
         let (ids, metadata) = (args.ids.take(), args.metadata.take());
-        let data = args.rows()?;
+        let data = args.rows(py)?;
+        // Ctrl-C: the last chance before the commit, which is never cut short
+        // (a batch is added whole or not at all).
+        py.check_signals()?;
         let index = self.live()?;
         self.writable()?;
         let index: &Index = &index;
@@ -881,6 +1130,8 @@ impl PyIndex {
     /// batch_searches, vectors_added, vectors_removed, seals, graphs_built,
     /// merges, builder_errors, exact_fallbacks), ``last_builder_error``,
     /// ``latency`` (count, mean_us, p50_us, p99_us) and ``memory_bytes``.
+    /// ``batch_searches`` counts the core's batch calls: a long batch from
+    /// Python runs as several (time-bounded chunks, so Ctrl-C can stop it).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let index = self.live()?;
         let index: &Index = &index;
@@ -906,8 +1157,10 @@ impl PyIndex {
     }
 
     /// Blocks (GIL released) until the background builder has finished every
-    /// job pending when called. In a forked child (no builder there) this
-    /// raises ``RuntimeError`` instead of waiting forever.
+    /// job pending when called. Ctrl-C ends the wait with
+    /// ``KeyboardInterrupt`` (the builds go on in the background). In a forked
+    /// child (no builder there) this raises ``RuntimeError`` instead of
+    /// waiting forever.
     fn wait_for_builds(&self, py: Python<'_>) -> PyResult<()> {
         if std::process::id() != self.pid {
             return Err(runtime_error(
@@ -915,9 +1168,25 @@ impl PyIndex {
                  does not run in a forked child (build a new index here)",
             ));
         }
-        let index = self.live()?;
-        let index: &Index = &index;
-        py.detach(|| index.wait_for_builds());
+        // The core's wait has no time limit: a helper thread waits, and this
+        // one waits for the helper in slices, checking for signals. After a
+        // Ctrl-C the helper keeps its handle on the index until the builds
+        // it waits for are done (a `close()` meanwhile waits for them too).
+        let index = self.index.load_full().ok_or_else(closed_error)?;
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("sagevec-wait".into())
+            .spawn(move || {
+                index.wait_for_builds();
+                let _ = done.send(());
+            })
+            .map_err(|e| runtime_error(format!("could not start a thread to wait: {e}")))?;
+        wait_polling(py, None, move |limit| {
+            Ok(match finished.recv_timeout(limit) {
+                Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Some(()),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+            })
+        })?;
         Ok(())
     }
 
@@ -942,23 +1211,13 @@ impl PyIndex {
             })
             .transpose()?;
         // Waits in slices, so that `close()` (which waits for calls holding
-        // the index) and signals are never held off for long.
-        const SLICE: Duration = Duration::from_millis(50);
+        // the index) and signals are never held off for long; the index is
+        // borrowed only within a slice, never while signal handlers run.
         let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            let slice = deadline.map_or(SLICE, |d| {
-                d.saturating_duration_since(Instant::now()).min(SLICE)
-            });
+        wait_polling(py, deadline, |limit| {
             let index = self.live()?;
-            let index: &Index = &index;
-            if let Some(v) = py.detach(|| index.wait_for_version(version, Some(slice))) {
-                return Ok(Some(v));
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
-            }
-            py.check_signals()?;
-        }
+            Ok(index.wait_for_version(version, Some(limit)))
+        })
     }
 
     /// Makes a durable index's state a checkpoint now (GIL released): syncs
@@ -1025,10 +1284,11 @@ impl PyIndex {
     /// index); ``rollback()`` discards them. Readers and writers are never
     /// blocked while it is being filled. ``with index.transaction() as tx:``
     /// commits when the block ends normally and rolls back when it raises.
-    /// See ``Transaction``.
+    /// See ``Transaction``. ``OSError`` on a read-only index.
     fn transaction(slf: &Bound<'_, Self>) -> PyResult<PyTransaction> {
         let this = slf.get();
         let index = this.live()?;
+        this.writable()?;
         let slot = TxSlot::open(index.transaction());
         this.register(&slot);
         drop(index);

@@ -5,13 +5,18 @@
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use sagevec_index::BatchResults;
+use sagevec_index::{BatchResults, IndexError};
 use sagevec_kernels::{Isa, KernelTable, Metric, try_active_isa, try_kernels};
 use sagevec_scheduler::{Par, Policy, Topology, plan};
 
 use crate::arrays::{rows, vector};
 use crate::errors::value_error;
+use crate::interrupt::chunked;
 use crate::pool::pool;
+
+/// Queries per worker in the first chunk of a `knn` call: no larger a call
+/// runs in one piece.
+const KNN_FIRST_CHUNK: usize = 32;
 
 pub(crate) fn table() -> PyResult<&'static KernelTable> {
     try_kernels().map_err(value_error)
@@ -105,22 +110,27 @@ pub(crate) fn knn<'py>(
     }
     let pool = pool(threads)?;
     let n_q = q.n_rows();
-    let (ids, dists) = py
-        .detach(
-            || -> Result<(Vec<i64>, Vec<f32>), sagevec_index::IndexError> {
-                let mut out = BatchResults::new(n_q, k)?;
-                sagevec_index::knn(m, q, x, None, k, Par::Pool(&pool), &mut out)?;
-                let mut ids = Vec::with_capacity(n_q * k);
-                let mut dists = Vec::with_capacity(n_q * k);
-                for i in 0..n_q {
-                    // u64::MAX pads in Rust; Python pads with -1, as faiss does.
-                    ids.extend(out.ids(i).iter().map(|&id| i64::try_from(id).unwrap_or(-1)));
-                    dists.extend_from_slice(out.distances(i));
-                }
-                Ok((ids, dists))
-            },
-        )
-        .map_err(value_error)?;
+    let mut ids = vec![-1i64; n_q * k];
+    let mut dists = vec![f32::INFINITY; n_q * k];
+    let (ids_out, dists_out, pool) = (&mut ids, &mut dists, &*pool);
+    // Time-bounded chunks of queries with a signal check between them, so
+    // Ctrl-C stops a long call (see `interrupt`).
+    let first = KNN_FIRST_CHUNK * pool.n_threads();
+    chunked(py, n_q, first, move |range| -> Result<(), IndexError> {
+        let mut out = BatchResults::new(range.len(), k)?;
+        let part = q.slice_rows(range.start, range.end);
+        sagevec_index::knn(m, part, x, None, k, Par::Pool(pool), &mut out)?;
+        for (i, row) in range.enumerate() {
+            let at = row * k;
+            // u64::MAX pads in Rust; Python pads with -1, as faiss does.
+            for (slot, &id) in ids_out[at..at + k].iter_mut().zip(out.ids(i)) {
+                *slot = i64::try_from(id).unwrap_or(-1);
+            }
+            dists_out[at..at + k].copy_from_slice(out.distances(i));
+        }
+        Ok(())
+    })?
+    .map_err(value_error)?;
     Ok((
         PyArray1::from_vec(py, ids).reshape([n_q, k])?,
         PyArray1::from_vec(py, dists).reshape([n_q, k])?,

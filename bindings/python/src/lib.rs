@@ -17,6 +17,7 @@ use pyo3::prelude::*;
 mod arrays;
 mod errors;
 mod index;
+mod interrupt;
 mod kernels;
 mod metadata;
 mod pool;

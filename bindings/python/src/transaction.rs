@@ -209,7 +209,7 @@ impl PyTransaction {
         let dim = self.index.get().dimension();
         let mut args = AddArgs::read(dim, vectors, ids, metadata)?;
         let (ids, metadata) = (args.ids.take(), args.metadata.take());
-        let data = args.rows()?;
+        let data = args.rows(py)?;
         let data: &[f32] = &data;
         self.with_state(py, |st| {
             st.open_mut()?

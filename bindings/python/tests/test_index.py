@@ -51,7 +51,7 @@ def small_ints(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 def test_defaults_properties_and_repr() -> None:
     ix = Index(8)
     assert (ix.dim, ix.metric, len(ix), ix.version) == (8, "l2", 0, 0)
-    assert (ix.m, ix.ef_construction, ix.ef_search, ix.seal_threshold, ix.threads) == (16, 200, 64, 8192, None)
+    assert (ix.m, ix.ef_construction, ix.ef_search, ix.seal_threshold, ix.threads) == (16, 200, 64, 2048, None)
     assert "dim=8" in repr(ix) and "l2" in repr(ix)
     assert sagevec.Index is sagevec._native.Index
     ix2 = Index(3, "cosine", m=8, ef_construction=50, ef_search=20, seal_threshold=100, threads=1)

@@ -1,9 +1,11 @@
 """sagevec: fast, thread-safe CPU vector search.
 
 - :class:`Index`: a concurrent vector index, in memory or durable in a
-  directory (``path=``). Share one between any number of Python threads with no
-  lock: readers never wait, writes are serialised inside, and the GIL is
-  released while it computes or waits. numpy in, numpy out.
+  directory (``path=``), or read-only (``path=..., read_only=True``). Share one
+  between any number of Python threads with no lock: readers never wait, writes
+  are serialised inside, and the GIL is released while it computes or waits.
+  numpy in, numpy out. ``index.save(dir)`` / ``Index.load(dir)`` copy a
+  snapshot to and from a directory. Ctrl-C stops a long batch call.
 - :class:`Transaction` (``index.transaction()``): adds and removes made visible
   together at commit.
 - :mod:`sagevec.kernels`: runtime-dispatched SIMD distance kernels (scalar,

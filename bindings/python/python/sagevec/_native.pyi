@@ -48,15 +48,30 @@ class Index:
         metric: str = "l2",
         *,
         path: Union[str, "os.PathLike[str]", None] = None,
+        read_only: bool = False,
         durability: Optional[str] = None,
         sync_interval_ms: Optional[int] = None,
         checkpoint_bytes: Optional[int] = None,
         m: int = 16,
         ef_construction: int = 200,
         ef_search: int = 64,
-        seal_threshold: int = 8192,
+        seal_threshold: int = 2048,
         threads: Optional[int] = None,
     ) -> "Index": ...
+    @classmethod
+    def load(
+        cls,
+        path: Union[str, "os.PathLike[str]"],
+        dim: Optional[int] = None,
+        metric: Optional[str] = None,
+        *,
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+        seal_threshold: int = 2048,
+        threads: Optional[int] = None,
+    ) -> "Index": ...
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> None: ...
     @property
     def dim(self) -> int: ...
     @property
@@ -65,6 +80,8 @@ class Index:
     def path(self) -> Optional[str]: ...
     @property
     def durability(self) -> Optional[str]: ...
+    @property
+    def read_only(self) -> bool: ...
     @property
     def sync_interval_ms(self) -> Optional[int]: ...
     @property
