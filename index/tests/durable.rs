@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sagevec_index::durable::CrashPoint;
 use sagevec_index::durable::io::{SimStorage, Storage};
+use sagevec_index::durable::{self, CrashPoint};
 use sagevec_index::{Index, IndexConfig, IndexError, Metadata, SearchParams, Value};
 use sagevec_kernels::Metric;
 
@@ -408,6 +408,10 @@ fn damaged_files_are_clear_errors_never_silent_loss() {
     build();
     flip(&dir.join("MANIFEST"), 30);
     assert!(matches!(open(), Err(IndexError::Corrupt { .. })));
+    assert!(matches!(
+        durable::stored_shape(&dir),
+        Err(IndexError::Corrupt { .. })
+    ));
     build();
     let man = dir.join("MANIFEST");
     let mut b = std::fs::read(&man).unwrap();
@@ -644,6 +648,20 @@ fn save_and_load_round_trip_an_in_memory_index() {
     index.save(&dir).unwrap();
     let err = index.save(&dir).unwrap_err();
     assert!(err.to_string().contains("not empty"), "{err}");
+    // Tools read the shape from the directory before they load it.
+    let cfg = config(40);
+    assert_eq!(durable::stored_shape(&dir).unwrap(), (cfg.dim, cfg.metric));
+    let missing = durable::stored_shape(&dir.join("nothing-here")).unwrap_err();
+    assert!(
+        matches!(
+            missing,
+            IndexError::Io {
+                kind: std::io::ErrorKind::NotFound,
+                ..
+            }
+        ),
+        "{missing}"
+    );
     let loaded = Index::load(&dir, config(40)).unwrap();
     check_against(&loaded, &model, "loaded");
     // The loaded index is in memory: it writes nothing to the directory, and

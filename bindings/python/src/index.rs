@@ -75,49 +75,29 @@ fn path_arg(p: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
     std::path::absolute(&given).map_err(|e| value_error(format!("path {}: {e}", given.display())))
 }
 
-/// The dimension and metric recorded in the header of `dir`'s `MANIFEST`
-/// (the on-disk format documented in `sagevec_index::durable::format`:
-/// `"SAGEVMAN" version:u32 dim:u32 metric:u8 ...`, little-endian; metric 1 l2,
-/// 2 ip, 3 cosine). `None` for a header this cannot read: opening the
-/// directory then names the problem. A missing `MANIFEST` is an `OSError`
-/// (`FileNotFoundError`): there is no index in `dir`.
+/// The dimension and metric recorded in `dir`'s `MANIFEST`
+/// (`sagevec_index::durable::stored_shape`). `None` for a manifest that cannot
+/// be read as one: opening the directory then names the problem. A missing
+/// `MANIFEST` is an `OSError` (`FileNotFoundError`): there is no index in `dir`.
 fn manifest_shape(dir: &std::path::Path) -> PyResult<Option<(usize, Metric)>> {
-    use std::io::Read;
-    let path = dir.join("MANIFEST");
-    let mut head = [0u8; 17];
-    let read = std::fs::File::open(&path).and_then(|mut f| f.read_exact(&mut head));
-    match read {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(pyo3::exceptions::PyFileNotFoundError::new_err((
-                2,
-                format!(
-                    "no sagevec index in {} (no MANIFEST file: save() or a durable \
-                     Index(path=...) makes one)",
-                    dir.display()
-                ),
-                path.display().to_string(),
-            )));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => {
-            return Err(pyo3::exceptions::PyOSError::new_err(format!(
-                "read {}: {e}",
-                path.display()
-            )));
-        }
+    match sagevec_index::durable::stored_shape(dir) {
+        Ok(shape) => Ok(Some(shape)),
+        Err(IndexError::Io {
+            kind: std::io::ErrorKind::NotFound,
+            path,
+            ..
+        }) => Err(pyo3::exceptions::PyFileNotFoundError::new_err((
+            2,
+            format!(
+                "no sagevec index in {} (no MANIFEST file: save() or a durable \
+                 Index(path=...) makes one)",
+                dir.display()
+            ),
+            path,
+        ))),
+        Err(e @ IndexError::Io { .. }) => Err(pyo3::exceptions::PyOSError::new_err(e.to_string())),
+        Err(_) => Ok(None),
     }
-    if &head[..8] != b"SAGEVMAN" {
-        return Ok(None);
-    }
-    let dim = u32::from_le_bytes([head[12], head[13], head[14], head[15]]) as usize;
-    let metric = match head[16] {
-        1 => Metric::L2Sq,
-        2 => Metric::InnerProduct,
-        3 => Metric::Cosine,
-        _ => return Ok(None),
-    };
-    Ok(Some((dim, metric)))
 }
 
 /// Queries per worker in the first chunk of a batch search: a batch no larger

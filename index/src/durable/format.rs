@@ -531,6 +531,18 @@ pub(crate) fn encode_manifest(m: &Manifest, dim: usize, metric: Metric) -> Vec<u
     e.buf
 }
 
+/// The dimension and metric a manifest records, after checking its magic, format
+/// version and checksum (what [`stored_shape`](super::stored_shape) reports).
+pub(crate) fn manifest_shape(bytes: &[u8], path: &str) -> Result<(usize, Metric), IndexError> {
+    let mut d = open_header(bytes, MAN_MAGIC, path)?;
+    check_trailing_crc(bytes, path)?;
+    let dim = d.u32("dim").map_err(|e| decode_err(path, e))? as usize;
+    let code = d.u8("metric").map_err(|e| decode_err(path, e))?;
+    let metric = metric_from(code)
+        .ok_or_else(|| corrupt(path, 16, format!("unknown metric code {code}")))?;
+    Ok((dim, metric))
+}
+
 pub(crate) fn decode_manifest(
     bytes: &[u8],
     path: &str,

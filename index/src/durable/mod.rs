@@ -427,6 +427,16 @@ fn create_log(
     Ok(file)
 }
 
+/// The dimension and metric of the index saved (or durable) in `dir`, read from
+/// its manifest without opening it: what a tool needs to build the
+/// [`IndexConfig`](crate::IndexConfig) for [`Index::load`](crate::Index::load).
+/// No manifest: an [`IndexError::Io`] whose message says no index is there.
+pub fn stored_shape(dir: &Path) -> Result<(usize, Metric), IndexError> {
+    let path = dir.join(MANIFEST);
+    let bytes = std::fs::read(&path).map_err(|e| io_err(&path, "read (no index here?)", &e))?;
+    format::manifest_shape(&bytes, &path.display().to_string())
+}
+
 /// Opens (or creates) the durable files of an index in `dir`: takes the lock,
 /// reads the manifest and segment files, parses the logs (cutting a torn last
 /// record), and opens the log to append to.
