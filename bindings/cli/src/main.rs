@@ -2,8 +2,9 @@
 //!
 //! `sagevec info` says what the kernels will use here and how work is placed;
 //! `sagevec demo` builds and searches an index on generated data (the README's
-//! main job); `sagevec bench kernels` measures the kernels against the machine's
-//! own limits. Index build/search/eval on files come next.
+//! main job); `sagevec build`, `search` and `eval` work on data files (.npy,
+//! .fvecs, .ivecs, .bvecs; see `sagevec_cli::formats`); `sagevec bench`
+//! measures the kernels against the machine's own limits.
 //!
 //! Everything is written to a locked stdout through `io::Write` (no `println!`), so
 //! every command can also be pointed at any writer. Exit codes: 0 on success, 2 for
@@ -12,10 +13,15 @@
 //! error. A closed stdout (`sagevec info | head -1`) ends the program quietly.
 
 mod bench;
+mod build;
 mod demo;
 mod error;
+mod eval;
+mod files;
 mod info;
 mod machine;
+mod progress;
+mod search;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -23,11 +29,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::error::CliError;
+use crate::progress::Progress;
 
 /// sagevec: CPU vector search with runtime-dispatched SIMD kernels.
 #[derive(Debug, Parser)]
 #[command(name = "sagevec", version, about, long_about = None)]
 struct Cli {
+    /// No progress bars (they are also off when stderr is not a terminal).
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +52,12 @@ enum Command {
     /// Build an index on generated data, search it (recall@10, QPS), then search
     /// while writing: the README's main job.
     Demo(demo::DemoArgs),
+    /// Build an index from a vector file and save it to a directory.
+    Build(build::BuildArgs),
+    /// Search a saved index with a file of queries; write the k nearest ids.
+    Search(search::SearchArgs),
+    /// Recall@k and QPS of a saved index against ground truth, over an ef sweep.
+    Eval(eval::EvalArgs),
     /// Measure throughput.
     Bench {
         #[command(subcommand)]
@@ -60,9 +76,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = io::stdout();
     let mut out = stdout.lock();
+    let progress = Progress::new(cli.quiet);
     let result = match cli.command {
         Command::Info(args) => info::run(&args, &mut out),
         Command::Demo(args) => demo::run(&args, &mut out),
+        Command::Build(args) => build::run(&args, progress, &mut out),
+        Command::Search(args) => search::run(&args, progress, &mut out),
+        Command::Eval(args) => eval::run(&args, progress, &mut out),
         Command::Bench {
             what: BenchCommand::Kernels(args),
         } => bench::run(&args, &mut out),

@@ -1,0 +1,152 @@
+//! `sagevec search`: loads a saved index, searches a file of queries on every
+//! worker and writes the ids (and optionally distances) of the k nearest per
+//! query, nearest first.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use sagevec_cli::formats::{self, Format, IdMatrix, Matrix};
+use sagevec_index::{BatchResults, Index, SearchParams};
+use sagevec_kernels::Rows;
+
+use crate::error::CliError;
+use crate::files::{self, index_error};
+use crate::progress::Progress;
+
+/// Options of `sagevec search`.
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// Directory of a saved index (`sagevec build --out`).
+    #[arg(long, value_name = "DIR")]
+    index: PathBuf,
+    /// Query vectors: .npy, .fvecs or .bvecs, of the index's dimension.
+    #[arg(long, value_name = "FILE")]
+    queries: PathBuf,
+    /// Neighbours per query.
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Where to write the ids: .npy (int64, queries x k) or .ivecs; -1 where the
+    /// index holds fewer than k vectors.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Also write the distances: .npy (float32) or .fvecs; +inf for padding.
+    #[arg(long, value_name = "FILE")]
+    distances: Option<PathBuf>,
+    /// Beam width of the graph search (default 64; raised to k when smaller).
+    #[arg(long)]
+    ef: Option<usize>,
+    /// Scan every vector instead of walking the graph (exact results).
+    #[arg(long)]
+    exact: bool,
+    /// Worker threads (default: every core the placement policy gives).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Queries per batch call: large enough to keep every worker busy, small
+/// enough that the progress bar moves.
+const CHUNK: usize = 2048;
+
+/// The search parameters `k`, `ef` and `exact` ask for, checked by the index.
+pub(crate) fn search_params(k: usize, ef: Option<usize>, exact: bool) -> SearchParams {
+    let mut params = SearchParams::new(k).exact(exact);
+    params.ef = ef;
+    params
+}
+
+/// Searches every row of `queries` (read from `path`) in chunks, advancing a
+/// bar; returns the ids and distances, one row per query.
+fn search_chunks(
+    index: &Index,
+    path: &std::path::Path,
+    queries: &Matrix,
+    params: &SearchParams,
+    progress: Progress,
+) -> Result<(IdMatrix, Matrix), CliError> {
+    let bar = progress.bar(queries.rows as u64, "searching", "queries");
+    let mut ids = IdMatrix {
+        rows: 0,
+        cols: params.k,
+        data: Vec::with_capacity(queries.rows * params.k),
+    };
+    let mut distances = Matrix {
+        rows: 0,
+        dim: params.k,
+        data: Vec::with_capacity(queries.rows * params.k),
+    };
+    let mut got = BatchResults::new(CHUNK.min(queries.rows), params.k).map_err(index_error)?;
+    for (c, chunk) in queries.data.chunks(CHUNK * queries.dim).enumerate() {
+        let n = chunk.len() / queries.dim;
+        if n != got.n_queries() {
+            got = BatchResults::new(n, params.k).map_err(index_error)?;
+        }
+        let rows = Rows::contiguous(chunk, queries.dim)
+            .map_err(|e| CliError::Runtime(format!("query rows: {e}")))?;
+        index
+            .batch_search(rows, params, &mut got)
+            .map_err(|e| files::row_error(path, c * CHUNK, e))?;
+        let part = files::result_ids(&got);
+        ids.data.extend_from_slice(&part.data);
+        ids.rows += part.rows;
+        let part = files::result_distances(&got);
+        distances.data.extend_from_slice(&part.data);
+        distances.rows += part.rows;
+        bar.inc(n as u64);
+    }
+    Ok((ids, distances))
+}
+
+pub(crate) fn run(
+    args: &SearchArgs,
+    progress: Progress,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let params = search_params(args.k, args.ef, args.exact);
+    // Check k and ef before loading anything.
+    BatchResults::new(0, args.k).map_err(index_error)?;
+    let id_format = Format::from_path(&args.out)?;
+    let dist_format = args
+        .distances
+        .as_deref()
+        .map(Format::from_path)
+        .transpose()?;
+    let pool = files::pool(args.threads)?;
+    let index = files::load_index(&args.index, pool.clone(), progress)?;
+    let queries = files::read_vectors(&args.queries, progress)?;
+    files::check_dim(&args.queries, &queries, index.dim())?;
+
+    let t = Instant::now();
+    let (ids, distances) = search_chunks(&index, &args.queries, &queries, &params, progress)?;
+    let took = t.elapsed();
+    formats::write_ids(&args.out, &ids, id_format)?;
+    if let (Some(path), Some(format)) = (&args.distances, dist_format) {
+        formats::write_vectors(path, &distances, format)?;
+    }
+    writeln!(
+        out,
+        "searched {} queries against {} vectors in {:.3} s ({:.0} QPS on {} workers; k = {}, {}); \
+         wrote {}{}",
+        queries.rows,
+        index.len(),
+        took.as_secs_f64(),
+        queries.rows as f64 / took.as_secs_f64(),
+        pool.n_threads(),
+        args.k,
+        if args.exact {
+            "exact".to_owned()
+        } else {
+            format!(
+                "ef = {}",
+                args.ef.unwrap_or_else(files::default_ef).max(args.k)
+            )
+        },
+        args.out.display(),
+        args.distances
+            .as_ref()
+            .map(|p| format!(" and {}", p.display()))
+            .unwrap_or_default()
+    )?;
+    Ok(())
+}

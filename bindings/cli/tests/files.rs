@@ -1,0 +1,528 @@
+//! `sagevec build`, `search` and `eval` on small files, run as a user would:
+//! round trips whose answers are checked against brute force computed here, and
+//! every bad-file case with its message and exit code 2.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sagevec_cli::formats::{self, Format, IdMatrix, Matrix};
+use serde_json::Value;
+
+/// A directory removed when the test ends.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "sagevec-cli-{name}-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sagevec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sagevec"))
+        .args(args)
+        .env_remove("SAGEVEC_ISA")
+        .env("SAGEVEC_NUM_THREADS", "2")
+        .output()
+        .expect("the sagevec binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = sagevec(args);
+    assert!(
+        o.status.success(),
+        "sagevec {args:?} failed ({:?}):\n{}",
+        o.status.code(),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+/// Runs a command that must fail with exit code 2 and returns its stderr.
+fn usage_error(args: &[&str]) -> String {
+    let o = sagevec(args);
+    let err = text(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "sagevec {args:?}: expected exit 2, stdout:\n{}\nstderr:\n{err}",
+        text(&o.stdout)
+    );
+    assert!(err.contains("error"), "{err}");
+    err
+}
+
+/// Seeded clustered rows (xorshift), distinct enough that no query has ties.
+fn clustered(rows: usize, dim: usize, seed: u64) -> Matrix {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        ((s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+    };
+    let centres: Vec<f32> = (0..8 * dim).map(|_| next() * 4.0).collect();
+    let mut data = Vec::with_capacity(rows * dim);
+    for r in 0..rows {
+        let c = r % 8;
+        data.extend((0..dim).map(|j| centres[c * dim + j] + next()));
+    }
+    Matrix { rows, dim, data }
+}
+
+/// Exact k nearest row numbers under squared L2 (ties to the lower row).
+fn brute_force(base: &Matrix, queries: &Matrix, k: usize) -> IdMatrix {
+    let mut data = Vec::with_capacity(queries.rows * k);
+    for q in 0..queries.rows {
+        let mut d: Vec<(f64, usize)> = (0..base.rows)
+            .map(|r| {
+                let dist = base
+                    .row(r)
+                    .iter()
+                    .zip(queries.row(q))
+                    .map(|(a, b)| f64::from(a - b).powi(2))
+                    .sum::<f64>();
+                (dist, r)
+            })
+            .collect();
+        d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        data.extend(d[..k].iter().map(|&(_, r)| r as i64));
+    }
+    IdMatrix {
+        rows: queries.rows,
+        cols: k,
+        data,
+    }
+}
+
+/// base.fvecs (1500 x 24), queries.npy (50 x 24), truth.ivecs (50 x 10).
+struct Files {
+    dir: TempDir,
+    base: Matrix,
+    truth: IdMatrix,
+}
+
+impl Files {
+    fn new(name: &str) -> Files {
+        let dir = TempDir::new(name);
+        let base = clustered(1500, 24, 7);
+        let queries = clustered(50, 24, 8);
+        let truth = brute_force(&base, &queries, 10);
+        formats::write_vectors(&dir.path("base.fvecs"), &base, Format::Fvecs).unwrap();
+        formats::write_vectors(&dir.path("queries.npy"), &queries, Format::Npy).unwrap();
+        formats::write_ids(&dir.path("truth.ivecs"), &truth, Format::Ivecs).unwrap();
+        Files { dir, base, truth }
+    }
+
+    fn p(&self, name: &str) -> String {
+        self.dir.path(name).display().to_string()
+    }
+
+    fn build(&self, out: &str, extra: &[&str]) -> String {
+        let (data, out) = (self.p("base.fvecs"), self.p(out));
+        let mut args = vec!["build", "--data", &data, "--out", &out];
+        args.extend_from_slice(extra);
+        ok(&args)
+    }
+}
+
+#[test]
+fn build_search_eval_round_trip_is_exact() {
+    let f = Files::new("round-trip");
+    let said = f.build("index", &["--quiet"]);
+    assert!(said.contains("built 1500 x 24"), "{said}");
+
+    // Exact search writes the brute-force answer.
+    let (index, queries, ids) = (f.p("index"), f.p("queries.npy"), f.p("ids.npy"));
+    let dist = f.p("dist.npy");
+    ok(&[
+        "search",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "-k",
+        "10",
+        "--exact",
+        "--out",
+        &ids,
+        "--distances",
+        &dist,
+    ]);
+    let got = formats::read_ids(Path::new(&ids)).unwrap();
+    assert_eq!((got.rows, got.cols), (50, 10));
+    assert_eq!(
+        got.data, f.truth.data,
+        "exact search differs from brute force"
+    );
+    let d = formats::read_vectors(Path::new(&dist)).unwrap();
+    assert_eq!((d.rows, d.dim), (50, 10));
+    let queries_m = formats::read_vectors(Path::new(&queries)).unwrap();
+    let want: f32 = f
+        .base
+        .row(f.truth.data[0] as usize)
+        .iter()
+        .zip(queries_m.row(0))
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum();
+    assert!(
+        (d.data[0] - want).abs() <= 1e-3 * want.max(1.0),
+        "{} vs {want}",
+        d.data[0]
+    );
+
+    // eval: exact recall is 1, a wide beam on 1500 rows finds everything too.
+    let truth = f.p("truth.ivecs");
+    let report = ok(&[
+        "eval",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "--truth",
+        &truth,
+        "--exact",
+        "--ef",
+        "16,200",
+        "--runs",
+        "1",
+        "--json",
+    ]);
+    let report: Value = serde_json::from_str(&report).expect("eval --json is JSON");
+    let points = report["points"].as_array().expect("points");
+    assert_eq!(points.len(), 3);
+    assert_eq!(points[0]["setting"], "exact");
+    assert_eq!(points[0]["recall"].as_f64(), Some(1.0));
+    assert!(points[2]["recall"].as_f64().unwrap() >= 0.99, "{report}");
+    assert_eq!(report["vectors"], 1500);
+
+    // The table form names the fastest setting that reaches 0.95.
+    let table = ok(&[
+        "eval",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "--truth",
+        &truth,
+        "--ef",
+        "200",
+        "--runs",
+        "1",
+    ]);
+    assert!(table.contains("recall@10"), "{table}");
+    assert!(table.contains("ef=200"), "{table}");
+}
+
+#[test]
+fn build_uses_the_id_file_and_search_pads_with_minus_one() {
+    let f = Files::new("ids");
+    let ids: Vec<i64> = (0..1500).map(|r| 1_000_000 + 3 * r).collect();
+    let id_file = f.dir.path("ids.npy");
+    formats::write_ids(
+        &id_file,
+        &IdMatrix {
+            rows: 1500,
+            cols: 1,
+            data: ids.clone(),
+        },
+        Format::Npy,
+    )
+    .unwrap();
+    f.build("index", &["--ids", &id_file.display().to_string()]);
+    let (index, queries, out) = (f.p("index"), f.p("queries.npy"), f.p("out.ivecs"));
+    ok(&[
+        "search",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "--exact",
+        "-k",
+        "10",
+        "--out",
+        &out,
+    ]);
+    let got = formats::read_ids(Path::new(&out)).unwrap();
+    let want: Vec<i64> = f.truth.data.iter().map(|&r| ids[r as usize]).collect();
+    assert_eq!(got.data, want);
+
+    // k beyond the index: padded with -1, not an error.
+    f.build("small", &["--limit", "5"]);
+    let (small, out) = (f.p("small"), f.p("pad.npy"));
+    ok(&[
+        "search",
+        "--index",
+        &small,
+        "--queries",
+        &queries,
+        "-k",
+        "8",
+        "--exact",
+        "--out",
+        &out,
+    ]);
+    let got = formats::read_ids(Path::new(&out)).unwrap();
+    assert_eq!(got.cols, 8);
+    for q in 0..got.rows {
+        let row = got.row(q);
+        let mut found: Vec<i64> = row[..5].to_vec();
+        found.sort_unstable();
+        assert_eq!(found, vec![0, 1, 2, 3, 4]);
+        assert_eq!(&row[5..], &[-1, -1, -1]);
+    }
+}
+
+#[test]
+fn cosine_and_inner_product_round_trip_exactly() {
+    let f = Files::new("metrics");
+    let queries_m = formats::read_vectors(&f.dir.path("queries.npy")).unwrap();
+    for metric in ["ip", "cosine"] {
+        let out_dir = format!("index-{metric}");
+        f.build(&out_dir, &["--metric", metric]);
+        let (index, queries, out) = (f.p(&out_dir), f.p("queries.npy"), f.p("o.npy"));
+        ok(&[
+            "search",
+            "--index",
+            &index,
+            "--queries",
+            &queries,
+            "--exact",
+            "-k",
+            "5",
+            "--out",
+            &out,
+        ]);
+        let got = formats::read_ids(Path::new(&out)).unwrap();
+        for q in 0..queries_m.rows {
+            let qv = queries_m.row(q);
+            let qn = qv.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+            let score = |r: usize| {
+                let row = f.base.row(r);
+                let dot: f64 = row
+                    .iter()
+                    .zip(qv)
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum();
+                let rn = row
+                    .iter()
+                    .map(|x| f64::from(*x).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                if metric == "ip" { dot } else { dot / (qn * rn) }
+            };
+            let best = (0..f.base.rows)
+                .max_by(|&a, &b| score(a).total_cmp(&score(b)))
+                .unwrap();
+            assert_eq!(got.row(q)[0], best as i64, "{metric}: query {q}");
+        }
+    }
+}
+
+#[test]
+fn progress_bars_stay_off_stderr_when_it_is_not_a_terminal() {
+    let f = Files::new("quiet");
+    let o = sagevec(&[
+        "build",
+        "--data",
+        &f.p("base.fvecs"),
+        "--out",
+        &f.p("index"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stderr),
+        "",
+        "stderr is a pipe here: no bar may be drawn"
+    );
+}
+
+#[test]
+fn bad_files_are_usage_errors_that_name_the_file() {
+    let f = Files::new("bad");
+    let dir = |name: &str| f.p(name);
+    f.build("index", &[]);
+    let (index, queries, truth) = (dir("index"), dir("queries.npy"), dir("truth.ivecs"));
+
+    // A missing data file.
+    let err = usage_error(&["build", "--data", &dir("nope.npy"), "--out", &dir("x")]);
+    assert!(err.contains("nope.npy"), "{err}");
+    // An extension no reader knows.
+    std::fs::write(dir("data.csv"), "1,2,3\n").unwrap();
+    let err = usage_error(&["build", "--data", &dir("data.csv"), "--out", &dir("x")]);
+    assert!(err.contains("data.csv"), "{err}");
+    // An .npy whose magic is wrong.
+    std::fs::write(dir("bad.npy"), b"NOTNUMPY-at-all-000000000000000").unwrap();
+    let err = usage_error(&["build", "--data", &dir("bad.npy"), "--out", &dir("x")]);
+    assert!(err.contains("bad.npy"), "{err}");
+    // Ragged .fvecs: row 1 has another dimension.
+    let mut ragged = Vec::new();
+    for d in [4i32, 3] {
+        ragged.extend_from_slice(&d.to_le_bytes());
+        for _ in 0..d {
+            ragged.extend_from_slice(&1.0f32.to_le_bytes());
+        }
+    }
+    std::fs::write(dir("ragged.fvecs"), &ragged).unwrap();
+    let err = usage_error(&["build", "--data", &dir("ragged.fvecs"), "--out", &dir("x")]);
+    assert!(
+        err.contains("ragged.fvecs") && err.contains("row 1"),
+        "{err}"
+    );
+    // A truncated .fvecs: the file ends inside row 0.
+    std::fs::write(dir("short.fvecs"), &ragged[..10]).unwrap();
+    let err = usage_error(&["build", "--data", &dir("short.fvecs"), "--out", &dir("x")]);
+    assert!(
+        err.contains("short.fvecs") && err.contains("row 0"),
+        "{err}"
+    );
+    // NaN in a row: the row is named.
+    let mut nan = f.base.clone_rows(3);
+    nan.data[2 * nan.dim + 1] = f32::NAN;
+    formats::write_vectors(&f.dir.path("nan.fvecs"), &nan, Format::Fvecs).unwrap();
+    let err = usage_error(&["build", "--data", &dir("nan.fvecs"), "--out", &dir("x")]);
+    assert!(err.contains("nan.fvecs") && err.contains("row 2"), "{err}");
+    assert!(
+        !f.dir.path("x").exists(),
+        "a failed build left an output directory"
+    );
+    // The output directory is not empty.
+    let err = usage_error(&["build", "--data", &dir("base.fvecs"), "--out", &index]);
+    assert!(err.contains("not empty"), "{err}");
+
+    // A directory without an index, and a damaged one.
+    std::fs::create_dir_all(dir("empty")).unwrap();
+    let out = dir("o.npy");
+    let err = usage_error(&[
+        "search",
+        "--index",
+        &dir("empty"),
+        "--queries",
+        &queries,
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("MANIFEST"), "{err}");
+    let copy = dir("damaged");
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(&index).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), Path::new(&copy).join(e.file_name())).unwrap();
+    }
+    let manifest = Path::new(&copy).join("MANIFEST");
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&manifest, &bytes).unwrap();
+    let err = usage_error(&[
+        "search",
+        "--index",
+        &copy,
+        "--queries",
+        &queries,
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("MANIFEST"), "{err}");
+
+    // Queries of another dimension.
+    formats::write_vectors(&f.dir.path("q8.npy"), &clustered(3, 8, 1), Format::Npy).unwrap();
+    let err = usage_error(&[
+        "search",
+        "--index",
+        &index,
+        "--queries",
+        &dir("q8.npy"),
+        "--out",
+        &out,
+    ]);
+    assert!(
+        err.contains("q8.npy") && err.contains("dimension 8"),
+        "{err}"
+    );
+    // Ids given as vectors.
+    let err = usage_error(&[
+        "search",
+        "--index",
+        &index,
+        "--queries",
+        &truth,
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("truth.ivecs"), "{err}");
+    // k = 0, and an output file that cannot be written.
+    let err = usage_error(&[
+        "search",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "-k",
+        "0",
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains('k'), "{err}");
+    let unwritable = dir("no-such-dir/out.npy");
+    let err = usage_error(&[
+        "search",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "--out",
+        &unwritable,
+    ]);
+    assert!(err.contains("out.npy"), "{err}");
+    // Ground truth with fewer columns than k.
+    let err = usage_error(&[
+        "eval",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "--truth",
+        &truth,
+        "-k",
+        "20",
+    ]);
+    assert!(err.contains("truth.ivecs"), "{err}");
+}
+
+/// A copy of the first `rows` rows.
+trait CloneRows {
+    fn clone_rows(&self, rows: usize) -> Matrix;
+}
+
+impl CloneRows for Matrix {
+    fn clone_rows(&self, rows: usize) -> Matrix {
+        Matrix {
+            rows,
+            dim: self.dim,
+            data: self.data[..rows * self.dim].to_vec(),
+        }
+    }
+}
