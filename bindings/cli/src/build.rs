@@ -138,7 +138,7 @@ pub(crate) fn run(
             })?;
     }
     let added = t.elapsed();
-    {
+    let stats = {
         let _step = progress.spinner(&format!(
             "building the graph of {rows} x {} (M = {}, ef_construction = {}) on {} workers",
             data.dim,
@@ -146,20 +146,9 @@ pub(crate) fn run(
             args.ef_construction,
             pool.n_threads()
         ));
-        index.seal(); // rows under the seal threshold wait in the growing segment
-        index.wait_for_builds();
-    }
+        files::finish_build(&index)?
+    };
     let built = t.elapsed();
-    let stats = index.stats();
-    if stats.builder_errors > 0 {
-        return Err(CliError::Runtime(format!(
-            "the graph build failed: {}",
-            stats
-                .last_builder_error
-                .as_deref()
-                .unwrap_or("unknown error")
-        )));
-    }
     let t = Instant::now();
     {
         let _step = progress.spinner(&format!("saving to {}", args.out.display()));

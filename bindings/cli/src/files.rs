@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sagevec_cli::formats::{self, FormatError, IdMatrix, Matrix};
-use sagevec_index::{BatchResults, Index, IndexConfig, IndexError};
+use sagevec_index::{BatchResults, Index, IndexConfig, IndexError, IndexStats};
 use sagevec_kernels::Metric;
 use sagevec_scheduler::{NumaPool, Policy, Topology, plan};
 
@@ -95,6 +95,24 @@ pub(crate) fn index_error(err: IndexError) -> CliError {
         | IndexError::ZeroK => CliError::Usage(err.to_string()),
         other => CliError::Runtime(format!("index: {other}")),
     }
+}
+
+/// Seals what is still growing and waits for every graph build; a failed build
+/// is an error (the index would only scan).
+pub(crate) fn finish_build(index: &Index) -> Result<IndexStats, CliError> {
+    index.seal(); // rows under the seal threshold wait in the growing segment
+    index.wait_for_builds();
+    let stats = index.stats();
+    if stats.builder_errors > 0 {
+        return Err(CliError::Runtime(format!(
+            "the graph build failed: {}",
+            stats
+                .last_builder_error
+                .as_deref()
+                .unwrap_or("unknown error")
+        )));
+    }
+    Ok(stats)
 }
 
 /// Maps an error about rows of a data file (the batch began at `first_row` of

@@ -18,6 +18,7 @@ mod demo;
 mod error;
 mod eval;
 mod files;
+mod generate;
 mod info;
 mod machine;
 mod progress;
@@ -70,6 +71,12 @@ enum BenchCommand {
     /// Kernel throughput per ISA and dimension, beside this machine's measured peak
     /// FMA rate and read bandwidth (single thread).
     Kernels(bench::KernelsArgs),
+    /// Index build time, recall@k vs QPS over an ef sweep, and QPS vs threads, on
+    /// generated clustered data (default 100k x 128) or on files.
+    Search(bench::search::SearchArgs),
+    /// Kernels (quick mode unless --full) and search, then DIR/report.json and PNG
+    /// plots: recall vs QPS, QPS vs threads, kernel GB/s vs measured bandwidth.
+    All(bench::all::AllArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,9 +90,11 @@ fn main() -> ExitCode {
         Command::Build(args) => build::run(&args, progress, &mut out),
         Command::Search(args) => search::run(&args, progress, &mut out),
         Command::Eval(args) => eval::run(&args, progress, &mut out),
-        Command::Bench {
-            what: BenchCommand::Kernels(args),
-        } => bench::run(&args, &mut out),
+        Command::Bench { what } => match what {
+            BenchCommand::Kernels(args) => bench::run(&args, &mut out),
+            BenchCommand::Search(args) => bench::search::run(&args, progress, &mut out),
+            BenchCommand::All(args) => bench::all::run(&args, progress, &mut out),
+        },
     }
     .and_then(|()| out.flush().map_err(CliError::from));
     match result {

@@ -2,77 +2,13 @@
 //! round trips whose answers are checked against brute force computed here, and
 //! every bad-file case with its message and exit code 2.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use sagevec_cli::formats::{self, Format, IdMatrix, Matrix};
 use serde_json::Value;
 
-/// A directory removed when the test ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "sagevec-cli-{name}-{}-{:?}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn sagevec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sagevec"))
-        .args(args)
-        .env_remove("SAGEVEC_ISA")
-        .env("SAGEVEC_NUM_THREADS", "2")
-        .output()
-        .expect("the sagevec binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = sagevec(args);
-    assert!(
-        o.status.success(),
-        "sagevec {args:?} failed ({:?}):\n{}",
-        o.status.code(),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
-}
-
-/// Runs a command that must fail with exit code 2 and returns its stderr.
-fn usage_error(args: &[&str]) -> String {
-    let o = sagevec(args);
-    let err = text(&o.stderr);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "sagevec {args:?}: expected exit 2, stdout:\n{}\nstderr:\n{err}",
-        text(&o.stdout)
-    );
-    assert!(err.contains("error"), "{err}");
-    err
-}
+mod common;
+use common::{TempDir, ok, sagevec, text, usage_error};
 
 /// Seeded clustered rows (xorshift), distinct enough that no query has ties.
 fn clustered(rows: usize, dim: usize, seed: u64) -> Matrix {

@@ -1,10 +1,20 @@
-//! `sagevec bench kernels`: kernel throughput per ISA and dimension, quoted against
-//! this machine's own measured limits.
+//! `sagevec bench`: measurements on this machine.
 //!
-//! First the machine's ceilings are measured (peak FMA per ISA, read bandwidth from
-//! memory and from L2; see [`limits`]), then each kernel shape (see [`cases`]) runs
-//! for every selected ISA and dimension, single-threaded, and one aligned table row
-//! is printed per measurement. `--json FILE` also writes every row and the limits.
+//! | command | measures | time on the 2-core dev/CI machine |
+//! |---|---|---|
+//! | `bench kernels` | l2sq kernel throughput per ISA and dimension against the machine's measured limits (below) | `--quick` 8.5 s, full 57 s |
+//! | `bench search` | index build time, recall@k vs QPS over an ef sweep, QPS vs threads ([`search`]) | 30-50 s at 100 000 × 128 |
+//! | `bench all --out DIR` | both, then `DIR/report.json` and three PNG plots ([`all`], [`plots`]) | 40-80 s; 100 s with `--full` |
+//!
+//! (Measured on an AMD EPYC with AVX2, 2 logical CPUs, while other builds and
+//! tests kept the load average between 2 and 6: the ranges are that noise. A
+//! machine with more cores builds the graph faster but runs more thread counts.)
+//!
+//! `bench kernels` first measures the machine's ceilings (peak FMA per ISA, read
+//! bandwidth from memory and from L2; see [`limits`]), then each kernel shape (see
+//! [`cases`]) runs for every selected ISA and dimension, single-threaded, and one
+//! aligned table row is printed per measurement. `--json FILE` also writes every
+//! row and the limits.
 //!
 //! Sizes per mode (full / `--quick`):
 //!
@@ -17,17 +27,20 @@
 //! | knn | Q = 1000 × N = 100 000, k = 10 | Q = 256 × N = 20 000 |
 //! | knn budget per repetition (Q shrinks past it: the scalar path) | 6 s | 0.4 s |
 //!
-//! A hidden `--tiny` flag shrinks everything so tests can run the whole path in well
-//! under a second; its numbers mean nothing.
+//! A hidden `--tiny` flag on every command shrinks everything so tests can run
+//! the whole path in a second or two; its numbers mean nothing.
 
+pub(crate) mod all;
 mod cases;
 mod limits;
+mod plots;
 mod report;
+pub(crate) mod search;
 mod timing;
 
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
@@ -216,8 +229,51 @@ fn dedup<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
     out
 }
 
+/// Seconds since the Unix epoch (0 if the clock is before it).
+fn unix_time() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Creates an output file now, so that a bad path fails before minutes of
+/// measuring (a usage error naming `what` and the path).
+fn create_output(path: &Path, what: &str) -> Result<File, CliError> {
+    File::create(path)
+        .map_err(|e| CliError::Usage(format!("cannot write {what} {}: {e}", path.display())))
+}
+
+/// Writes `value` as pretty JSON and a newline to `file` (created at `path`).
+fn write_json(file: &mut File, path: &Path, value: &Value) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Runtime(format!("encoding JSON: {e}")))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .map_err(|e| CliError::Runtime(format!("writing {}: {e}", path.display())))
+}
+
+/// What `bench kernels` measured: for `bench all`'s report and plots.
+#[derive(Debug)]
+pub(crate) struct KernelsOutcome {
+    pub(crate) info: Info,
+    pub(crate) limits: limits::Limits,
+    pub(crate) rows: Vec<Row>,
+    /// The JSON report (`bench kernels --json`, the `kernels` member of `bench all`).
+    pub(crate) json: Value,
+}
+
 /// Runs `sagevec bench kernels`.
 pub(crate) fn run(args: &KernelsArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    kernels(args, out, args.json.as_deref()).map(drop)
+}
+
+/// Measures the limits and every kernel row, printing the table to `out`; writes
+/// the JSON report to `json` if given.
+fn kernels(
+    args: &KernelsArgs,
+    out: &mut dyn Write,
+    json: Option<&Path>,
+) -> Result<KernelsOutcome, CliError> {
     // Validate everything before spending minutes measuring.
     let info = Info::gather()?;
     let isas = if args.isa.is_empty() {
@@ -241,12 +297,9 @@ pub(crate) fn run(args: &KernelsArgs, out: &mut dyn Write) -> Result<(), CliErro
         .collect::<Result<_, _>>()?;
     let dims = dedup(&args.dims);
     let knn_dims = dedup(&args.knn_dims);
-    let mut json_file = match &args.json {
-        Some(path) => Some(File::create(path).map_err(|e| {
-            CliError::Usage(format!("cannot write --json file {}: {e}", path.display()))
-        })?),
-        None => None,
-    };
+    let mut json_file = json
+        .map(|path| create_output(path, "--json file"))
+        .transpose()?;
     let plan = Plan::new(args);
 
     let isa_names: Vec<&str> = isas.iter().map(|i| i.name()).collect();
@@ -355,33 +408,31 @@ pub(crate) fn run(args: &KernelsArgs, out: &mut dyn Write) -> Result<(), CliErro
         }
     }
 
-    if let (Some(file), Some(path)) = (json_file.as_mut(), &args.json) {
-        let unix_time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let report = json!({
-            "tool": "sagevec bench kernels",
-            "version": env!("CARGO_PKG_VERSION"),
-            "unix_time": unix_time,
-            "machine": info.to_json(),
-            "limits": report::limits_json(&limits),
-            "plan": plan.json(),
-            "isas": isa_names,
-            "conventions": {
-                "time": "median seconds per op over `reps` timed repetitions after a warm-up",
-                "gbs": "bytes of rows read per op / time, 1e9 B/s; query bytes not counted",
-                "gflops": "2 flops per element pair (l2sq sub+fma counted as 2; knn 2*Q*N*d)",
-                "pct_of_limit": "gflops vs peak_fma_gflops[isa] (limit_kind peak_fma) or gbs vs mem_read_gbs (limit_kind mem_read)",
-            },
-            "rows": rows.iter().map(|r| report::row_json(r, &limits)).collect::<Vec<_>>(),
-        });
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| CliError::Runtime(format!("encoding JSON: {e}")))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.write_all(b"\n"))
-            .map_err(|e| CliError::Runtime(format!("writing {}: {e}", path.display())))?;
+    let report = json!({
+        "tool": "sagevec bench kernels",
+        "version": env!("CARGO_PKG_VERSION"),
+        "unix_time": unix_time(),
+        "machine": info.to_json(),
+        "limits": report::limits_json(&limits),
+        "plan": plan.json(),
+        "isas": isa_names,
+        "conventions": {
+            "time": "median seconds per op over `reps` timed repetitions after a warm-up",
+            "gbs": "bytes of rows read per op / time, 1e9 B/s; query bytes not counted",
+            "gflops": "2 flops per element pair (l2sq sub+fma counted as 2; knn 2*Q*N*d)",
+            "pct_of_limit": "gflops vs peak_fma_gflops[isa] (limit_kind peak_fma) or gbs vs mem_read_gbs (limit_kind mem_read)",
+        },
+        "rows": rows.iter().map(|r| report::row_json(r, &limits)).collect::<Vec<_>>(),
+    });
+    if let (Some(file), Some(path)) = (json_file.as_mut(), json) {
+        write_json(file, path, &report)?;
         writeln!(out)?;
         writeln!(out, "wrote {}", path.display())?;
     }
-    Ok(())
+    Ok(KernelsOutcome {
+        info,
+        limits,
+        rows,
+        json: report,
+    })
 }
