@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sagevec_benches::print_machine_banner;
-use sagevec_index::graph::{Graph, GraphParams, SearchScratch};
+use sagevec_index::graph::{Graph, GraphParams, SearchScratch, SearchStats};
 use sagevec_index::{BatchResults, knn};
 use sagevec_kernels::{Metric, Rows, TopK};
 use sagevec_scheduler::{NumaPool, Par, Policy, Topology, plan, rayon};
@@ -138,6 +138,15 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (Linux), so a
+/// busy shared box (others' compilers taking turns on our cores) does not count as
+/// our search time. `None` elsewhere.
+fn thread_cpu_time() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 fn pool_of(threads: usize) -> NumaPool {
     let policy = Policy::default().with_max_threads(threads);
     NumaPool::new(plan(&Topology::detect(), &policy).unwrap()).unwrap()
@@ -229,18 +238,21 @@ fn main() {
         graph.max_level()
     );
     println!(
-        "{:<10} {:>8} {:>6} {:>10} {:>12}",
-        "engine", "threads", "ef", "recall@10", "QPS"
+        "{:<10} {:>8} {:>6} {:>10} {:>12} {:>8} {:>6} {:>10}",
+        "engine", "threads", "ef", "recall@10", "QPS", "dist/q", "hops/q", "cpu_QPS"
     );
     for &t in &a.threads {
         let pool = pool_of(t);
         for &ef in &a.efs {
             let mut times = Vec::new();
             let mut ids = vec![u64::MAX; nq * K];
+            let mut stats = SearchStats::default();
+            let mut cpu_times = Vec::new();
             for _ in 0..a.runs {
                 let t0 = Instant::now();
                 let parts = pool.install(0, || {
                     rayon::broadcast(|ctx| {
+                        let cpu0 = thread_cpu_time();
                         let mut scratch = SearchScratch::new();
                         let mut top = TopK::new(K);
                         let mut mine = Vec::with_capacity(nq / ctx.num_threads() + 1);
@@ -250,13 +262,24 @@ fn main() {
                             top.drain_sorted_into(&mut row_ids, &mut row_d);
                             mine.push((i, row_ids));
                         }
-                        mine
+                        let cpu = cpu0
+                            .zip(thread_cpu_time())
+                            .map(|(a, b)| b.saturating_sub(a));
+                        (mine, scratch.take_stats(), cpu)
                     })
                 });
                 times.push(t0.elapsed());
-                for (i, res) in parts.into_iter().flatten() {
-                    ids[i * K..(i + 1) * K].copy_from_slice(&res);
+                stats = SearchStats::default();
+                let mut cpu = Some(Duration::ZERO);
+                for (mine, st, c) in parts {
+                    stats.distances += st.distances;
+                    stats.hops += st.hops;
+                    cpu = cpu.zip(c).map(|(a, b)| a + b);
+                    for (i, res) in mine {
+                        ids[i * K..(i + 1) * K].copy_from_slice(&res);
+                    }
                 }
+                cpu_times.extend(cpu);
             }
             let hits: usize = (0..nq)
                 .map(|i| {
@@ -268,12 +291,22 @@ fn main() {
                 .sum();
             let secs = median(times).as_secs_f64();
             println!(
-                "{:<10} {:>8} {:>6} {:>10.4} {:>12.0}",
+                "{:<10} {:>8} {:>6} {:>10.4} {:>12.0} {:>8.0} {:>6.0} {:>10}",
                 "sagevec",
                 t,
                 ef,
                 hits as f64 / (nq * K) as f64,
-                nq as f64 / secs
+                nq as f64 / secs,
+                stats.distances as f64 / nq as f64,
+                stats.hops as f64 / nq as f64,
+                if cpu_times.is_empty() {
+                    "-".to_string()
+                } else {
+                    // Queries per CPU-second of the workers, times the thread count:
+                    // the QPS an otherwise idle box would give if the threads scale.
+                    let cpu_s = median(cpu_times).as_secs_f64();
+                    format!("{:.0}", nq as f64 * t as f64 / cpu_s)
+                }
             );
         }
     }

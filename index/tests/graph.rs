@@ -4,7 +4,7 @@
 //! edge cases (empty, one and two rows, duplicates, bad parameters, wrong query
 //! length); and recall on a sample of the real Fashion-MNIST set when it is there.
 
-use sagevec_index::graph::{Graph, GraphParams, SearchScratch, VectorRows};
+use sagevec_index::graph::{Graph, GraphParams, SearchScratch, SearchStats, VectorRows};
 use sagevec_index::{BatchResults, IndexError, knn};
 use sagevec_kernels::{Metric, Rows, TopK, kernels};
 use sagevec_scheduler::{NumaPool, Par, Pin, Policy, Topology, plan};
@@ -189,6 +189,33 @@ fn every_row_finds_itself_first() {
             assert_eq!(f[0].0, row as u64, "{metric}: row {row} found {:?}", f[0]);
         }
     }
+}
+
+#[test]
+fn search_stats_count_the_work_and_reset() {
+    let dim = 16;
+    let (base, queries) = clustered(2_000, 20, dim, 10, 11);
+    let rows = Rows::contiguous(&base, dim).unwrap();
+    let g = Graph::build(Metric::L2Sq, &rows, &GraphParams::default(), Par::Seq).unwrap();
+    let mut scratch = SearchScratch::new();
+    assert_eq!(scratch.take_stats(), SearchStats::default());
+    let mut per_ef = Vec::new();
+    for ef in [10, 80] {
+        let mut top = TopK::new(10);
+        for q in queries.chunks_exact(dim) {
+            top.clear();
+            g.search(q, ef, |_| true, &mut scratch, &mut top);
+        }
+        let st = scratch.take_stats();
+        // Every query computes at least its entry distance and expands a node; no
+        // more distances than links read (at most 2m per level-0 hop) plus the entry.
+        assert!(st.hops >= 20 && st.distances > st.hops, "{st:?}");
+        assert!(st.distances <= 20 + st.hops * 2 * 16, "{st:?}");
+        assert_eq!(scratch.take_stats(), SearchStats::default());
+        per_ef.push(st);
+    }
+    // A wider beam expands more nodes and computes more distances.
+    assert!(per_ef[1].hops > per_ef[0].hops && per_ef[1].distances > per_ef[0].distances);
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! reader.
 //!
 //! - Vectors: one [`AlignedMatrix`] (64-byte-aligned base, each row padded to a
-//!   cache line), in input row order, so row `i` of the build input is row `i` here.
+//!   cache line), in input row order, so row `i` of the build input is row `i` here,
+//!   on transparent huge pages where Linux grants them (`huge.rs`: at 784-d every
+//!   row read is a fresh 4 KiB page, so 4 KiB pages cost a TLB miss per distance).
 //! - Level 0: one flat `u32` array of fixed stride `1 + 2m` per node, `[count, id…]`,
 //!   so a node's list is found by one multiply and read as one contiguous run.
 //! - Upper levels: only for the nodes that reach them, flat `[count, id…]` lists of
@@ -18,7 +20,7 @@ use std::fmt;
 use sagevec_kernels::{AlignedMatrix, KernelTable, Metric, TopK};
 
 use super::params::GraphParams;
-use super::search::{Dist, Links, SearchScratch, beam, greedy};
+use super::search::{Dist, Links, SearchScratch, beam, greedy, prefetch};
 use super::visited::{distance_of, pack, row_of};
 
 /// An immutable HNSW graph over a copy of its rows, ready to search from any number
@@ -63,6 +65,19 @@ impl Links for Graph {
         };
         let count = (list[0] as usize).min(list.len() - 1);
         out.extend_from_slice(&list[1..=count]);
+    }
+
+    #[inline(always)]
+    fn prefetch_links(&self, node: u32, level: usize) {
+        if level == 0 {
+            let stride = 1 + 2 * self.params.m;
+            if let Some(list) = self
+                .level0
+                .get(node as usize * stride..(node as usize + 1) * stride)
+            {
+                prefetch(list);
+            }
+        }
     }
 }
 
@@ -147,6 +162,7 @@ impl Graph {
         }
         let dist = Dist::new(self.table, self.metric, self.vectors.rows());
         let mut cur = pack(dist.dist_to(query, ep), ep);
+        scratch.stats.distances += 1;
         for level in (1..=top).rev() {
             cur = greedy(self, &dist, query, level, cur, scratch);
         }

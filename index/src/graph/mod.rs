@@ -15,7 +15,9 @@
 //! - [`Graph::search`]: greedy descent on the upper levels, an ef-bounded beam on
 //!   level 0 with an `admit` filter (refused rows are walked, never returned), every
 //!   hop's distances computed by one gather-kernel call.
-//! - [`SearchScratch`]: per-thread reusable state (epoch-stamped visited set, heaps).
+//! - [`SearchScratch`]: per-thread reusable state (epoch-stamped visited set, heaps),
+//!   and [`SearchStats`] (distances and hops counted per hop, read with
+//!   [`SearchScratch::take_stats`]) to tell graph quality from per-distance cost.
 //!
 //! Distances are the kernels' ([`sagevec_kernels::kernels`]), so a result's distance
 //! equals what exact search reports for the same pair.
@@ -37,6 +39,7 @@
 //! ```
 
 mod build;
+mod huge;
 mod layout;
 mod params;
 mod persist;
@@ -53,7 +56,7 @@ use crate::IndexError;
 
 pub use layout::Graph;
 pub use params::{GraphParams, MAX_EF_CONSTRUCTION, MAX_LEVEL, MAX_M, MIN_M};
-pub use search::SearchScratch;
+pub use search::{SearchScratch, SearchStats};
 
 /// Rows of `f32` vectors that [`Graph::build`] reads (the index's growing arena is
 /// chunked, not one contiguous slice). The graph copies them; nothing is kept.
@@ -130,6 +133,7 @@ impl Graph {
             });
         }
         let mut vectors = AlignedMatrix::<f32>::zeroed(n, dim, true);
+        huge::advise_huge_pages(&vectors);
         for i in 0..n {
             let row = rows.row(i);
             if row.len() != dim {

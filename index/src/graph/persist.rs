@@ -135,8 +135,15 @@ impl Graph {
             }
             None
         };
-        let matrix = AlignedMatrix::from_rows(vectors, dim.max(1), true)
-            .map_err(|e| bad(d, &format!("graph vectors: {e}")))?;
+        let dim = dim.max(1);
+        if !vectors.len().is_multiple_of(dim) {
+            return Err(bad(d, "graph vectors: length is not a multiple of dim"));
+        }
+        let mut matrix = AlignedMatrix::zeroed(vectors.len() / dim, dim, true);
+        super::huge::advise_huge_pages(&matrix);
+        for (i, row) in vectors.chunks_exact(dim).enumerate() {
+            matrix.row_mut(i).copy_from_slice(row);
+        }
         let table = try_kernels().map_err(|e| bad(d, &format!("kernels: {e}")))?;
         Ok(Graph {
             metric,
