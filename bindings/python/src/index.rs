@@ -589,7 +589,7 @@ impl PyIndex {
             _ => BATCH_FIRST_CHUNK * self.workers(),
         };
         let start = Instant::now();
-        chunked(py, nq, first, move |range| -> Result<(), IndexError> {
+        chunked(py, nq, first, 1, move |range| -> Result<(), IndexError> {
             let mut out = BatchResults::new(range.len(), k_eff)?;
             snap_ref.batch_search(rows.slice_rows(range.start, range.end), params, &mut out)?;
             for (i, q) in range.enumerate() {

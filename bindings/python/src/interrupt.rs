@@ -45,7 +45,9 @@ pub(crate) const INLINE: Duration = Duration::from_millis(50);
 /// Runs `work` over `0..n` with the GIL released, in chunks, checking for
 /// signals between them (see the module notes). `first` is the size of the
 /// first chunk: a batch no larger runs in one call of `work`, exactly as
-/// without chunking.
+/// without chunking. No later chunk is smaller than `min` items (unless fewer
+/// are left): for work whose cost per call does not shrink with the chunk
+/// (exact search streams the whole base once per call).
 ///
 /// Returns `Err` (the signal handler's exception, normally
 /// `KeyboardInterrupt`) when a signal arrived; `work` must then leave nothing
@@ -55,6 +57,7 @@ pub(crate) fn chunked<E, F>(
     py: Python<'_>,
     n: usize,
     first: usize,
+    min: usize,
     work: F,
 ) -> PyResult<Result<(), E>>
 where
@@ -76,7 +79,7 @@ where
         if rest <= INLINE.as_secs_f64() {
             return Ok(work(first..n));
         }
-        with_helper(first, n, per_item, work)
+        with_helper(first, n, per_item, min, work)
     })
 }
 
@@ -84,7 +87,13 @@ where
 /// `done` on; this (the calling) thread checks for signals every [`POLL`].
 /// If no thread can be started, the chunks run here, with a signal check
 /// (taking the GIL) between them.
-fn with_helper<E, F>(done: usize, n: usize, per_item: f64, mut work: F) -> PyResult<Result<(), E>>
+fn with_helper<E, F>(
+    done: usize,
+    n: usize,
+    per_item: f64,
+    min: usize,
+    mut work: F,
+) -> PyResult<Result<(), E>>
 where
     E: Send,
     F: FnMut(Range<usize>) -> Result<(), E> + Send,
@@ -97,7 +106,7 @@ where
         let helper = std::thread::Builder::new()
             .name("sagevec-batch".into())
             .spawn_scoped(s, move || {
-                let result = run_chunks(done, n, per_item, work, stop);
+                let result = run_chunks(done, n, per_item, min, work, stop);
                 // The receiver outlives this thread (the scope joins it first).
                 let _ = finished.send(());
                 result
@@ -131,7 +140,7 @@ where
     let mut from = done;
     let mut per_item = per_item;
     while from < n {
-        let size = chunk_size(per_item, n - from);
+        let size = chunk_size(per_item, min, n - from);
         let t = Instant::now();
         if let Err(e) = work(from..from + size) {
             return Ok(Err(e));
@@ -147,8 +156,10 @@ where
 
 /// Items for the next chunk: about [`CHUNK`] at `per_item` seconds each, and
 /// no small chunk left over at the end.
-fn chunk_size(per_item: f64, left: usize) -> usize {
-    let size = ((CHUNK.as_secs_f64() / per_item.max(1e-9)) as usize).clamp(1, left);
+fn chunk_size(per_item: f64, min: usize, left: usize) -> usize {
+    let size = ((CHUNK.as_secs_f64() / per_item.max(1e-9)) as usize)
+        .max(min)
+        .clamp(1, left);
     if left - size < size / 2 { left } else { size }
 }
 
@@ -158,6 +169,7 @@ fn run_chunks<E>(
     mut done: usize,
     n: usize,
     mut per_item: f64,
+    min: usize,
     work: &mut impl FnMut(Range<usize>) -> Result<(), E>,
     stop: &AtomicBool,
 ) -> Result<(), E> {
@@ -165,7 +177,7 @@ fn run_chunks<E>(
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let size = chunk_size(per_item, n - done);
+        let size = chunk_size(per_item, min, n - done);
         let t = Instant::now();
         work(done..done + size)?;
         per_item = t.elapsed().as_secs_f64() / size as f64;
