@@ -46,18 +46,25 @@ def _threads_from_argv() -> int:
     return 1
 
 
-THREADS = _threads_from_argv()
-
-# The thread count everywhere, set before numpy/faiss load their BLAS and OpenMP runtimes.
-for _var in (
+THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
     "MKL_NUM_THREADS",
     "BLIS_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
-):
-    os.environ[_var] = str(THREADS)
+)
+
+
+def set_thread_env(threads: int) -> None:
+    """The thread count of every BLAS/OpenMP runtime; only takes effect before numpy
+    and faiss load them (an importer such as compare.py calls it first)."""
+    for var in THREAD_ENV_VARS:
+        os.environ[var] = str(threads)
+
+
+if __name__ == "__main__":
+    set_thread_env(_threads_from_argv())
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
@@ -116,20 +123,55 @@ class Row:
         ]
 
 
+def calibrate(fn: Callable[[], object], min_run_s: float) -> int:
+    """Calls of `fn` per timed run so that one run lasts about `min_run_s` (at least
+    one); the calibrating call doubles as the warm-up (page faults, lazy init)."""
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    return max(1, int(min_run_s / once))
+
+
 def median_seconds(fn: Callable[[], object], runs: int, min_run_s: float) -> float:
     """Median over `runs` runs of the mean time of one call; each run repeats `fn`
     enough times to last about `min_run_s` (calibrated on a warm-up call)."""
-    t0 = time.perf_counter()
-    fn()  # warm-up: page faults, lazy init, caches
-    once = max(time.perf_counter() - t0, 1e-7)
-    inner = max(1, int(min_run_s / once))
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter() - t0) / inner)
-    return statistics.median(samples)
+    return median_seconds_interleaved({"fn": fn}, runs, min_run_s)["fn"]
+
+
+def median_seconds_interleaved(fns: dict[str, Callable[[], object]], runs: int,
+                               min_run_s: float) -> dict[str, float]:
+    """`median_seconds` for several implementations at once, interleaved (see
+    `seconds_interleaved`)."""
+    samples = seconds_interleaved(fns, runs, min_run_s)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def seconds_interleaved(fns: dict[str, Callable[[], object]], runs: int, min_run_s: float,
+                        warm_up: bool = True,
+                        between: Callable[[], object] | None = None) -> dict[str, list[float]]:
+    """Per implementation, the mean time of one call in each of `runs` runs. Each run
+    times every implementation in turn (starting one further along each run), so a
+    burst of load from elsewhere lands on all of them rather than on one. With
+    `warm_up` each is called once first (and calibrated to last about `min_run_s`
+    per run); without it, one call per run. `between` runs before each timed block
+    (e.g. a pause that lets another library's spinning worker threads go to sleep)."""
+    if warm_up:
+        inner = {name: calibrate(fn, min_run_s) for name, fn in fns.items()}
+    else:
+        inner = dict.fromkeys(fns, 1)
+    names = list(fns)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for run in range(runs):
+        shift = run % len(names)
+        for name in names[shift:] + names[:shift]:
+            if between is not None:
+                between()
+            fn, n = fns[name], inner[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / n)
+    return samples
 
 
 def cpu_model() -> str:
@@ -147,12 +189,22 @@ def rng_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return rng.uniform(-1.0, 1.0, size=(n, d)).astype(np.float32)
 
 
-def one_to_many(case: str, rows: np.ndarray, q: np.ndarray, runs: int, min_run_s: float,
-                include_index: bool) -> list[Row]:
-    """One query against `rows`, every peer; the output buffers are preallocated
-    where the API takes one."""
+@dataclass
+class Impl:
+    """One implementation of a case: `fn` does one call; `note` goes in the table."""
+    fn: Callable[[], object]
+    note: str = ""
+
+
+def l2_reference(rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Squared L2 from `q` to every row, in float64."""
+    return ((rows.astype(np.float64) - q.astype(np.float64)) ** 2).sum(axis=1)
+
+
+def one_to_many_impls(rows: np.ndarray, q: np.ndarray, include_index: bool) -> dict[str, Impl]:
+    """Every peer's one-query-vs-`rows` call, checked against an f64 reference first;
+    the output buffers are preallocated where the API takes one."""
     n, d = rows.shape
-    nbytes, flops = rows.nbytes, 2 * n * d
     out = np.empty(n, dtype=np.float32)
     row_norms = np.einsum("ij,ij->i", rows, rows).astype(np.float32)  # cached, like an index
     q_norm = np.float32(q @ q)
@@ -178,77 +230,101 @@ def one_to_many(case: str, rows: np.ndarray, q: np.ndarray, runs: int, min_run_s
         faiss.pairwise_distances(q2, rows, faiss.METRIC_L2)
 
     # Cross-check before timing: every L2 path agrees with numpy's f64 reference.
-    ref = ((rows.astype(np.float64) - q.astype(np.float64)) ** 2).sum(axis=1)
+    ref = l2_reference(rows, q)
     tol = 1e-4 * ref.max()
     np_l2()
     assert np.abs(out - ref).max() < tol, "numpy l2 expansion disagrees"
     faiss_l2()
     assert np.abs(out - ref).max() < tol, "faiss fvec_L2sqr_ny disagrees"
 
-    results = [
-        Row(case, "numpy rows @ q (sgemv)", median_seconds(np_dot, runs, min_run_s), nbytes, flops),
-        Row(case, "numpy l2 = ‖x‖² + ‖q‖² - 2·rows·q (norms cached)",
-            median_seconds(np_l2, runs, min_run_s), nbytes, flops),
-        Row(case, "faiss fvec_L2sqr_ny", median_seconds(faiss_l2, runs, min_run_s), nbytes, flops),
-        Row(case, "faiss fvec_inner_products_ny", median_seconds(faiss_ip, runs, min_run_s),
-            nbytes, flops),
-        Row(case, "faiss pairwise_distances L2 (BLAS)",
-            median_seconds(faiss_pairwise, runs, min_run_s), nbytes, flops, note="allocates out"),
-    ]
+    impls = {
+        "numpy rows @ q (sgemv)": Impl(np_dot),
+        "numpy l2 = ‖x‖² + ‖q‖² - 2·rows·q (norms cached)": Impl(np_l2),
+        "faiss fvec_L2sqr_ny": Impl(faiss_l2),
+        "faiss fvec_inner_products_ny": Impl(faiss_ip),
+        "faiss pairwise_distances L2 (BLAS)": Impl(faiss_pairwise, "allocates out"),
+    }
     if include_index:
         index = faiss.IndexFlatL2(d)
         index.add(rows)
-
-        def faiss_search() -> None:
-            index.search(q2, K)
-
-        results.append(Row(case, f"faiss IndexFlatL2.search nq=1 k={K} (SIMD scan + heap)",
-                           median_seconds(faiss_search, runs, min_run_s), nbytes, flops))
-    for mod, name, ip_metric in ((simsimd, "simsimd", "dot"), (numkong, "numkong", "dot")):
+        impls[f"faiss IndexFlatL2.search nq=1 k={K} (SIMD scan + heap)"] = Impl(
+            lambda: index.search(q2, K))
+    # simsimd's `out=` corrupts reference counts in 6.5.16: let cdist allocate.
+    for mod, name in ((simsimd, "simsimd"), (numkong, "numkong")):
         if mod is None:
             continue
-        for metric in ("sqeuclidean", ip_metric):
+        got = np.asarray(mod.cdist(q2, rows, metric="sqeuclidean", out_dtype="float32"))
+        assert np.abs(got.ravel() - ref).max() < tol, f"{name} disagrees"
+        for metric in ("sqeuclidean", "dot"):
             def peer(metric: str = metric, mod=mod) -> None:
                 mod.cdist(q2, rows, metric=metric, out_dtype="float32")
 
-            got = np.asarray(mod.cdist(q2, rows, metric="sqeuclidean", out_dtype="float32"))
-            assert np.abs(got.ravel() - ref).max() < tol, f"{name} disagrees"
-            results.append(Row(case, f"{name} cdist {metric}",
-                               median_seconds(peer, runs, min_run_s), nbytes, flops,
-                               note="allocates out"))
-    return results
+            impls[f"{name} cdist {metric}"] = Impl(peer, "allocates out")
+    return impls
 
 
-def knn(d: int, base: np.ndarray, xq: np.ndarray, runs: int, threshold: int) -> list[Row]:
-    n_q = xq.shape[0]
-    index = faiss.IndexFlatL2(d)
+def one_to_many(case: str, rows: np.ndarray, q: np.ndarray, runs: int, min_run_s: float,
+                include_index: bool) -> list[Row]:
+    """One query against `rows`, every peer, timed interleaved."""
+    impls = one_to_many_impls(rows, q, include_index)
+    times = median_seconds_interleaved({k: v.fn for k, v in impls.items()}, runs, min_run_s)
+    n, d = rows.shape
+    return [Row(case, name, times[name], rows.nbytes, 2 * n * d, note=impl.note)
+            for name, impl in impls.items()]
+
+
+def faiss_flat(base: np.ndarray) -> "faiss.IndexFlatL2":
+    """`IndexFlatL2` over `base` with the row norms cached (sagevec's knn has them too)."""
+    index = faiss.IndexFlatL2(base.shape[1])
     index.add(base)
     if hasattr(index, "sync_l2norms"):
-        index.sync_l2norms()  # cache |x|², as sagevec's bench passes cached norms
-    case = f"knn d={d} N={KNN_BASE // 1000}k k={K}"
-    flops_per_query = 2 * KNN_BASE * d
-    rows = []
+        index.sync_l2norms()
+    return index
 
+
+@dataclass
+class KnnCall:
+    """One timed exact-search call: `fn` answers `n_queries` queries."""
+    fn: Callable[[], object]
+    n_queries: int
+    path: str
+    note: str = ""
+
+
+def simd_batch(d: int, threshold: int) -> int:
+    """Queries per call that keep faiss on its sequential SIMD path (nq·d < threshold)."""
+    return min(100, max(1, (threshold - 1) // d))
+
+
+def faiss_knn_calls(index: "faiss.IndexFlatL2", xq: np.ndarray, threshold: int,
+                    k: int = K) -> dict[str, KnnCall]:
+    """faiss's two IndexFlatL2 search paths: all queries in one call (BLAS when
+    nq·d >= threshold), and batches below the threshold (the sequential SIMD scan,
+    one pass over the base per query, so memory-bound: measured on fewer queries)."""
+    n_q, d = xq.shape
     path = "BLAS" if n_q * d >= threshold else "SIMD scan"
-    t = median_seconds(lambda: index.search(xq, K), runs, 0.0)
-    rows.append(Row(case, f"faiss IndexFlatL2.search Q={n_q} ({path})", t,
-                    flops=flops_per_query * n_q, queries=n_q))
-
-    # Batches below the threshold: faiss's sequential SIMD path (one scan of the base
-    # per query, so memory-bound), measured on fewer queries to keep the run short.
-    batch = min(100, max(1, (threshold - 1) // d))
-    n_small = 2 * batch if d <= 128 else batch
+    calls = {f"faiss IndexFlatL2.search Q={n_q} ({path})":
+             KnnCall(lambda: index.search(xq, k), n_q, path)}
+    batch = simd_batch(d, threshold)
+    n_small = min(n_q, 2 * batch if d <= 128 else batch)
     xs = xq[:n_small]
 
     def batched() -> None:
         for i in range(0, n_small, batch):
-            index.search(xs[i:i + batch], K)
+            index.search(xs[i:i + batch], k)
 
-    t = median_seconds(batched, runs, 0.0)
-    rows.append(Row(case, f"faiss IndexFlatL2.search {n_small} queries in batches of {batch} "
-                          f"(SIMD scan)", t, flops=flops_per_query * n_small, queries=n_small,
-                    note=f"nq·d = {batch * d} < {threshold}"))
-    return rows
+    calls[f"faiss IndexFlatL2.search {n_small} queries in batches of {batch} (SIMD scan)"] = \
+        KnnCall(batched, n_small, "SIMD scan", f"nq·d = {batch * d} < {threshold}")
+    return calls
+
+
+def knn(d: int, base: np.ndarray, xq: np.ndarray, runs: int, threshold: int) -> list[Row]:
+    calls = faiss_knn_calls(faiss_flat(base), xq, threshold)
+    times = median_seconds_interleaved({k: c.fn for k, c in calls.items()}, runs, 0.0)
+    case = f"knn d={d} N={base.shape[0] // 1000}k k={K}"
+    flops_per_query = 2 * base.shape[0] * d
+    return [Row(case, name, times[name], flops=flops_per_query * c.n_queries,
+                queries=c.n_queries, note=c.note) for name, c in calls.items()]
 
 
 def main() -> int:
@@ -265,7 +341,8 @@ def main() -> int:
     if args.runs < 5:
         ap.error("--runs must be >= 5")
 
-    faiss.omp_set_num_threads(THREADS)
+    threads = max(1, args.threads)
+    faiss.omp_set_num_threads(threads)
     threshold = int(faiss.cvar.distance_compute_blas_threshold)
     rng = np.random.default_rng(args.seed)
     d = ONE_TO_MANY_DIM
@@ -299,8 +376,8 @@ def main() -> int:
         caps = [k for k, v in numkong.get_capabilities().items() if v and k != "serial"]
         versions.append(f"numkong {getattr(numkong, '__version__', '?')} ({', '.join(caps)})")
 
-    print(f"Machine: {cpu_model()}, {os.cpu_count()} logical CPUs; {THREADS} thread(s) "
-          f"(faiss.omp_set_num_threads({THREADS}), OMP/OPENBLAS/MKL_NUM_THREADS={THREADS})")
+    print(f"Machine: {cpu_model()}, {os.cpu_count()} logical CPUs; {threads} thread(s) "
+          f"(faiss.omp_set_num_threads({threads}), OMP/OPENBLAS/MKL_NUM_THREADS={threads})")
     print(f"Command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"Python {platform.python_version()}; {'; '.join(versions)}")
     print(f"faiss distance_compute_blas_threshold = {threshold} (BLAS when nq·d >= it)")

@@ -143,11 +143,11 @@ def others_cell(cores: float) -> str:
 class Hnswlib:
     name = "hnswlib"
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, dim: int = DIM):
         import hnswlib
 
         self.version = version("hnswlib")
-        self.index = hnswlib.Index(space="l2", dim=DIM)
+        self.index = hnswlib.Index(space="l2", dim=dim)
         self.index.init_index(max_elements=capacity, M=M, ef_construction=EF_CONSTRUCTION)
 
     def build(self, base: np.ndarray, threads: int) -> None:
@@ -173,13 +173,13 @@ class Hnswlib:
 class Usearch:
     name = "usearch"
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, dim: int = DIM):
         from usearch.index import Index
 
         self.version = version("usearch")
         # f32 storage (the default may pick f16 where the CPU has it).
         self.index = Index(
-            ndim=DIM,
+            ndim=dim,
             metric="l2sq",
             dtype="f32",
             connectivity=M,
