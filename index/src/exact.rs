@@ -61,7 +61,7 @@ pub fn knn(
         (Some(n), _) => Some(n),
         (None, Metric::InnerProduct) => None,
         (None, _) => {
-            computed = squared_norms(table, base, par)?;
+            computed = squared_norms_with(table, base, par)?;
             Some(computed.as_slice())
         }
     };
@@ -79,8 +79,13 @@ pub fn knn(
     })
 }
 
-/// Squared norms of every row, split over the workers.
-fn squared_norms(
+/// Squared norms of every row of `base`, split over the workers: the
+/// `base_norms` of [`knn`], for callers that search one base in several calls.
+pub fn squared_norms(base: Rows<'_, f32>, par: Par<'_>) -> Result<Vec<f32>, IndexError> {
+    squared_norms_with(try_kernels()?, base, par)
+}
+
+fn squared_norms_with(
     table: &KernelTable,
     base: Rows<'_, f32>,
     par: Par<'_>,

@@ -80,7 +80,7 @@ mod write;
 pub use config::{IndexConfig, MAX_DIM, MAX_ID, MAX_K, MAX_SEGMENT_ROWS, SearchParams};
 pub use durable::Durability;
 pub use error::IndexError;
-pub use exact::knn;
+pub use exact::{knn, squared_norms};
 pub use graph::GraphParams;
 pub use index::{Index, Removed, Written};
 pub use metadata::{Filter, Metadata, Value};

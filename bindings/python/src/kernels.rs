@@ -116,10 +116,21 @@ pub(crate) fn knn<'py>(
     let n_q = q.n_rows();
     let mut ids = vec![-1i64; n_q * k];
     let mut dists = vec![f32::INFINITY; n_q * k];
-    let (ids_out, dists_out, pool) = (&mut ids, &mut dists, &*pool);
+    let pool = &*pool;
+    // Norms once for the whole call, not once per chunk (each is a pass over
+    // the base); inner product needs none.
+    let norms = match m {
+        Metric::InnerProduct => None,
+        _ => Some(
+            py.detach(|| sagevec_index::squared_norms(x, Par::Pool(pool)))
+                .map_err(value_error)?,
+        ),
+    };
+    let norms = norms.as_deref();
+    let (ids_out, dists_out) = (&mut ids, &mut dists);
     // Time-bounded chunks of queries with a signal check between them, so
     // Ctrl-C stops a long call (see `interrupt`).
-    // Each call streams (and norms) the whole base once, so its cost per query
+    // Each call streams the whole base once, so its cost per query
     // falls with the number of queries: chunks stay large even when one takes
     // longer than the signal-check target (Ctrl-C then lands between chunks).
     let first = KNN_MIN_CHUNK * pool.n_threads();
@@ -131,7 +142,7 @@ pub(crate) fn knn<'py>(
         move |range| -> Result<(), IndexError> {
             let mut out = BatchResults::new(range.len(), k)?;
             let part = q.slice_rows(range.start, range.end);
-            sagevec_index::knn(m, part, x, None, k, Par::Pool(pool), &mut out)?;
+            sagevec_index::knn(m, part, x, norms, k, Par::Pool(pool), &mut out)?;
             for (i, row) in range.enumerate() {
                 let at = row * k;
                 // u64::MAX pads in Rust; Python pads with -1, as faiss does.
