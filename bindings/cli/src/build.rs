@@ -114,9 +114,8 @@ pub(crate) fn run(
     let pool = files::pool(args.threads)?;
 
     let t = Instant::now();
-    let data = files::read_vectors(&args.data, progress)?;
-    let rows = args.limit.map_or(data.rows, |n| n.min(data.rows));
-    let vectors = &data.data[..rows * data.dim];
+    let data = files::read_vectors(&args.data, args.limit, progress)?;
+    let (rows, vectors) = (data.rows, &data.data[..]);
     let ids = args.ids.as_deref().map(|p| row_ids(p, rows)).transpose()?;
     let read = t.elapsed();
 

@@ -17,6 +17,7 @@ use sagevec_kernels::{Metric, Rows};
 use sagevec_scheduler::{NumaPool, Par};
 
 use crate::error::CliError;
+use crate::files;
 use crate::generate::clustered;
 use crate::machine;
 
@@ -47,15 +48,6 @@ impl From<IndexError> for CliError {
     fn from(err: IndexError) -> Self {
         CliError::Runtime(format!("index: {err}"))
     }
-}
-
-fn recall(truth: &BatchResults, got: &BatchResults, k: usize) -> f64 {
-    let mut hit = 0usize;
-    for q in 0..truth.n_queries() {
-        let t = &truth.ids(q)[..k];
-        hit += got.ids(q)[..k].iter().filter(|id| t.contains(id)).count();
-    }
-    hit as f64 / (truth.n_queries() * k).max(1) as f64
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
@@ -140,6 +132,7 @@ pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<(), CliError> 
         nq as f64 / exact.as_secs_f64(),
         "1.000"
     )?;
+    let truth_ids = files::result_ids(&truth);
     let mut got = BatchResults::new(nq, k)?;
     for ef in [16usize, 32, 64, 128] {
         let params = SearchParams::new(k).ef(ef);
@@ -152,7 +145,7 @@ pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<(), CliError> 
             "{:<28} {:>10.0} {:>12.3}",
             format!("graph batch_search ef={ef}"),
             nq as f64 / el.as_secs_f64(),
-            recall(&truth, &got, k)
+            files::recall(&truth_ids, &got, k)
         )?;
     }
 

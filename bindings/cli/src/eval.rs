@@ -79,10 +79,10 @@ pub(crate) fn run(
             "nothing to evaluate: give --ef or --exact".into(),
         ));
     }
-    BatchResults::new(0, args.k).map_err(index_error)?;
+    files::check_k(args.k)?;
     let pool = files::pool(args.threads)?;
     let index = files::load_index(&args.index, pool.clone(), progress)?;
-    let queries = files::read_vectors(&args.queries, progress)?;
+    let queries = files::read_vectors(&args.queries, None, progress)?;
     files::check_dim(&args.queries, &queries, index.dim())?;
     let truth = files::read_ids(&args.truth)?;
     if truth.rows < queries.rows || truth.cols < args.k {

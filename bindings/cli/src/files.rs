@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sagevec_cli::formats::{self, FormatError, IdMatrix, Matrix};
 use sagevec_index::{BatchResults, Index, IndexConfig, IndexError, IndexStats};
-use sagevec_kernels::Metric;
+use sagevec_kernels::{Metric, PAD_ID};
 use sagevec_scheduler::{NumaPool, Policy, Topology, plan};
 
 use crate::error::CliError;
@@ -27,10 +27,23 @@ impl From<FormatError> for CliError {
     }
 }
 
-/// Reads a vector file (`.npy`, `.fvecs`, `.bvecs`), with a spinner.
-pub(crate) fn read_vectors(path: &Path, progress: Progress) -> Result<Matrix, CliError> {
+/// Reads a vector file (`.npy`, `.fvecs`, `.bvecs`), its first `limit` rows
+/// when given, with a spinner.
+pub(crate) fn read_vectors(
+    path: &Path,
+    limit: Option<usize>,
+    progress: Progress,
+) -> Result<Matrix, CliError> {
     let _step = progress.spinner(&format!("reading {}", path.display()));
-    Ok(formats::read_vectors(path)?)
+    Ok(formats::read_vectors_with_limit(path, limit)?)
+}
+
+/// `k` = 0 is refused before anything is loaded.
+pub(crate) fn check_k(k: usize) -> Result<(), CliError> {
+    if k == 0 {
+        return Err(index_error(IndexError::ZeroK));
+    }
+    Ok(())
 }
 
 /// Reads an id file (`.npy` of integers, `.ivecs`).
@@ -154,43 +167,41 @@ pub(crate) fn load_index(
     Index::load(dir, config).map_err(index_error)
 }
 
-/// Fraction of the first `k` true neighbours of each query found among the
-/// first `k` results. `truth` has a row per query and at least `k` columns.
-pub(crate) fn recall(truth: &IdMatrix, got: &BatchResults, k: usize) -> f64 {
-    let mut hit = 0usize;
-    for q in 0..got.n_queries() {
+/// Fraction of the first `k` true neighbours of each query found among its
+/// result ids (`rows`: one slice of `k` ids per query, best first, [`PAD_ID`]
+/// for padding). `truth` has a row per query and at least `k` columns.
+pub(crate) fn recall_of_rows<'a>(
+    truth: &IdMatrix,
+    rows: impl Iterator<Item = &'a [u64]>,
+    k: usize,
+) -> f64 {
+    let (mut hit, mut n) = (0usize, 0usize);
+    for (q, row) in rows.enumerate() {
         let t = &truth.row(q)[..k];
-        hit += got
-            .ids(q)
+        hit += row[..k]
             .iter()
-            .filter(|&&id| id != u64::MAX && t.contains(&(id as i64)))
+            .filter(|&&id| id != PAD_ID && t.contains(&(id as i64)))
             .count();
+        n += 1;
     }
-    hit as f64 / (got.n_queries() * k).max(1) as f64
+    hit as f64 / (n * k).max(1) as f64
+}
+
+/// [`recall_of_rows`] over a batch's results.
+pub(crate) fn recall(truth: &IdMatrix, got: &BatchResults, k: usize) -> f64 {
+    recall_of_rows(truth, (0..got.n_queries()).map(|q| got.ids(q)), k)
+}
+
+/// The result ids of query `q` as written to files (`MISSING_ID` for padding).
+pub(crate) fn file_ids(got: &BatchResults, q: usize) -> impl Iterator<Item = i64> + '_ {
+    got.ids(q)
+        .iter()
+        .map(|&id| if id == PAD_ID { MISSING_ID } else { id as i64 })
 }
 
 /// The result ids as a matrix (`MISSING_ID` for padding).
 pub(crate) fn result_ids(got: &BatchResults) -> IdMatrix {
     let (rows, cols) = (got.n_queries(), got.k());
-    let mut data = Vec::with_capacity(rows * cols);
-    for q in 0..rows {
-        data.extend(got.ids(q).iter().map(|&id| {
-            if id == u64::MAX {
-                MISSING_ID
-            } else {
-                id as i64
-            }
-        }));
-    }
+    let data = (0..rows).flat_map(|q| file_ids(got, q)).collect();
     IdMatrix { rows, cols, data }
-}
-
-/// The result distances as a matrix (`+inf` for padding).
-pub(crate) fn result_distances(got: &BatchResults) -> Matrix {
-    let (rows, dim) = (got.n_queries(), got.k());
-    let mut data = Vec::with_capacity(rows * dim);
-    for q in 0..rows {
-        data.extend_from_slice(got.distances(q));
-    }
-    Matrix { rows, dim, data }
 }

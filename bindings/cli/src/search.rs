@@ -57,44 +57,49 @@ pub(crate) fn search_params(k: usize, ef: Option<usize>, exact: bool) -> SearchP
 }
 
 /// Searches every row of `queries` (read from `path`) in chunks, advancing a
-/// bar; returns the ids and distances, one row per query.
+/// bar; returns the ids and, when `with_distances`, the distances, one row per
+/// query.
 fn search_chunks(
     index: &Index,
     path: &std::path::Path,
     queries: &Matrix,
     params: &SearchParams,
+    with_distances: bool,
     progress: Progress,
-) -> Result<(IdMatrix, Matrix), CliError> {
-    let bar = progress.bar(queries.rows as u64, "searching", "queries");
-    let mut ids = IdMatrix {
-        rows: 0,
-        cols: params.k,
-        data: Vec::with_capacity(queries.rows * params.k),
-    };
-    let mut distances = Matrix {
-        rows: 0,
-        dim: params.k,
-        data: Vec::with_capacity(queries.rows * params.k),
-    };
-    let mut got = BatchResults::new(CHUNK.min(queries.rows), params.k).map_err(index_error)?;
+) -> Result<(IdMatrix, Option<Matrix>), CliError> {
+    let (n, k) = (queries.rows, params.k);
+    let bar = progress.bar(n as u64, "searching", "queries");
+    let mut ids = Vec::with_capacity(n * k);
+    let mut distances = Vec::with_capacity(if with_distances { n * k } else { 0 });
+    let mut got = BatchResults::new(CHUNK.min(n), k).map_err(index_error)?;
     for (c, chunk) in queries.data.chunks(CHUNK * queries.dim).enumerate() {
-        let n = chunk.len() / queries.dim;
-        if n != got.n_queries() {
-            got = BatchResults::new(n, params.k).map_err(index_error)?;
+        let rows_here = chunk.len() / queries.dim;
+        if rows_here != got.n_queries() {
+            got = BatchResults::new(rows_here, k).map_err(index_error)?;
         }
         let rows = Rows::contiguous(chunk, queries.dim)
             .map_err(|e| CliError::Runtime(format!("query rows: {e}")))?;
         index
             .batch_search(rows, params, &mut got)
             .map_err(|e| files::row_error(path, c * CHUNK, e))?;
-        let part = files::result_ids(&got);
-        ids.data.extend_from_slice(&part.data);
-        ids.rows += part.rows;
-        let part = files::result_distances(&got);
-        distances.data.extend_from_slice(&part.data);
-        distances.rows += part.rows;
-        bar.inc(n as u64);
+        for q in 0..rows_here {
+            ids.extend(files::file_ids(&got, q));
+            if with_distances {
+                distances.extend_from_slice(got.distances(q));
+            }
+        }
+        bar.inc(rows_here as u64);
     }
+    let ids = IdMatrix {
+        rows: n,
+        cols: k,
+        data: ids,
+    };
+    let distances = with_distances.then_some(Matrix {
+        rows: n,
+        dim: k,
+        data: distances,
+    });
     Ok((ids, distances))
 }
 
@@ -104,8 +109,7 @@ pub(crate) fn run(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let params = search_params(args.k, args.ef, args.exact);
-    // Check k and ef before loading anything.
-    BatchResults::new(0, args.k).map_err(index_error)?;
+    files::check_k(args.k)?; // before loading anything
     let id_format = Format::from_path(&args.out)?;
     let dist_format = args
         .distances
@@ -114,14 +118,21 @@ pub(crate) fn run(
         .transpose()?;
     let pool = files::pool(args.threads)?;
     let index = files::load_index(&args.index, pool.clone(), progress)?;
-    let queries = files::read_vectors(&args.queries, progress)?;
+    let queries = files::read_vectors(&args.queries, None, progress)?;
     files::check_dim(&args.queries, &queries, index.dim())?;
 
     let t = Instant::now();
-    let (ids, distances) = search_chunks(&index, &args.queries, &queries, &params, progress)?;
+    let (ids, distances) = search_chunks(
+        &index,
+        &args.queries,
+        &queries,
+        &params,
+        args.distances.is_some(),
+        progress,
+    )?;
     let took = t.elapsed();
     formats::write_ids(&args.out, &ids, id_format)?;
-    if let (Some(path), Some(format)) = (&args.distances, dist_format) {
+    if let (Some(path), Some(format), Some(distances)) = (&args.distances, dist_format, distances) {
         formats::write_vectors(path, &distances, format)?;
     }
     writeln!(

@@ -56,7 +56,7 @@ use limits::LimitPlan;
 /// Options of `sagevec bench kernels`.
 #[derive(Debug, Args)]
 pub(crate) struct KernelsArgs {
-    /// Smaller sizes and fewer repetitions (under 20 s instead of 1-3 min).
+    /// Smaller sizes and fewer repetitions (about 9 s instead of about 1 min on the 2-core dev machine).
     #[arg(long)]
     quick: bool,
     /// ISAs to bench, comma-separated [default: every ISA this CPU supports].

@@ -295,8 +295,8 @@ impl Data {
             });
         };
         let queries_path = PathBuf::from(opts.queries.clone().unwrap_or_default());
-        let data = files::read_vectors(path, progress)?;
-        let queries = files::read_vectors(&queries_path, progress)?;
+        let data = files::read_vectors(path, None, progress)?;
+        let queries = files::read_vectors(&queries_path, None, progress)?;
         files::check_dim(&queries_path, &queries, data.dim)?;
         if data.rows == 0 {
             return Err(CliError::Usage(format!("{}: no rows", path.display())));
@@ -448,20 +448,6 @@ fn exact_truth(
     Ok((files::result_ids(&truth), t.elapsed().as_secs_f64()))
 }
 
-/// Recall@k of result ids laid out `k` per query (`u64::MAX` for padding).
-fn recall_of(truth: &IdMatrix, ids: &[u64], k: usize) -> f64 {
-    let n_queries = ids.len() / k;
-    let mut hit = 0usize;
-    for (q, row) in ids.chunks_exact(k).enumerate() {
-        let t = &truth.row(q)[..k];
-        hit += row
-            .iter()
-            .filter(|&&id| id != u64::MAX && t.contains(&(id as i64)))
-            .count();
-    }
-    hit as f64 / (n_queries * k).max(1) as f64
-}
-
 /// Recall@k and QPS at each ef: batch search on every worker, then `search` per
 /// query on this thread.
 fn sweep(
@@ -514,7 +500,7 @@ fn sweep(
             recall,
             qps: per_second(data.nq, batch_secs),
             spread,
-            recall_1t: recall_of(truth, &ids_1t, k),
+            recall_1t: files::recall_of_rows(truth, ids_1t.chunks_exact(k), k),
             qps_1t: per_second(data.nq, secs_1t),
             spread_1t,
         });
@@ -924,7 +910,10 @@ mod tests {
             cols: 2,
             data: vec![0, 1, 2, 3],
         };
-        assert_eq!(recall_of(&truth, &[1, 0, 2, u64::MAX], 2), 0.75);
+        assert_eq!(
+            files::recall_of_rows(&truth, [1, 0, 2, u64::MAX].chunks_exact(2), 2),
+            0.75
+        );
     }
 
     #[test]
