@@ -48,6 +48,28 @@ struct Params {
     threads: Option<usize>,
 }
 
+impl Params {
+    /// The parameters as Python gave them, each checked non-negative (`ValueError`
+    /// naming it otherwise); the index checks their ranges.
+    fn checked(
+        dim: usize,
+        m: i64,
+        ef_construction: i64,
+        ef_search: i64,
+        seal_threshold: i64,
+        threads: Option<i64>,
+    ) -> PyResult<Self> {
+        Ok(Params {
+            dim,
+            m: nonneg(m, "m")?,
+            ef_construction: nonneg(ef_construction, "ef_construction")?,
+            ef_search: nonneg(ef_search, "ef_search")?,
+            seal_threshold: nonneg(seal_threshold, "seal_threshold")?,
+            threads: threads.map(|t| nonneg(t, "threads")).transpose()?,
+        })
+    }
+}
+
 /// Where and how a durable index keeps its files.
 #[derive(Clone, Debug)]
 struct Store {
@@ -692,14 +714,14 @@ impl PyIndex {
         seal_threshold: i64,
         threads: Option<i64>,
     ) -> PyResult<Self> {
-        let params = Params {
-            dim: nonneg(dim, "dim")?,
-            m: nonneg(m, "m")?,
-            ef_construction: nonneg(ef_construction, "ef_construction")?,
-            ef_search: nonneg(ef_search, "ef_search")?,
-            seal_threshold: nonneg(seal_threshold, "seal_threshold")?,
-            threads: threads.map(|t| nonneg(t, "threads")).transpose()?,
-        };
+        let params = Params::checked(
+            nonneg(dim, "dim")?,
+            m,
+            ef_construction,
+            ef_search,
+            seal_threshold,
+            threads,
+        )?;
         let store = match path.filter(|p| !p.is_none()) {
             None => {
                 for (given, name) in [
@@ -797,14 +819,7 @@ impl PyIndex {
                 )));
             }
         };
-        let params = Params {
-            dim,
-            m: nonneg(m, "m")?,
-            ef_construction: nonneg(ef_construction, "ef_construction")?,
-            ef_search: nonneg(ef_search, "ef_search")?,
-            seal_threshold: nonneg(seal_threshold, "seal_threshold")?,
-            threads: threads.map(|t| nonneg(t, "threads")).transpose()?,
-        };
+        let params = Params::checked(dim, m, ef_construction, ef_search, seal_threshold, threads)?;
         let config = Self::config(metric, params, None)?;
         let index = py
             .detach(|| Index::load(&dir, config))
@@ -1360,14 +1375,14 @@ pub(crate) fn restore_index<'py>(
     let index = PyIndex::build(
         py,
         metric,
-        Params {
-            dim: nonneg(dim, "dim")?,
-            m: nonneg(get("m")?, "m")?,
-            ef_construction: nonneg(get("ef_construction")?, "ef_construction")?,
-            ef_search: nonneg(get("ef_search")?, "ef_search")?,
-            seal_threshold: nonneg(get("seal_threshold")?, "seal_threshold")?,
-            threads: threads.map(|t| nonneg(t, "threads")).transpose()?,
-        },
+        Params::checked(
+            nonneg(dim, "dim")?,
+            get("m")?,
+            get("ef_construction")?,
+            get("ef_search")?,
+            get("seal_threshold")?,
+            threads,
+        )?,
         None,
     )?;
     let n = ids_from(ids, "ids")?.len();
