@@ -650,10 +650,6 @@ class Graphs:
             self.build(ds, name, t)
         return self.built[(ds.name, name, t)]
 
-    def drop(self, ds_name: str) -> None:
-        for key in [k for k in self.built if k[0] == ds_name]:
-            del self.built[key]
-
 
 def hnsw_builds(ds: Dataset, s: Settings, graphs: Graphs) -> list[dict[str, Any]]:
     names = list(ENGINES)
@@ -942,7 +938,6 @@ def main() -> int:
             results["total_seconds"] = round(time.perf_counter() - t0, 1)
             results["targets"] = report.targets(results)
             results_path.write_text(json.dumps(results, indent=1, default=float))
-    results["targets"] = report.targets(results)
     pngs = report.write(results, out_dir)
     log(f"\nwrote {results_path}, {out_dir / 'report.md'} and the plots ({results.get('total_seconds')} s)")
     if args.publish:

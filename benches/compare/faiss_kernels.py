@@ -132,16 +132,11 @@ def calibrate(fn: Callable[[], object], min_run_s: float) -> int:
     return max(1, int(min_run_s / once))
 
 
-def median_seconds(fn: Callable[[], object], runs: int, min_run_s: float) -> float:
-    """Median over `runs` runs of the mean time of one call; each run repeats `fn`
-    enough times to last about `min_run_s` (calibrated on a warm-up call)."""
-    return median_seconds_interleaved({"fn": fn}, runs, min_run_s)["fn"]
-
-
 def median_seconds_interleaved(fns: dict[str, Callable[[], object]], runs: int,
                                min_run_s: float) -> dict[str, float]:
-    """`median_seconds` for several implementations at once, interleaved (see
-    `seconds_interleaved`)."""
+    """Median over `runs` runs of the mean time of one call of each function, the
+    functions interleaved within a run; each run repeats a function enough times
+    to last about `min_run_s` (see `seconds_interleaved`)."""
     samples = seconds_interleaved(fns, runs, min_run_s)
     return {name: statistics.median(v) for name, v in samples.items()}
 
