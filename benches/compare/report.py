@@ -258,8 +258,9 @@ def mix_md(sec: dict[str, Any]) -> list[str]:
     out = [(f"index_mix.py's schedule from Python threads: each thread repeats add one new vector, search "
            f"for it (self-query), 8 searches from the query set; {sec['ops_per_run']:,} operations per run, "
            f"{sec['rounds']} rounds of (read-only run, mix run) per engine, engines interleaved; medians over "
-           "the rounds. Every index starts from the same base (built on every core) and each engine uses the "
-           "smallest ef reaching recall@10 >= 0.95 on it. *self-found*: the just-acknowledged vector is in "
+           "the rounds. For each thread count every engine's index is built anew from the same base (on every "
+           "core); its rounds then run one after another, so the adds of earlier rounds stay in the index "
+           "that later rounds search. Each engine uses the smallest ef reaching recall@10 >= 0.95 on the base. *self-found*: the just-acknowledged vector is in "
            "its own next search's top 10; *found after*: all added vectors searched again after the runs. "
            "sagevec seals and builds graphs in the background during the mix; *drain* is the wait for those "
            "builds after each mix run (not in ops/s)."), ""]
