@@ -213,3 +213,157 @@ macro_rules! f32_family {
 }
 
 pub(crate) use f32_family;
+
+/// Builds `pub(crate) const FAMILY: StoredKernels<$elem>` for one ISA from
+/// f32-query-against-stored-row primitives (`dot`, `l2sq`, `cos_parts`,
+/// `dot_norm`), the f32 `norm_sq` for the query, and `encode`; same loop shapes
+/// and safety contract as [`f32_family!`].
+macro_rules! stored_family {
+    (
+        $(#[$feat:meta])*
+        elem = $elem:ty,
+        dot = $dot:path,
+        l2sq = $l2:path,
+        cos_parts = $cos:path,
+        dot_norm = $dn:path,
+        norm_sq = $nsq:path,
+        encode = $enc:path $(,)?
+    ) => {
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn pair_l2sq(q: &[f32], x: &[$elem]) -> f32 {
+            // SAFETY: the caller guarantees the ISA is available.
+            unsafe { $l2(q, x) }
+        }
+
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn pair_ip(q: &[f32], x: &[$elem]) -> f32 {
+            // SAFETY: the caller guarantees the ISA is available.
+            -unsafe { $dot(q, x) }
+        }
+
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn pair_cos(q: &[f32], x: &[$elem]) -> f32 {
+            // SAFETY: the caller guarantees the ISA is available.
+            let (d, na, nb) = unsafe { $cos(q, x) };
+            $crate::finalize::cosine_from_parts(d, na, nb)
+        }
+
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn many_l2sq(q: &[f32], rows: $crate::Rows<'_, $elem>, out: &mut [f32]) {
+            let n = out.len().min(rows.n_rows());
+            for i in 0..n {
+                // SAFETY: i < n <= n_rows; the caller guarantees the ISA.
+                out[i] = unsafe { $l2(q, rows.row_unchecked(i)) };
+            }
+        }
+
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn many_ip(q: &[f32], rows: $crate::Rows<'_, $elem>, out: &mut [f32]) {
+            let n = out.len().min(rows.n_rows());
+            for i in 0..n {
+                // SAFETY: i < n <= n_rows; the caller guarantees the ISA.
+                out[i] = -unsafe { $dot(q, rows.row_unchecked(i)) };
+            }
+        }
+
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn many_cos(q: &[f32], rows: $crate::Rows<'_, $elem>, out: &mut [f32]) {
+            // SAFETY: the caller guarantees the ISA.
+            let nq = unsafe { $nsq(q) };
+            let n = out.len().min(rows.n_rows());
+            for i in 0..n {
+                // SAFETY: i < n <= n_rows; the caller guarantees the ISA.
+                let (d, nx) = unsafe { $dn(q, rows.row_unchecked(i)) };
+                out[i] = $crate::finalize::cosine_from_parts(d, nq, nx);
+            }
+        }
+
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn gather_l2sq(
+            q: &[f32],
+            rows: $crate::Rows<'_, $elem>,
+            ids: &[u32],
+            out: &mut [f32],
+        ) {
+            $crate::family::for_each_gathered(rows, ids, out, |row| {
+                // SAFETY: the caller guarantees the ISA.
+                unsafe { $l2(q, row) }
+            });
+        }
+
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn gather_ip(
+            q: &[f32],
+            rows: $crate::Rows<'_, $elem>,
+            ids: &[u32],
+            out: &mut [f32],
+        ) {
+            $crate::family::for_each_gathered(rows, ids, out, |row| {
+                // SAFETY: the caller guarantees the ISA.
+                -unsafe { $dot(q, row) }
+            });
+        }
+
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn gather_cos(
+            q: &[f32],
+            rows: $crate::Rows<'_, $elem>,
+            ids: &[u32],
+            out: &mut [f32],
+        ) {
+            // SAFETY: the caller guarantees the ISA.
+            let nq = unsafe { $nsq(q) };
+            $crate::family::for_each_gathered(rows, ids, out, |row| {
+                // SAFETY: the caller guarantees the ISA.
+                let (d, nx) = unsafe { $dn(q, row) };
+                $crate::finalize::cosine_from_parts(d, nq, nx)
+            });
+        }
+
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn encode(src: &[f32], scale: f32, dst: &mut [$elem]) {
+            // SAFETY: the caller guarantees the ISA.
+            unsafe { $enc(src, scale, dst) }
+        }
+
+        pub(crate) const FAMILY: $crate::stored::StoredKernels<$elem> =
+            $crate::stored::StoredKernels {
+                pair: [pair_l2sq, pair_ip, pair_cos],
+                many: [many_l2sq, many_ip, many_cos],
+                gather: [gather_l2sq, gather_ip, gather_cos],
+                encode,
+            };
+    };
+}
+
+pub(crate) use stored_family;

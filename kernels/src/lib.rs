@@ -80,6 +80,7 @@ mod metric;
 pub mod probe;
 mod rows;
 pub mod scalar;
+mod stored;
 mod table;
 mod topk;
 #[cfg(target_arch = "x86_64")]
@@ -94,6 +95,7 @@ pub use isa::{
 };
 pub use metric::{Metric, UnknownMetric};
 pub use rows::Rows;
+pub use stored::{F16_MAX, StoredElement, f16, f16_scale_for};
 pub use table::{DistanceFn, ElemKernels, KernelTable, kernels, try_kernels};
 pub use topk::{Neighbor, PAD_DISTANCE, PAD_ID, TopK, cmp_neighbors, smallest_k, total_order_key};
 

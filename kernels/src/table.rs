@@ -10,6 +10,7 @@ use crate::error::KernelError;
 use crate::isa::{self, Isa, IsaError};
 use crate::metric::Metric;
 use crate::rows::Rows;
+use crate::stored::{StoredElement, StoredKernels, f16};
 
 /// `a`, `b` → distance. Safety: the table's ISA is available.
 pub(crate) type PairFn<T> = unsafe fn(&[T], &[T]) -> f32;
@@ -57,6 +58,7 @@ impl<T> fmt::Debug for ElemKernels<T> {
 pub struct KernelTable {
     pub(crate) isa: Isa,
     pub(crate) f32: ElemKernels<f32>,
+    pub(crate) f16: StoredKernels<f16>,
 }
 
 impl fmt::Debug for KernelTable {
@@ -70,18 +72,21 @@ impl fmt::Debug for KernelTable {
 static SCALAR: KernelTable = KernelTable {
     isa: Isa::Scalar,
     f32: crate::scalar::f32::FAMILY,
+    f16: crate::scalar::f16::FAMILY,
 };
 
 #[cfg(target_arch = "x86_64")]
 static AVX2: KernelTable = KernelTable {
     isa: Isa::Avx2,
     f32: crate::x86::avx2::f32::FAMILY,
+    f16: crate::scalar::f16::FAMILY,
 };
 
 #[cfg(target_arch = "x86_64")]
 static AVX512: KernelTable = KernelTable {
     isa: Isa::Avx512,
     f32: crate::x86::avx512::f32::FAMILY,
+    f16: crate::scalar::f16::FAMILY,
 };
 
 /// The table of the active ISA (`SAGEVEC_ISA`, else the best available), resolved once.
@@ -186,7 +191,7 @@ impl KernelTable {
 
     /// `(element type, kernel variant)` for each family, e.g. `("f32", "avx512")`.
     pub fn families(&self) -> Vec<(&'static str, &'static str)> {
-        vec![(f32::NAME, self.isa.name())]
+        vec![(f32::NAME, self.isa.name()), (f16::NAME, self.isa.name())]
     }
 
     /// A resolved distance function for `metric` on `T`.
@@ -281,6 +286,73 @@ impl KernelTable {
         check_out("out", want, out.len())?;
         // SAFETY: ISA detected for this table; dims equal and out long enough.
         unsafe { (T::family(self).dot_tile)(queries, rows, out) };
+        Ok(())
+    }
+
+    /// The distance between an f32 `query` and a `row` stored as `S` (widened
+    /// exactly to f32, then this ISA's f32 arithmetic: bit for bit
+    /// [`distance`](Self::distance) on the widened row).
+    pub fn stored_distance<S: StoredElement>(
+        &self,
+        metric: Metric,
+        query: &[f32],
+        row: &[S],
+    ) -> Result<f32, KernelError> {
+        check_dim(row.len(), query.len())?;
+        // SAFETY: this table exists only for a detected ISA; lengths are equal.
+        Ok(unsafe { (S::family(self).pair[metric.index()])(query, row) })
+    }
+
+    /// An f32 `query` against every stored row: `out[i] = stored_distance(query, rows.row(i))`.
+    pub fn stored_distances<S: StoredElement>(
+        &self,
+        metric: Metric,
+        query: &[f32],
+        rows: Rows<'_, S>,
+        out: &mut [f32],
+    ) -> Result<(), KernelError> {
+        check_dim(rows.dim(), query.len())?;
+        check_out("out", rows.n_rows(), out.len())?;
+        // SAFETY: ISA detected for this table; shapes checked above.
+        unsafe { (S::family(self).many[metric.index()])(query, rows, out) };
+        Ok(())
+    }
+
+    /// An f32 `query` against the stored rows listed in `ids`, with prefetch of rows
+    /// ahead: [`distances_gather`](Self::distances_gather) for narrow rows.
+    pub fn stored_distances_gather<S: StoredElement>(
+        &self,
+        metric: Metric,
+        query: &[f32],
+        rows: Rows<'_, S>,
+        ids: &[u32],
+        out: &mut [f32],
+    ) -> Result<(), KernelError> {
+        check_dim(rows.dim(), query.len())?;
+        check_out("out", ids.len(), out.len())?;
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= rows.n_rows()) {
+            return Err(KernelError::RowOutOfRange {
+                id: bad as usize,
+                n_rows: rows.n_rows(),
+            });
+        }
+        // SAFETY: ISA detected for this table; shapes and ids checked above.
+        unsafe { (S::family(self).gather[metric.index()])(query, rows, ids, out) };
+        Ok(())
+    }
+
+    /// `dst[i] = S(src[i] · scale)`, each product rounded to nearest-even (beyond
+    /// `S`'s range: ±inf; a NaN stays a NaN). With a power-of-two `scale` (see
+    /// [`f16_scale_for`](crate::f16_scale_for)) the product itself is exact.
+    pub fn encode<S: StoredElement>(
+        &self,
+        src: &[f32],
+        scale: f32,
+        dst: &mut [S],
+    ) -> Result<(), KernelError> {
+        check_out("dst", src.len(), dst.len())?;
+        // SAFETY: ISA detected for this table; lengths equal.
+        unsafe { (S::family(self).encode)(src, scale, dst) };
         Ok(())
     }
 }

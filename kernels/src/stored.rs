@@ -1,0 +1,149 @@
+//! Rows stored narrower than f32, searched with an f32 query ("asymmetric" kernels).
+//!
+//! A graph or a scan that is limited by memory bandwidth reads half the bytes when
+//! its rows are f16. The query stays f32; each row element is widened *exactly* to
+//! f32 (every f16 is an f32) and then the f32 kernel's arithmetic runs unchanged,
+//! so on one ISA `stored_distance(q, x16)` is bit for bit
+//! `distance(q, widen(x16))`, and the f32 numeric contract holds for the widened
+//! row. What narrow storage loses is in [`encode`](crate::KernelTable::encode):
+//! rounding each element to nearest-even, with a relative error of at most 2⁻¹¹
+//! for values in f16's normal range. Scale the rows (and the query) by a power of
+//! two first ([`f16_scale_for`]) to keep them there; a power of two scales every
+//! distance under every metric by a constant and leaves their order unchanged.
+
+use std::fmt::Debug;
+
+use bytemuck::Zeroable;
+pub use half::f16;
+
+use crate::rows::Rows;
+use crate::table::KernelTable;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for half::f16 {}
+}
+
+/// An element type rows can be stored in and searched with an f32 query.
+/// Sealed: each one has kernels in every [`KernelTable`].
+pub trait StoredElement: sealed::Sealed + Copy + Zeroable + Send + Sync + Debug + 'static {
+    /// The type's name in kernel names (`f16` in `l2sq_f16_avx2`).
+    const NAME: &'static str;
+
+    /// This type's kernel family in `table`.
+    #[doc(hidden)]
+    fn family(table: &KernelTable) -> &StoredKernels<Self>;
+
+    /// The value widened exactly to f32.
+    fn to_f32(self) -> f32;
+}
+
+impl StoredElement for f16 {
+    const NAME: &'static str = "f16";
+
+    #[inline(always)]
+    fn family(table: &KernelTable) -> &StoredKernels<Self> {
+        &table.f16
+    }
+
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+}
+
+/// f32 query, stored row → distance. Safety: the table's ISA is available.
+pub(crate) type StoredPairFn<S> = unsafe fn(&[f32], &[S]) -> f32;
+/// f32 query, stored rows, out. Safety: ISA available.
+pub(crate) type StoredManyFn<S> = unsafe fn(&[f32], Rows<'_, S>, &mut [f32]);
+/// f32 query, stored rows, row ids, out. Safety: ISA available.
+pub(crate) type StoredGatherFn<S> = unsafe fn(&[f32], Rows<'_, S>, &[u32], &mut [f32]);
+/// f32 source, scale, stored destination. Safety: ISA available.
+pub(crate) type EncodeFn<S> = unsafe fn(&[f32], f32, &mut [S]);
+
+/// One stored element type's kernels for one ISA.
+#[doc(hidden)]
+pub struct StoredKernels<S> {
+    pub(crate) pair: [StoredPairFn<S>; 3],
+    pub(crate) many: [StoredManyFn<S>; 3],
+    pub(crate) gather: [StoredGatherFn<S>; 3],
+    pub(crate) encode: EncodeFn<S>,
+}
+
+impl<S> Debug for StoredKernels<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKernels").finish_non_exhaustive()
+    }
+}
+
+/// Largest finite f16 (65504).
+pub const F16_MAX: f32 = 65504.0;
+
+/// The power of two `s` that brings `max_abs` (the largest `|x|` over the rows to
+/// store) into `[2^14, 2^15)`: `x · s` then fits f16 with headroom (a query a
+/// little larger than every row stays finite too) and small elements keep f16's
+/// full 11-bit precision down to `max_abs · 2⁻¹⁵`. `1.0` for 0 or a non-finite
+/// `max_abs`. The scale is exact: multiplying by it changes no f32 mantissa.
+pub fn f16_scale_for(max_abs: f32) -> f32 {
+    if !(max_abs.is_finite() && max_abs > 0.0) {
+        return 1.0;
+    }
+    // max_abs = m · 2^e with m in [1, 2): want m · 2^(e + k) in [2^14, 2^15).
+    let e = exponent_of(max_abs);
+    let k = (14 - e).clamp(-126, 127);
+    pow2(k)
+}
+
+/// `floor(log2(x))` for a positive finite `x` (subnormals included).
+fn exponent_of(x: f32) -> i32 {
+    let bits = x.to_bits();
+    let biased = ((bits >> 23) & 0xff) as i32;
+    if biased == 0 {
+        // Subnormal: value = mantissa · 2^-149.
+        let mant = bits & 0x7f_ffff;
+        31 - mant.leading_zeros() as i32 - 149
+    } else {
+        biased - 127
+    }
+}
+
+/// `2^k` for `k` in `-126..=127` (a normal f32, so exact).
+fn pow2(k: i32) -> f32 {
+    f32::from_bits(((k + 127) as u32) << 23)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_lands_the_largest_value_in_its_band() {
+        for x in [
+            1e-30f32,
+            1e-8,
+            0.003,
+            0.5,
+            1.0,
+            1.5,
+            2.0,
+            255.0,
+            16384.0,
+            65504.0,
+            1e6,
+            3e38,
+            f32::from_bits(1),
+            f32::MIN_POSITIVE,
+        ] {
+            let s = f16_scale_for(x);
+            assert_eq!(s.to_bits() & 0x7f_ffff, 0, "{s} is not a power of two");
+            let y = f64::from(x) * f64::from(s);
+            // Extreme inputs hit the clamp of the exponent range.
+            if (1e-30..=3e38).contains(&x) && x > 1e-37 {
+                assert!((16384.0..32768.0).contains(&y), "{x} scaled by {s} = {y}");
+            }
+        }
+        for x in [0.0f32, -1.0, f32::NAN, f32::INFINITY] {
+            assert_eq!(f16_scale_for(x), 1.0);
+        }
+    }
+}
