@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sagevec_benches::print_machine_banner;
-use sagevec_index::graph::{Graph, GraphParams, SearchScratch, SearchStats};
+use sagevec_index::graph::{Graph, GraphParams, SearchScratch, SearchStats, Traversal};
 use sagevec_index::{BatchResults, knn};
 use sagevec_kernels::{Metric, Rows, TopK};
 use sagevec_scheduler::{NumaPool, Par, Policy, Topology, plan, rayon};
@@ -42,6 +42,7 @@ struct Args {
     build_runs: usize,
     nq: Option<usize>,
     nb: Option<usize>,
+    traversals: Vec<Traversal>,
 }
 
 fn list(s: &str) -> Vec<usize> {
@@ -64,6 +65,7 @@ fn parse_args() -> Args {
         build_runs: 1,
         nq: None,
         nb: None,
+        traversals: vec![Traversal::Auto],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -81,6 +83,12 @@ fn parse_args() -> Args {
             "--build-runs" => a.build_runs = val.parse().expect("a number"),
             "--nq" => a.nq = Some(val.parse().expect("a number")),
             "--nb" => a.nb = Some(val.parse().expect("a number")),
+            "--traversal" => {
+                a.traversals = val
+                    .split(',')
+                    .map(|t| t.parse().expect("auto, f32 or f16"))
+                    .collect()
+            }
             other => panic!("unknown option {other}"),
         }
     }
@@ -231,83 +239,87 @@ fn main() {
             );
         }
     }
-    let graph = graph.expect("--build-threads is empty");
-    println!(
-        "# memory {:.1} MiB, max level {}",
-        graph.memory_bytes() as f64 / f64::from(1u32 << 20),
-        graph.max_level()
-    );
+    let mut graph = graph.expect("--build-threads is empty");
     println!(
         "{:<10} {:>8} {:>6} {:>10} {:>12} {:>8} {:>6} {:>10}",
         "engine", "threads", "ef", "recall@10", "QPS", "dist/q", "hops/q", "cpu_QPS"
     );
     for &t in &a.threads {
-        let pool = pool_of(t);
-        for &ef in &a.efs {
-            let mut times = Vec::new();
-            let mut ids = vec![u64::MAX; nq * K];
-            let mut stats = SearchStats::default();
-            let mut cpu_times = Vec::new();
-            for _ in 0..a.runs {
-                let t0 = Instant::now();
-                let parts = pool.install(0, || {
-                    rayon::broadcast(|ctx| {
-                        let cpu0 = thread_cpu_time();
-                        let mut scratch = SearchScratch::new();
-                        let mut top = TopK::new(K);
-                        let mut mine = Vec::with_capacity(nq / ctx.num_threads() + 1);
-                        let (mut row_ids, mut row_d) = ([0u64; K], [0f32; K]);
-                        for i in (ctx.index()..nq).step_by(ctx.num_threads()) {
-                            graph.search(q.row(i), ef, |_| true, &mut scratch, &mut top);
-                            top.drain_sorted_into(&mut row_ids, &mut row_d);
-                            mine.push((i, row_ids));
-                        }
-                        let cpu = cpu0
-                            .zip(thread_cpu_time())
-                            .map(|(a, b)| b.saturating_sub(a));
-                        (mine, scratch.take_stats(), cpu)
-                    })
-                });
-                times.push(t0.elapsed());
-                stats = SearchStats::default();
-                let mut cpu = Some(Duration::ZERO);
-                for (mine, st, c) in parts {
-                    stats.distances += st.distances;
-                    stats.hops += st.hops;
-                    cpu = cpu.zip(c).map(|(a, b)| a + b);
-                    for (i, res) in mine {
-                        ids[i * K..(i + 1) * K].copy_from_slice(&res);
-                    }
-                }
-                cpu_times.extend(cpu);
-            }
-            let hits: usize = (0..nq)
-                .map(|i| {
-                    ids[i * K..(i + 1) * K]
-                        .iter()
-                        .filter(|id| truth.ids(i).contains(id))
-                        .count()
-                })
-                .sum();
-            let secs = median(times).as_secs_f64();
+        for &traversal in &a.traversals {
+            graph.set_traversal(traversal);
+            let engine = format!("sv-{}", if graph.walks_f16() { "f16" } else { "f32" });
             println!(
-                "{:<10} {:>8} {:>6} {:>10.4} {:>12.0} {:>8.0} {:>6.0} {:>10}",
-                "sagevec",
-                t,
-                ef,
-                hits as f64 / (nq * K) as f64,
-                nq as f64 / secs,
-                stats.distances as f64 / nq as f64,
-                stats.hops as f64 / nq as f64,
-                if cpu_times.is_empty() {
-                    "-".to_string()
-                } else {
-                    // Queries per CPU-second of the workers, times the thread count:
-                    // the QPS an otherwise idle box would give if the threads scale.
-                    let cpu_s = median(cpu_times).as_secs_f64();
-                    format!("{:.0}", nq as f64 * t as f64 / cpu_s)
-                }
+                "# {engine}: memory {:.1} MiB, max level {}",
+                graph.memory_bytes() as f64 / f64::from(1u32 << 20),
+                graph.max_level()
             );
+            let pool = pool_of(t);
+            for &ef in &a.efs {
+                let mut times = Vec::new();
+                let mut ids = vec![u64::MAX; nq * K];
+                let mut stats = SearchStats::default();
+                let mut cpu_times = Vec::new();
+                for _ in 0..a.runs {
+                    let t0 = Instant::now();
+                    let parts = pool.install(0, || {
+                        rayon::broadcast(|ctx| {
+                            let cpu0 = thread_cpu_time();
+                            let mut scratch = SearchScratch::new();
+                            let mut top = TopK::new(K);
+                            let mut mine = Vec::with_capacity(nq / ctx.num_threads() + 1);
+                            let (mut row_ids, mut row_d) = ([0u64; K], [0f32; K]);
+                            for i in (ctx.index()..nq).step_by(ctx.num_threads()) {
+                                graph.search(q.row(i), ef, |_| true, &mut scratch, &mut top);
+                                top.drain_sorted_into(&mut row_ids, &mut row_d);
+                                mine.push((i, row_ids));
+                            }
+                            let cpu = cpu0
+                                .zip(thread_cpu_time())
+                                .map(|(a, b)| b.saturating_sub(a));
+                            (mine, scratch.take_stats(), cpu)
+                        })
+                    });
+                    times.push(t0.elapsed());
+                    stats = SearchStats::default();
+                    let mut cpu = Some(Duration::ZERO);
+                    for (mine, st, c) in parts {
+                        stats.distances += st.distances;
+                        stats.hops += st.hops;
+                        cpu = cpu.zip(c).map(|(a, b)| a + b);
+                        for (i, res) in mine {
+                            ids[i * K..(i + 1) * K].copy_from_slice(&res);
+                        }
+                    }
+                    cpu_times.extend(cpu);
+                }
+                let hits: usize = (0..nq)
+                    .map(|i| {
+                        ids[i * K..(i + 1) * K]
+                            .iter()
+                            .filter(|id| truth.ids(i).contains(id))
+                            .count()
+                    })
+                    .sum();
+                let secs = median(times).as_secs_f64();
+                println!(
+                    "{:<10} {:>8} {:>6} {:>10.4} {:>12.0} {:>8.0} {:>6.0} {:>10}",
+                    engine,
+                    t,
+                    ef,
+                    hits as f64 / (nq * K) as f64,
+                    nq as f64 / secs,
+                    stats.distances as f64 / nq as f64,
+                    stats.hops as f64 / nq as f64,
+                    if cpu_times.is_empty() {
+                        "-".to_string()
+                    } else {
+                        // Queries per CPU-second of the workers, times the thread count:
+                        // the QPS an otherwise idle box would give if the threads scale.
+                        let cpu_s = median(cpu_times).as_secs_f64();
+                        format!("{:.0}", nq as f64 * t as f64 / cpu_s)
+                    }
+                );
+            }
         }
     }
 }

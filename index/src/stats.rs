@@ -176,7 +176,8 @@ pub struct SegmentCounts {
 pub struct MemoryBytes {
     /// Vectors in growing and flat segments.
     pub vectors: usize,
-    /// Graph segments: their vectors and links.
+    /// Graph segments: their vectors (and f16 copies, see
+    /// [`Traversal`](crate::graph::Traversal)) and links.
     pub graphs: usize,
     /// Ids, tombstones and metadata slots of every row.
     pub rows: usize,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use sagevec_index::durable::io::{SimStorage, Storage};
 use sagevec_index::durable::{self, CrashPoint};
+use sagevec_index::graph::Traversal;
 use sagevec_index::{Index, IndexConfig, IndexError, Metadata, SearchParams, Value};
 use sagevec_kernels::Metric;
 
@@ -710,8 +711,14 @@ fn graphs_are_stored_and_reopen_without_a_rebuild() {
     let ids: Vec<u64> = (0..400).collect();
     let data: Vec<f32> = ids.iter().flat_map(|&i| vector(i, 0)).collect();
     let before: Vec<Vec<u64>>;
+    // Walk an f16 copy (not stored: rebuilt from the vectors on reopen, as asked).
+    let with_walk = |traversal| {
+        let mut c = config(100);
+        c.graph.traversal = traversal;
+        c
+    };
     {
-        let index = Index::open(&dir, config(100)).unwrap();
+        let index = Index::open(&dir, with_walk(Traversal::F16)).unwrap();
         index.add_batch(Some(&ids), &data, None).unwrap();
         index.wait_for_builds();
         assert!(index.stats().segments.graph >= 1);
@@ -740,7 +747,7 @@ fn graphs_are_stored_and_reopen_without_a_rebuild() {
         graph_files >= 1,
         "a checkpoint after the build stores the graph"
     );
-    let index = Index::open(&dir, config(100)).unwrap();
+    let index = Index::open(&dir, with_walk(Traversal::F16)).unwrap();
     let stats = index.stats();
     assert_eq!(stats.graphs_built, 0, "nothing rebuilt: {stats:?}");
     assert!(
@@ -757,6 +764,13 @@ fn graphs_are_stored_and_reopen_without_a_rebuild() {
         })
         .collect();
     assert_eq!(after, before);
+    let f16_bytes = stats.memory.graphs;
+    drop(index);
+    // Reopened to walk f32, the graphs hold no f16 copy: a third less memory.
+    let index = Index::open(&dir, with_walk(Traversal::F32)).unwrap();
+    let f32_bytes = index.stats().memory.graphs;
+    assert!(f32_bytes < f16_bytes, "{f32_bytes} vs {f16_bytes}");
+    assert_eq!(index.stats().graphs_built, 0);
     drop(index);
     let _ = std::fs::remove_dir_all(&dir);
 }

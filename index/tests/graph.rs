@@ -4,7 +4,9 @@
 //! edge cases (empty, one and two rows, duplicates, bad parameters, wrong query
 //! length); and recall on a sample of the real Fashion-MNIST set when it is there.
 
-use sagevec_index::graph::{Graph, GraphParams, SearchScratch, SearchStats, VectorRows};
+use sagevec_index::graph::{
+    AUTO_F16_MIN_DIM, Graph, GraphParams, SearchScratch, SearchStats, Traversal, VectorRows,
+};
 use sagevec_index::{BatchResults, IndexError, knn};
 use sagevec_kernels::{Metric, Rows, TopK, kernels};
 use sagevec_scheduler::{NumaPool, Par, Pin, Policy, Topology, plan};
@@ -149,6 +151,104 @@ fn recall_at_10_for_every_metric() {
         assert!(found.iter().all(|f| f.len() == K));
         assert_kernel_distances(&g, &queries, &found);
     }
+}
+
+#[test]
+fn f16_and_f32_walks_reach_the_same_recall_with_exact_distances() {
+    // Below the auto threshold so both walks are asked for explicitly.
+    let dim = 40;
+    assert!(dim < AUTO_F16_MIN_DIM);
+    let (mut base, mut queries) = clustered(4000, 150, dim, 60, 21);
+    for metric in Metric::ALL {
+        if metric != Metric::L2Sq {
+            normalise(&mut base, dim);
+            normalise(&mut queries, dim);
+        }
+        let rows = Rows::contiguous(&base, dim).unwrap();
+        let mut g = Graph::build(metric, &rows, &GraphParams::default(), Par::Seq).unwrap();
+        assert!(
+            !g.walks_f16(),
+            "auto below {AUTO_F16_MIN_DIM} dims walks f32"
+        );
+        let f32_bytes = g.memory_bytes();
+        let truth = brute(metric, &base, &queries, dim, K);
+        let on_f32 = search_all(&g, &queries, K, 32);
+        g.set_traversal(Traversal::F16);
+        assert!(g.walks_f16() && g.params().traversal == Traversal::F16);
+        // The copy is half the padded f32 vectors (40 f16 = 80 bytes: 2 lines vs 3).
+        assert!(g.memory_bytes() > f32_bytes, "the copy is counted");
+        let mut scratch = SearchScratch::new();
+        let mut top = TopK::new(K);
+        for q in queries.chunks_exact(dim) {
+            top.clear();
+            g.search(q, 32, |_| true, &mut scratch, &mut top);
+        }
+        let st = scratch.take_stats();
+        assert_eq!(
+            st.reranked,
+            150 * 32,
+            "every beam row is re-ranked once: {st:?}"
+        );
+        let on_f16 = search_all(&g, &queries, K, 32);
+        let (r32, r16) = (recall(&on_f32, &truth, K), recall(&on_f16, &truth, K));
+        eprintln!("{metric}: recall@10 at ef 32: f32 walk {r32:.4}, f16 walk {r16:.4}");
+        assert!(r16 >= 0.95 && r16 >= r32 - 0.01, "{metric}: {r16} vs {r32}");
+        // Re-ranked: every distance is the f32 kernel's, and results come best first.
+        assert_kernel_distances(&g, &queries, &on_f16);
+        for res in &on_f16 {
+            assert!(res.windows(2).all(|w| w[0].1 <= w[1].1));
+        }
+        g.set_traversal(Traversal::F32);
+        assert!(!g.walks_f16());
+        assert_eq!(g.memory_bytes(), f32_bytes);
+        assert_eq!(
+            search_all(&g, &queries, K, 32),
+            on_f32,
+            "back to the same walk"
+        );
+    }
+}
+
+#[test]
+fn f16_walk_keeps_recall_at_extreme_magnitudes() {
+    // Rows far outside f16's range (and far below its smallest subnormal) are scaled
+    // by a power of two into it: the same data at 1e-15, 1, and 1e15 (whose squared
+    // distances f32 still holds) finds the same neighbours. A query far larger than every row walks the f32 rows instead.
+    let dim = 64;
+    let (base, queries) = clustered(3000, 100, dim, 40, 22);
+    let truth = brute(Metric::L2Sq, &base, &queries, dim, K);
+    let mut recalls = Vec::new();
+    for scale in [1e-15f32, 1.0, 1e15] {
+        let b: Vec<f32> = base.iter().map(|x| x * scale).collect();
+        let q: Vec<f32> = queries.iter().map(|x| x * scale).collect();
+        let rows = Rows::contiguous(&b, dim).unwrap();
+        let p = GraphParams {
+            traversal: Traversal::F16,
+            ..GraphParams::default()
+        };
+        let g = Graph::build(Metric::L2Sq, &rows, &p, Par::Seq).unwrap();
+        assert!(g.walks_f16());
+        let found = search_all(&g, &q, K, 48);
+        assert_kernel_distances(&g, &q, &found);
+        recalls.push(recall(&found, &truth, K));
+        // 1e6 times the largest row: beyond what an f16 walk takes; still answered,
+        // exactly, by the f32 walk.
+        let far: Vec<f32> = q[..dim].iter().map(|x| x * 1e6).collect();
+        let mut top = TopK::new(K);
+        let mut scratch = SearchScratch::new();
+        g.search(&far, 48, |_| true, &mut scratch, &mut top);
+        assert_eq!(scratch.take_stats().reranked, 0, "scale {scale}: f32 walk");
+        let hits = top.into_sorted_vec();
+        assert_eq!(hits.len(), K);
+        assert_kernel_distances(
+            &g,
+            &far,
+            &[hits.iter().map(|n| (n.id, n.distance)).collect()],
+        );
+    }
+    eprintln!("f16 walk recall@10 at ef 48 for scales 1e-15, 1, 1e15: {recalls:?}");
+    assert!(recalls.iter().all(|&r| r >= 0.95), "{recalls:?}");
+    assert!((recalls[0] - recalls[1]).abs() < 0.01 && (recalls[2] - recalls[1]).abs() < 0.01);
 }
 
 #[test]

@@ -514,7 +514,10 @@ pub(crate) fn recover(
             Metric::Cosine => Metric::InnerProduct,
             m => m,
         };
-        let data = decode_segment(&bytes, &shown, dim, ms.uid, ms.rows, graph_metric)?;
+        let mut data = decode_segment(&bytes, &shown, dim, ms.uid, ms.rows, graph_metric)?;
+        if let Some(graph) = &mut data.graph {
+            graph.set_traversal(config.graph.traversal);
+        }
         let capacity = if ms.growing {
             ms.rows.max(seal_threshold)
         } else {

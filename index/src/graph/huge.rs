@@ -15,6 +15,7 @@
 //! read the same before and after (zeros). A hint: where it is refused (other
 //! systems, THP off, a range smaller than one huge page) nothing changes but speed.
 
+use bytemuck::Zeroable;
 use sagevec_kernels::AlignedMatrix;
 
 /// Huge-page granule on x86-64 Linux.
@@ -24,8 +25,8 @@ const HUGE_PAGE: usize = 2 << 20;
 /// Asks the OS to back the 2 MiB-aligned interior of `m`'s storage with huge pages.
 /// `m` must be all zeros (fresh from [`AlignedMatrix::zeroed`], nothing written):
 /// its interior is released and reads back as zeros.
-pub(crate) fn advise_huge_pages(m: &AlignedMatrix<f32>) {
-    debug_assert!(m.as_padded_slice().iter().all(|&x| x.to_bits() == 0));
+pub(crate) fn advise_huge_pages<T: Copy + Zeroable + PartialEq>(m: &AlignedMatrix<T>) {
+    debug_assert!(m.as_padded_slice().iter().all(|x| *x == T::zeroed()));
     #[cfg(target_os = "linux")]
     {
         let data = m.as_padded_slice();

@@ -10,6 +10,8 @@
 //! - Upper levels: only for the nodes that reach them, flat `[count, id…]` lists of
 //!   stride `1 + m`, found through a per-node start offset.
 //! - The entry point and top level.
+//! - Optionally ([`Traversal`]), an f16 copy of the vectors, scaled by a power of
+//!   two into f16's range, that searches walk before re-ranking with the f32 rows.
 //!
 //! Rows keep their input numbering: a BFS reordering for locality was not adopted
 //! (it would need a permutation on every result and on `vector(row)`, and the
@@ -17,10 +19,10 @@
 
 use std::fmt;
 
-use sagevec_kernels::{AlignedMatrix, KernelTable, Metric, TopK};
+use sagevec_kernels::{AlignedMatrix, KernelTable, Metric, TopK, f16, f16_scale_for};
 
-use super::params::GraphParams;
-use super::search::{Dist, Links, SearchScratch, beam, greedy, prefetch};
+use super::params::{GraphParams, Traversal};
+use super::search::{Dist, F16Dist, Links, SearchScratch, WalkDistance, beam, greedy, prefetch};
 use super::visited::{distance_of, pack, row_of};
 
 /// An immutable HNSW graph over a copy of its rows, ready to search from any number
@@ -36,7 +38,44 @@ pub struct Graph {
     /// Start of node `i`'s upper lists in `upper` (`usize::MAX`: level 0 only).
     pub(crate) upper_start: Vec<usize>,
     pub(crate) entry: Option<(u32, usize)>,
+    /// The copy searches walk when `params.traversal` asks for one.
+    pub(crate) f16: Option<F16Copy>,
 }
+
+/// A graph's vectors as f16, each multiplied by `scale` (a power of two that puts
+/// the largest element in `[2^14, 2^15)`) before rounding.
+pub(crate) struct F16Copy {
+    pub(crate) vectors: AlignedMatrix<f16>,
+    pub(crate) scale: f32,
+}
+
+impl F16Copy {
+    /// Encodes `vectors` with `table`'s kernel.
+    fn new(table: &KernelTable, vectors: &AlignedMatrix<f32>) -> F16Copy {
+        let max_abs = vectors
+            .rows()
+            .iter()
+            .flat_map(|r| r.iter())
+            .fold(0.0f32, |m, x| m.max(x.abs()));
+        let scale = f16_scale_for(max_abs);
+        let mut copy = AlignedMatrix::<f16>::zeroed(vectors.n_rows(), vectors.dim(), true);
+        super::huge::advise_huge_pages(&copy);
+        for i in 0..vectors.n_rows() {
+            table
+                .encode(vectors.row(i), scale, copy.row_mut(i))
+                .expect("rows of equal length");
+        }
+        F16Copy {
+            vectors: copy,
+            scale,
+        }
+    }
+}
+
+/// Largest `|element|` of a scaled query an f16 walk takes (2^24, far past any row's
+/// 2^15): beyond it squared terms could overflow f32 and the walk would compare
+/// infinities, so such a query walks the f32 rows instead.
+const MAX_SCALED_QUERY: f32 = 16_777_216.0;
 
 impl fmt::Debug for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -47,6 +86,7 @@ impl fmt::Debug for Graph {
             .field("params", &self.params)
             .field("entry", &self.entry)
             .field("isa", &self.table.isa())
+            .field("f16_walk", &self.f16.is_some())
             .field("memory_bytes", &self.memory_bytes())
             .finish()
     }
@@ -130,16 +170,39 @@ impl Graph {
         &list[1..=(list[0] as usize).min(stride - 1)]
     }
 
-    /// Heap bytes held: vectors (with row padding), links and offsets.
+    /// Heap bytes held: vectors (with row padding, and the f16 copy if any), links
+    /// and offsets.
     pub fn memory_bytes(&self) -> usize {
         size_of_val(self.vectors.as_padded_slice())
+            + self
+                .f16
+                .as_ref()
+                .map_or(0, |c| size_of_val(c.vectors.as_padded_slice()))
             + (self.level0.len() + self.upper.len()) * size_of::<u32>()
             + self.upper_start.len() * size_of::<usize>()
     }
 
+    /// Whether searches walk an f16 copy (see [`Traversal`]).
+    pub fn walks_f16(&self) -> bool {
+        self.f16.is_some()
+    }
+
+    /// Makes searches walk what `traversal` asks for, building or dropping the f16
+    /// copy (an encode pass over the vectors) as needed. Links are untouched.
+    pub fn set_traversal(&mut self, traversal: Traversal) {
+        self.params.traversal = traversal;
+        if !traversal.uses_f16(self.dim()) {
+            self.f16 = None;
+        } else if self.f16.is_none() {
+            self.f16 = Some(F16Copy::new(self.table, &self.vectors));
+        }
+    }
+
     /// The best `out.k()` rows for `query`, with a level-0 beam of width
     /// `max(ef, out.k())`: pushes `(distance, row)` into `out` (which the caller
-    /// cleared). Distances are exactly the kernels' distances for [`metric`](Self::metric).
+    /// cleared). Distances are exactly the kernels' distances for [`metric`](Self::metric):
+    /// after a walk over the f16 copy, the beam's rows are re-ranked with the f32
+    /// vectors.
     ///
     /// `admit(row)` decides whether a row may be returned: refused rows are still
     /// walked through (tombstones, filters) but never pushed, and the beam keeps going
@@ -160,16 +223,63 @@ impl Graph {
         if query.len() != self.dim() || out.k() == 0 {
             return;
         }
-        let dist = Dist::new(self.table, self.metric, self.vectors.rows());
-        let mut cur = pack(dist.dist_to(query, ep), ep);
-        scratch.stats.distances += 1;
-        for level in (1..=top).rev() {
-            cur = greedy(self, &dist, query, level, cur, scratch);
-        }
         let ef = ef.max(out.k());
-        beam(self, &dist, self.len(), query, 0, cur, ef, admit, scratch);
+        let exact = Dist::new(self.table, self.metric, self.vectors.rows());
+        if let Some(copy) = &self.f16 {
+            let mut scaled = std::mem::take(&mut scratch.scaled_query);
+            scaled.clear();
+            scaled.extend(query.iter().map(|&x| x * copy.scale));
+            if scaled.iter().all(|x| x.abs() <= MAX_SCALED_QUERY) {
+                let dist = F16Dist {
+                    table: self.table,
+                    metric: self.metric,
+                    rows: copy.vectors.rows(),
+                };
+                self.walk(&dist, &scaled, ep, top, ef, admit, scratch);
+                scratch.scaled_query = scaled;
+                // Re-rank the beam with the f32 rows: one gather call, whose
+                // distances are the one-to-one kernel's bit for bit.
+                scratch.ids.clear();
+                scratch
+                    .ids
+                    .extend(scratch.results.iter().map(|&key| row_of(key)));
+                if scratch.dists.len() < scratch.ids.len() {
+                    scratch.dists.resize(scratch.ids.len(), 0.0);
+                }
+                exact.gather(query, &scratch.ids, &mut scratch.dists);
+                scratch.stats.reranked += scratch.ids.len() as u64;
+                for (&row, &d) in scratch.ids.iter().zip(&scratch.dists) {
+                    out.push(d, u64::from(row));
+                }
+                return;
+            }
+            scratch.scaled_query = scaled;
+        }
+        self.walk(&exact, query, ep, top, ef, admit, scratch);
         for &key in scratch.results.iter() {
             out.push(distance_of(key), u64::from(row_of(key)));
         }
+    }
+
+    /// Greedy descent from the entry point, then the level-0 beam, with `dist`;
+    /// leaves the beam in `scratch.results`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn walk<D: WalkDistance>(
+        &self,
+        dist: &D,
+        query: &[f32],
+        ep: u32,
+        top: usize,
+        ef: usize,
+        admit: impl Fn(u32) -> bool,
+        scratch: &mut SearchScratch,
+    ) {
+        let mut cur = pack(dist.dist_to(query, ep), ep);
+        scratch.stats.distances += 1;
+        for level in (1..=top).rev() {
+            cur = greedy(self, dist, query, level, cur, scratch);
+        }
+        beam(self, dist, self.len(), query, 0, cur, ef, admit, scratch);
     }
 }

@@ -55,7 +55,9 @@ use sagevec_scheduler::Par;
 use crate::IndexError;
 
 pub use layout::Graph;
-pub use params::{GraphParams, MAX_EF_CONSTRUCTION, MAX_LEVEL, MAX_M, MIN_M};
+pub use params::{
+    AUTO_F16_MIN_DIM, GraphParams, MAX_EF_CONSTRUCTION, MAX_LEVEL, MAX_M, MIN_M, Traversal,
+};
 pub use search::{SearchScratch, SearchStats};
 
 /// Rows of `f32` vectors that [`Graph::build`] reads (the index's growing arena is
@@ -151,7 +153,7 @@ impl Graph {
                 .run(par, cancel)
                 .ok_or(IndexError::Cancelled)?
         };
-        Ok(Graph {
+        let mut graph = Graph {
             metric,
             params: params.clone(),
             table,
@@ -160,6 +162,9 @@ impl Graph {
             upper: built.upper,
             upper_start: built.upper_start,
             entry: built.entry,
-        })
+            f16: None,
+        };
+        graph.set_traversal(params.traversal);
+        Ok(graph)
     }
 }

@@ -16,6 +16,73 @@ pub const MAX_EF_CONSTRUCTION: usize = 1 << 16;
 /// multiplier, reaching level 31 takes about 2^31 rows).
 pub const MAX_LEVEL: usize = 31;
 
+/// Dimensions from which [`Traversal::Auto`] walks an f16 copy: below it a row is
+/// a couple of cache lines and a search costs arithmetic more than bytes.
+pub const AUTO_F16_MIN_DIM: usize = 64;
+
+/// Which copy of the vectors a graph search walks.
+///
+/// Past a few hundred dimensions a search is limited by the bytes it reads per
+/// hop, not by arithmetic. An f16 copy halves them: the walk compares f16
+/// distances (the rows scaled by a power of two into f16's range, then rounded to
+/// nearest; the f32 query is scaled the same), and the beam's rows are re-ranked
+/// with the f32 vectors, so every returned distance is the exact f32 one. The
+/// copy costs half the f32 vectors' memory again. Not stored in index files: a
+/// reopened index walks what its configuration asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Traversal {
+    /// [`F16`](Self::F16) when vectors have at least [`AUTO_F16_MIN_DIM`]
+    /// elements, else [`F32`](Self::F32). The default.
+    #[default]
+    Auto,
+    /// Walk the f32 vectors themselves (no extra memory).
+    F32,
+    /// Walk an f16 copy and re-rank the beam with the f32 vectors.
+    F16,
+}
+
+impl Traversal {
+    /// Whether a graph of `dim`-element vectors walks an f16 copy.
+    pub fn uses_f16(self, dim: usize) -> bool {
+        match self {
+            Traversal::Auto => dim >= AUTO_F16_MIN_DIM,
+            Traversal::F32 => false,
+            Traversal::F16 => true,
+        }
+    }
+
+    /// Lower-case name (`auto`, `f32`, `f16`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Traversal::Auto => "auto",
+            Traversal::F32 => "f32",
+            Traversal::F16 => "f16",
+        }
+    }
+}
+
+impl std::fmt::Display for Traversal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Traversal {
+    type Err = IndexError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Traversal::Auto),
+            "f32" => Ok(Traversal::F32),
+            "f16" => Ok(Traversal::F16),
+            _ => Err(IndexError::InvalidParameter {
+                name: "traversal",
+                reason: format!("must be auto, f32 or f16, got {s:?}"),
+            }),
+        }
+    }
+}
+
 /// How an HNSW graph is built (Malkov & Yashunin 2018; names as in hnswlib).
 ///
 /// The same `seed` gives the same levels; a [`Par::Seq`](sagevec_scheduler::Par)
@@ -33,6 +100,9 @@ pub struct GraphParams {
     pub level_multiplier: Option<f64>,
     /// Seed of the level generator (SplitMix64).
     pub seed: u64,
+    /// Which copy of the vectors searches walk (default [`Traversal::Auto`]).
+    /// A layout choice: it does not change the links.
+    pub traversal: Traversal,
 }
 
 impl Default for GraphParams {
@@ -42,6 +112,7 @@ impl Default for GraphParams {
             ef_construction: 200,
             level_multiplier: None,
             seed: 0x5A6E_7EC0_4A5F_2024,
+            traversal: Traversal::Auto,
         }
     }
 }
@@ -120,6 +191,23 @@ mod tests {
                 })
             ));
         }
+        for (name, t) in [
+            ("auto", Traversal::Auto),
+            ("F32", Traversal::F32),
+            (" f16", Traversal::F16),
+        ] {
+            assert_eq!(name.parse::<Traversal>().unwrap(), t);
+        }
+        assert!(matches!(
+            "bf16".parse::<Traversal>(),
+            Err(IndexError::InvalidParameter {
+                name: "traversal",
+                ..
+            })
+        ));
+        assert!(Traversal::Auto.uses_f16(AUTO_F16_MIN_DIM));
+        assert!(!Traversal::Auto.uses_f16(AUTO_F16_MIN_DIM - 1));
+        assert!(Traversal::F16.uses_f16(1) && !Traversal::F32.uses_f16(4096));
         for ml in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             let bad = GraphParams {
                 level_multiplier: Some(ml),

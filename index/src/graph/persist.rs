@@ -11,7 +11,7 @@
 use sagevec_kernels::{AlignedMatrix, Metric, try_kernels};
 
 use super::layout::Graph;
-use super::params::GraphParams;
+use super::params::{GraphParams, Traversal};
 use crate::durable::codec::{Dec, DecodeError, Enc};
 
 impl Graph {
@@ -71,6 +71,9 @@ impl Graph {
             ef_construction,
             level_multiplier: has_mult.then_some(mult),
             seed,
+            // Not stored: the loader applies its configuration's with
+            // `set_traversal`; until then the graph walks its f32 rows.
+            traversal: Traversal::F32,
         };
         params
             .validate()
@@ -154,6 +157,7 @@ impl Graph {
             upper,
             upper_start,
             entry,
+            f16: None,
         })
     }
 }

@@ -17,7 +17,7 @@
 
 use std::collections::BinaryHeap;
 
-use sagevec_kernels::{DistanceFn, KernelTable, Metric, Rows};
+use sagevec_kernels::{DistanceFn, KernelTable, Metric, Rows, f16};
 
 use super::visited::{VisitedSet, pack, row_of};
 
@@ -59,6 +59,16 @@ pub(crate) fn prefetch<T>(data: &[T]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = data;
+}
+
+/// What a walk asks of a graph's distances: the query against one row, or against
+/// one hop's neighbour list. Within one walk both come from one kernel, so every
+/// distance it compares is computed the same way.
+pub(crate) trait WalkDistance {
+    /// `query` to row `node`.
+    fn dist_to(&self, query: &[f32], node: u32) -> f32;
+    /// `out[j]` = `query` to row `ids[j]` (`out` at least `ids.len()` long).
+    fn gather(&self, query: &[f32], ids: &[u32], out: &mut [f32]);
 }
 
 /// The distance kernels of one graph: the resolved one-to-one function and the
@@ -107,6 +117,43 @@ impl<'a> Dist<'a> {
     }
 }
 
+impl WalkDistance for Dist<'_> {
+    #[inline(always)]
+    fn dist_to(&self, query: &[f32], node: u32) -> f32 {
+        Dist::dist_to(self, query, node)
+    }
+
+    #[inline(always)]
+    fn gather(&self, query: &[f32], ids: &[u32], out: &mut [f32]) {
+        Dist::gather(self, query, ids, out);
+    }
+}
+
+/// Distances from an f32 query (already scaled like the rows) to a graph's f16
+/// copy: every one from the stored-row gather kernel, the single-row case too.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct F16Dist<'a> {
+    pub(crate) table: &'static KernelTable,
+    pub(crate) metric: Metric,
+    pub(crate) rows: Rows<'a, f16>,
+}
+
+impl WalkDistance for F16Dist<'_> {
+    #[inline(always)]
+    fn dist_to(&self, query: &[f32], node: u32) -> f32 {
+        let mut out = [0.0f32];
+        self.gather(query, &[node], &mut out);
+        out[0]
+    }
+
+    #[inline(always)]
+    fn gather(&self, query: &[f32], ids: &[u32], out: &mut [f32]) {
+        self.table
+            .stored_distances_gather(self.metric, query, self.rows, ids, &mut out[..ids.len()])
+            .expect("graph invariant: query.len() == dim and every link < n");
+    }
+}
+
 /// Per-worker reusable search state: the visited set (epoch stamps), the candidate
 /// and result heaps, and the neighbour id / distance buffers of one hop.
 ///
@@ -122,6 +169,8 @@ pub struct SearchScratch {
     pub(crate) results: BinaryHeap<u64>,
     pub(crate) ids: Vec<u32>,
     pub(crate) dists: Vec<f32>,
+    /// The query scaled for an f16 walk.
+    pub(crate) scaled_query: Vec<f32>,
     /// Work counters since the last [`take_stats`](Self::take_stats).
     pub(crate) stats: SearchStats,
 }
@@ -135,6 +184,8 @@ pub struct SearchStats {
     pub distances: u64,
     /// Nodes expanded (whose links were read).
     pub hops: u64,
+    /// Rows re-ranked with their f32 vectors after an f16 walk (not in `distances`).
+    pub reranked: u64,
 }
 
 impl SearchScratch {
@@ -148,7 +199,7 @@ impl SearchScratch {
         self.visited.capacity_bytes()
             + (self.candidates.capacity() + self.results.capacity()) * size_of::<u64>()
             + self.ids.capacity() * size_of::<u32>()
-            + self.dists.capacity() * size_of::<f32>()
+            + (self.dists.capacity() + self.scaled_query.capacity()) * size_of::<f32>()
     }
 
     /// The work counted since the last call (or since `new()`), resetting the counters.
@@ -169,9 +220,9 @@ impl SearchScratch {
 }
 
 /// Greedy descent on `level` from `(node, dist)`; returns the local minimum reached.
-pub(crate) fn greedy<L: Links>(
+pub(crate) fn greedy<L: Links, D: WalkDistance>(
     links: &L,
-    dist: &Dist<'_>,
+    dist: &D,
     query: &[f32],
     level: usize,
     mut best: u64,
@@ -198,9 +249,9 @@ pub(crate) fn greedy<L: Links>(
 /// The ef-bounded beam on `level` from the packed `entry`, with `n` nodes in the
 /// graph. Leaves the best `ef` admitted rows in `scratch.results` (a max-heap).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn beam<L: Links>(
+pub(crate) fn beam<L: Links, D: WalkDistance>(
     links: &L,
-    dist: &Dist<'_>,
+    dist: &D,
     n: usize,
     query: &[f32],
     level: usize,
