@@ -17,9 +17,9 @@ pub const ISA_ENV: &str = "SAGEVEC_ISA";
 pub enum Isa {
     /// Plain loops: the reference, the fallback, and the bench baseline.
     Scalar,
-    /// AVX2 + FMA (+ F16C), 8 × f32 lanes (Haswell, Zen 1 and later).
+    /// AVX2 + FMA + F16C, 8 × f32 lanes (Haswell, Zen 1 and later).
     Avx2,
-    /// AVX-512 F + BW + VL (+ AVX2/FMA), 16 × f32 lanes (Skylake-SP, Zen 4 and later).
+    /// AVX-512 F + BW + VL (+ AVX2/FMA/F16C), 16 × f32 lanes (Skylake-SP, Zen 4 and later).
     Avx512,
 }
 
@@ -250,10 +250,15 @@ impl Caps {
     }
 }
 
+/// AVX2, FMA and F16C: the `avx2` table's f16-row kernels widen with `vcvtph2ps`.
+/// Every AVX2 CPU shipped has F16C (Intel since Ivy Bridge, AMD since Piledriver),
+/// but the features are separate bits, so all three are checked.
 fn cpu_has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -314,11 +319,11 @@ mod tests {
     #[test]
     fn caps_agree_with_levels() {
         let caps = Caps::detect();
-        assert_eq!(Isa::Avx2.is_supported(), caps.avx2 && caps.fma);
+        assert_eq!(Isa::Avx2.is_supported(), caps.avx2 && caps.fma && caps.f16c);
         #[cfg(not(sagevec_avx512_emu))]
         assert_eq!(
             Isa::Avx512.is_supported(),
-            caps.avx2 && caps.fma && caps.avx512f && caps.avx512bw && caps.avx512vl
+            caps.avx2 && caps.fma && caps.f16c && caps.avx512f && caps.avx512bw && caps.avx512vl
         );
     }
 }

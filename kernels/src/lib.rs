@@ -3,16 +3,17 @@
 //! Distance kernels for vector search: squared L2, inner product and cosine, in
 //! one-to-one, one-to-many (strided rows or a gathered id list) and many-to-many
 //! (register-tiled, with top-k fused) shapes, hand-written for AVX2+FMA and
-//! AVX-512 with a scalar reference, chosen at run time. Single-threaded, no
-//! dependencies beyond `bytemuck`: other engines embed it.
+//! AVX-512 with a scalar reference, chosen at run time; rows may also be stored as
+//! f16 and searched with an f32 query. Single-threaded, no dependencies beyond
+//! `bytemuck` and `half`: other engines embed it.
 //!
 //! ## Backends
 //!
 //! | ISA (`SAGEVEC_ISA`) | needs (cpuid + OS XCR0) | f32 lanes | 1×1 accumulators | dot tile (queries × rows) | fused knn micro-kernel | tail |
 //! |---|---|---|---|---|---|---|
 //! | `scalar` | nothing | 1 | 1 (index order) | 1×1 | dot tile + scan | — |
-//! | `avx2` | AVX2, FMA | 8 | 4 | 3×4 (12 acc.) | 6 queries × 16-row packed panel (12 acc.) | scalar loop |
-//! | `avx512` | AVX-512 F, BW, VL (+AVX2, FMA) | 16 | 4 | 4×4 (16 acc.) | 8 queries × 32-row packed panel (16 acc.) | masked load |
+//! | `avx2` | AVX2, FMA, F16C | 8 | 4 | 3×4 (12 acc.) | 6 queries × 16-row packed panel (12 acc.) | scalar loop |
+//! | `avx512` | AVX-512 F, BW, VL (+AVX2, FMA, F16C) | 16 | 4 | 4×4 (16 acc.) | 8 queries × 32-row packed panel (16 acc.) | masked load |
 //!
 //! The best supported ISA is used unless `SAGEVEC_ISA=scalar|avx2|avx512` asks for
 //! another; asking for one the host lacks is an error ([`IsaError`]), never undefined
@@ -30,6 +31,24 @@
 //! `|q|² + |x|²` rather than to the distance (clamped at 0); this is what GEMM-based
 //! exact search (faiss) does too. Subnormal results keep gradual underflow (no
 //! flush-to-zero). `tests/parity.rs` checks each bound for every ISA.
+//!
+//! ## Stored f16 rows (f32 query)
+//!
+//! | row element | widening | accumulator | output | contract |
+//! |---|---|---|---|---|
+//! | f16 | exact (`vcvtph2ps`, 8 or 16 per load; scalar: `f16::to_f32`) | f32, as that ISA's f32 kernel | f32 | bit for bit the f32 kernel on the widened row |
+//!
+//! [`KernelTable::stored_distance`], [`stored_distances`](KernelTable::stored_distances)
+//! and [`stored_distances_gather`](KernelTable::stored_distances_gather) run, on one
+//! ISA, exactly the arithmetic of [`distance`](KernelTable::distance),
+//! [`distances`](KernelTable::distances) and
+//! [`distances_gather`](KernelTable::distances_gather) on the widened row (same
+//! accumulators, order and tail; NaN results may differ in payload only), so the
+//! f32 bounds above hold for the widened row. [`KernelTable::encode`] is
+//! `f16(x · scale)` rounded to nearest even (`vcvtps2ph` with the rounding in the
+//! immediate; overflow gives ±inf), bit for bit `half::f16::from_f32`: a relative
+//! error of at most 2⁻¹¹ in f16's normal range, which [`f16_scale_for`] keeps the
+//! rows in. `tests/stored.rs` checks both contracts for every ISA.
 //!
 //! ## Non-finite input
 //!

@@ -79,14 +79,14 @@ static SCALAR: KernelTable = KernelTable {
 static AVX2: KernelTable = KernelTable {
     isa: Isa::Avx2,
     f32: crate::x86::avx2::f32::FAMILY,
-    f16: crate::scalar::f16::FAMILY,
+    f16: crate::x86::avx2::f16::FAMILY,
 };
 
 #[cfg(target_arch = "x86_64")]
 static AVX512: KernelTable = KernelTable {
     isa: Isa::Avx512,
     f32: crate::x86::avx512::f32::FAMILY,
-    f16: crate::scalar::f16::FAMILY,
+    f16: crate::x86::avx512::f16::FAMILY,
 };
 
 /// The table of the active ISA (`SAGEVEC_ISA`, else the best available), resolved once.

@@ -1,13 +1,13 @@
 //! No kernel reads outside its slices: inputs are placed flush against `PROT_NONE`
 //! guard pages (the last element of one input is the last byte before a guard, the
 //! first element of another is the first byte after one), and every shape of every
-//! ISA under test runs over every tail length. An over-read would fault and kill
-//! this test binary.
+//! ISA under test (f32 kernels, f16-row stored kernels and `encode`) runs over every
+//! tail length. An over-read (or over-write) would fault and kill this test binary.
 
 mod common;
 
 use common::*;
-use sagevec_kernels::{Metric, Rows};
+use sagevec_kernels::{Metric, Rows, f16};
 
 const PAGE: usize = 4096;
 const RW_PAGES: usize = 24;
@@ -52,6 +52,14 @@ impl Guarded {
         // self and borrowed mutably once through &mut self.
         unsafe {
             std::slice::from_raw_parts_mut(self.base.add(PAGE).cast::<f32>(), RW_PAGES * PAGE / 4)
+        }
+    }
+
+    /// The read-write pages as f16s.
+    fn halves(&mut self) -> &mut [f16] {
+        // SAFETY: as for `floats`; f16 is 2 bytes, plain data, any bit pattern valid.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.base.add(PAGE).cast::<f16>(), RW_PAGES * PAGE / 2)
         }
     }
 }
@@ -113,6 +121,61 @@ fn no_kernel_reads_past_its_slices() {
                 t.knn(metric, rows_tail, rows_head, None, 3, &mut kid, &mut kd)
                     .unwrap();
             }
+        }
+    }
+}
+
+#[test]
+fn no_stored_kernel_reads_past_its_slices() {
+    // Queries (f32) and rows (f16) flush against guards, in two separate mappings.
+    let mut gq = Guarded::new();
+    let mut gx = Guarded::new();
+    let mut rng = SplitMix64::new(0x6A2D_0002);
+    let qs = gq.floats();
+    let q_total = qs.len();
+    for (i, x) in qs.iter_mut().enumerate() {
+        *x = ((i * 7919) % 101) as f32 / 50.0 - 1.0;
+    }
+    let qs: &[f32] = qs;
+    let x_total = gx.halves().len();
+    for (i, x) in gx.halves().iter_mut().enumerate() {
+        *x = f16::from_f32(((i * 104_729) % 97) as f32 / 48.0 - 1.0);
+    }
+    let lens = (0..=300usize).chain([383, 512, 767, 768, 769, 1024, 1536, 4099]);
+    for t in tables() {
+        let xs: &[f16] = gx.halves();
+        for n in lens.clone() {
+            let (q_tail, q_head) = (&qs[q_total - n..], &qs[..n]);
+            let (x_tail, x_head) = (&xs[x_total - n..], &xs[..n]);
+            for metric in Metric::ALL {
+                for (q, x) in [(q_tail, x_head), (q_head, x_tail), (q_tail, x_tail)] {
+                    assert!(t.stored_distance(metric, q, x).unwrap().is_finite());
+                }
+            }
+            if n == 0 {
+                continue;
+            }
+            // Five rows flush against each guard.
+            let rows_tail = Rows::contiguous(&xs[x_total - 5 * n..], n).unwrap();
+            let rows_head = Rows::contiguous(&xs[..5 * n], n).unwrap();
+            let mut out = [0.0f32; 5];
+            let mut gout = [0.0f32; 3];
+            let ids = [4u32, 0, rng.below(5) as u32];
+            for metric in Metric::ALL {
+                for (q, rows) in [(q_head, rows_tail), (q_tail, rows_head)] {
+                    t.stored_distances(metric, q, rows, &mut out).unwrap();
+                    t.stored_distances_gather(metric, q, rows, &ids, &mut gout)
+                        .unwrap();
+                }
+            }
+        }
+        // Encode: source and destination each flush against a guard, both ends.
+        for n in (0..=300usize).chain([1024, 4099]) {
+            let xs = gx.halves();
+            t.encode(&qs[q_total - n..], 0.5, &mut xs[..n]).unwrap();
+            t.encode(&qs[..n], 0.5, &mut xs[x_total - n..]).unwrap();
+            t.encode(&qs[q_total - n..], 0.5, &mut xs[x_total - n..])
+                .unwrap();
         }
     }
 }

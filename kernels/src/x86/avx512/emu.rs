@@ -7,15 +7,20 @@
 //! encoding or speed: real AVX-512 hardware still has to run the suite. Semantics
 //! follow Intel's pseudo-code: masked loads touch only selected lanes (so the guard
 //! test still catches over-reads), `vmaxps`/`vminps` return the second operand when
-//! either is NaN or both are zero, `vfmadd` rounds once.
+//! either is NaN or both are zero, `vfmadd` rounds once, `vcvtph2ps` widens exactly
+//! and `vcvtps2ph` rounds to nearest even (overflow to ±inf, NaN stays NaN), as
+//! `half`'s conversions do.
 
 #![allow(non_camel_case_types, unreachable_pub)]
 
 pub(crate) use core::arch::x86_64::{
-    __m128, __m256, __m256d, _CMP_EQ_OQ, _CMP_NGT_UQ, _mm_storeu_ps, _mm256_add_ps,
-    _mm256_castpd_ps,
+    __m128, __m256, __m256d, __m256i, _CMP_EQ_OQ, _CMP_NGT_UQ, _MM_FROUND_NO_EXC,
+    _MM_FROUND_TO_NEAREST_INT, _mm_storeu_ps, _mm256_add_ps, _mm256_castpd_ps, _mm256_loadu_si256,
+    _mm256_storeu_si256,
 };
 use core::arch::x86_64::{_mm256_castps_pd, _mm256_loadu_ps};
+
+use half::f16;
 
 const L: usize = 16;
 
@@ -132,4 +137,49 @@ pub(crate) fn _mm512_castps512_ps256(a: __m512) -> __m256 {
 pub(crate) fn _mm512_extractf64x4_pd<const I: i32>(a: __m512d) -> __m256d {
     // SAFETY: I is 0 or 1, so 8 floats from 8 * I are inside the 16.
     unsafe { _mm256_castps_pd(_mm256_loadu_ps(a.0.as_ptr().add(8 * I as usize))) }
+}
+
+/// The 16 f16 lanes of a 256-bit integer vector.
+fn halves(a: __m256i) -> [u16; L] {
+    // SAFETY: both types are 32 bytes of plain data; every bit pattern is valid.
+    unsafe { core::mem::transmute::<__m256i, [u16; L]>(a) }
+}
+/// 16 f16 lanes as a 256-bit integer vector.
+fn from_halves(h: [u16; L]) -> __m256i {
+    // SAFETY: both types are 32 bytes of plain data; every bit pattern is valid.
+    unsafe { core::mem::transmute::<[u16; L], __m256i>(h) }
+}
+/// # Safety
+/// Every 16-bit lane selected by `k` is readable.
+pub(crate) unsafe fn _mm256_maskz_loadu_epi16(k: __mmask16, p: *const i16) -> __m256i {
+    from_halves(core::array::from_fn(|i| {
+        if (k >> i) & 1 == 1 {
+            // SAFETY: only selected lanes are read, and the caller guarantees they exist.
+            unsafe { p.wrapping_add(i).read_unaligned() as u16 }
+        } else {
+            0
+        }
+    }))
+}
+/// # Safety
+/// Every 16-bit lane selected by `k` is writable.
+pub(crate) unsafe fn _mm256_mask_storeu_epi16(p: *mut i16, k: __mmask16, a: __m256i) {
+    for (i, h) in halves(a).into_iter().enumerate() {
+        if (k >> i) & 1 == 1 {
+            // SAFETY: only selected lanes are written, and the caller guarantees they exist.
+            unsafe { p.wrapping_add(i).write_unaligned(h as i16) };
+        }
+    }
+}
+pub(crate) fn _mm512_cvtph_ps(a: __m256i) -> __m512 {
+    __m512(halves(a).map(|h| f16::from_bits(h).to_f32()))
+}
+/// Only round-to-nearest-even (with or without `_MM_FROUND_NO_EXC`) is emulated.
+pub(crate) fn _mm512_cvtps_ph<const ROUNDING: i32>(a: __m512) -> __m256i {
+    assert!(
+        ROUNDING == _MM_FROUND_TO_NEAREST_INT
+            || ROUNDING == _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
+        "rounding {ROUNDING} is not emulated"
+    );
+    from_halves(a.0.map(|x| f16::from_f32(x).to_bits()))
 }
