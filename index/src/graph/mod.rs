@@ -15,12 +15,16 @@
 //! - [`Graph::search`]: greedy descent on the upper levels, an ef-bounded beam on
 //!   level 0 with an `admit` filter (refused rows are walked, never returned), every
 //!   hop's distances computed by one gather-kernel call.
+//! - [`Traversal`]: which copy of the vectors the walk reads. From 64 dimensions
+//!   (`Auto`) it is an f16 copy, scaled by a power of two into f16's range, and the
+//!   beam's rows are re-ranked with the f32 vectors: half the bytes per hop, and
+//!   still the exact f32 distances in every result.
 //! - [`SearchScratch`]: per-thread reusable state (epoch-stamped visited set, heaps),
 //!   and [`SearchStats`] (distances and hops counted per hop, read with
 //!   [`SearchScratch::take_stats`]) to tell graph quality from per-distance cost.
 //!
-//! Distances are the kernels' ([`sagevec_kernels::kernels`]), so a result's distance
-//! equals what exact search reports for the same pair.
+//! Returned distances are the f32 kernels' ([`sagevec_kernels::kernels`]), so a
+//! result's distance equals what exact search reports for the same pair.
 //!
 //! ```
 //! use sagevec_index::graph::{Graph, GraphParams, SearchScratch};
