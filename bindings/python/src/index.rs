@@ -22,6 +22,7 @@ use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods}
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use sagevec_index::graph::Traversal;
 use sagevec_index::{
     BatchResults, Durability, Index, IndexConfig, IndexError, IndexStats, MAX_K, Metadata,
     SearchParams, Snapshot,
@@ -46,11 +47,15 @@ struct Params {
     ef_search: usize,
     seal_threshold: usize,
     threads: Option<usize>,
+    /// Which copy of the vectors graph searches walk (not stored in index
+    /// files: every open or load applies this one).
+    traversal: Traversal,
 }
 
 impl Params {
     /// The parameters as Python gave them, each checked non-negative (`ValueError`
-    /// naming it otherwise); the index checks their ranges.
+    /// naming it otherwise) and `traversal` parsed (`ValueError` naming the
+    /// accepted values); the index checks their ranges.
     fn checked(
         dim: usize,
         m: i64,
@@ -58,6 +63,7 @@ impl Params {
         ef_search: i64,
         seal_threshold: i64,
         threads: Option<i64>,
+        traversal: &str,
     ) -> PyResult<Self> {
         Ok(Params {
             dim,
@@ -66,6 +72,7 @@ impl Params {
             ef_search: nonneg(ef_search, "ef_search")?,
             seal_threshold: nonneg(seal_threshold, "seal_threshold")?,
             threads: threads.map(|t| nonneg(t, "threads")).transpose()?,
+            traversal: traversal.parse().map_err(index_error)?,
         })
     }
 }
@@ -212,7 +219,7 @@ fn sole(mut index: Arc<Index>) -> Index {
 ///
 /// ``Index(dim, metric="l2", *, path=None, read_only=False, durability=None,
 /// sync_interval_ms=None, checkpoint_bytes=None, m=16, ef_construction=200,
-/// ef_search=64, seal_threshold=2048, threads=None)``
+/// ef_search=64, seal_threshold=2048, threads=None, traversal="auto")``
 ///
 /// Metrics are distances, smaller is closer: ``"l2"`` squared Euclidean,
 /// ``"ip"`` negative dot product, ``"cosine"`` 1 - cos (vectors are stored
@@ -220,6 +227,12 @@ fn sole(mut index: Arc<Index>) -> Index {
 /// shape the HNSW graphs built in the background for every ``seal_threshold``
 /// rows; ``ef_search`` is the default search beam. ``threads`` caps the workers
 /// of batch search and graph builds (``None``: the process-wide pool, every core).
+/// ``traversal`` says which copy of the vectors a graph search walks: ``"f32"``
+/// the vectors themselves, ``"f16"`` a half-precision copy (half the bytes read
+/// per hop, half the vectors' memory again) whose beam is re-ranked with the
+/// f32 vectors, so returned distances are exact; ``"auto"`` (the default) is
+/// ``"f16"`` from 64 dimensions. It is not saved with the index: every open or
+/// ``Index.load`` applies its own.
 ///
 /// ``path`` (``str`` or ``os.PathLike``): open, or create, a durable index in
 /// that directory: every write is appended to a write-ahead log before it is
@@ -442,6 +455,7 @@ impl PyIndex {
         let mut config = IndexConfig::new(params.dim, metric);
         config.graph.m = params.m;
         config.graph.ef_construction = params.ef_construction;
+        config.graph.traversal = params.traversal;
         config.ef_search = params.ef_search;
         config.seal_threshold = params.seal_threshold;
         if let Some(s) = store {
@@ -697,7 +711,7 @@ fn stats_dict<'py>(py: Python<'py>, s: &IndexStats) -> PyResult<Bound<'py, PyDic
 #[pymethods]
 impl PyIndex {
     #[new]
-    #[pyo3(signature = (dim, metric="l2", *, path=None, read_only=false, durability=None, sync_interval_ms=None, checkpoint_bytes=None, m=16, ef_construction=200, ef_search=64, seal_threshold=2048, threads=None))]
+    #[pyo3(signature = (dim, metric="l2", *, path=None, read_only=false, durability=None, sync_interval_ms=None, checkpoint_bytes=None, m=16, ef_construction=200, ef_search=64, seal_threshold=2048, threads=None, traversal="auto"))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn new(
         py: Python<'_>,
@@ -713,6 +727,7 @@ impl PyIndex {
         ef_search: i64,
         seal_threshold: i64,
         threads: Option<i64>,
+        traversal: &str,
     ) -> PyResult<Self> {
         let params = Params::checked(
             nonneg(dim, "dim")?,
@@ -721,6 +736,7 @@ impl PyIndex {
             ef_search,
             seal_threshold,
             threads,
+            traversal,
         )?;
         let store = match path.filter(|p| !p.is_none()) {
             None => {
@@ -783,10 +799,11 @@ impl PyIndex {
     ///
     /// ``dim`` and ``metric`` are read from the directory; given, they must
     /// match it (``OSError`` otherwise). The other parameters are those of
-    /// ``Index(...)``. No index in ``path``: ``FileNotFoundError``; a damaged
+    /// ``Index(...)``; ``traversal`` is never read from the files (they do not
+    /// record it). No index in ``path``: ``FileNotFoundError``; a damaged
     /// file: ``OSError`` naming it.
     #[classmethod]
-    #[pyo3(signature = (path, dim=None, metric=None, *, m=16, ef_construction=200, ef_search=64, seal_threshold=2048, threads=None))]
+    #[pyo3(signature = (path, dim=None, metric=None, *, m=16, ef_construction=200, ef_search=64, seal_threshold=2048, threads=None, traversal="auto"))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn load(
         _cls: &Bound<'_, PyType>,
@@ -799,6 +816,7 @@ impl PyIndex {
         ef_search: i64,
         seal_threshold: i64,
         threads: Option<i64>,
+        traversal: &str,
     ) -> PyResult<Self> {
         let dir = path_arg(path)?;
         // dim and metric from the files, unless given.
@@ -819,7 +837,15 @@ impl PyIndex {
                 )));
             }
         };
-        let params = Params::checked(dim, m, ef_construction, ef_search, seal_threshold, threads)?;
+        let params = Params::checked(
+            dim,
+            m,
+            ef_construction,
+            ef_search,
+            seal_threshold,
+            threads,
+            traversal,
+        )?;
         let config = Self::config(metric, params, None)?;
         let index = py
             .detach(|| Index::load(&dir, config))
@@ -923,6 +949,13 @@ impl PyIndex {
     #[getter]
     fn seal_threshold(&self) -> usize {
         self.params.seal_threshold
+    }
+
+    /// Which copy of the vectors graph searches walk, as given: ``"auto"``,
+    /// ``"f32"`` or ``"f16"``.
+    #[getter]
+    fn traversal(&self) -> &'static str {
+        self.params.traversal.name()
     }
 
     /// Worker cap given at construction (``None``: the process-wide pool).
@@ -1323,6 +1356,7 @@ impl PyIndex {
         params.set_item("ef_search", self.params.ef_search)?;
         params.set_item("seal_threshold", self.params.seal_threshold)?;
         params.set_item("threads", self.params.threads)?;
+        params.set_item("traversal", self.params.traversal.name())?;
         let meta = if metadata.iter().all(Option::is_none) {
             py.None().into_bound(py)
         } else {
@@ -1372,6 +1406,11 @@ pub(crate) fn restore_index<'py>(
         Some(t) => t.extract()?,
         None => None,
     };
+    // Absent from pickles made before it existed: the default.
+    let traversal: String = match params.get_item("traversal")? {
+        Some(t) => t.extract()?,
+        None => Traversal::default().name().to_owned(),
+    };
     let index = PyIndex::build(
         py,
         metric,
@@ -1382,6 +1421,7 @@ pub(crate) fn restore_index<'py>(
             get("ef_search")?,
             get("seal_threshold")?,
             threads,
+            &traversal,
         )?,
         None,
     )?;

@@ -38,8 +38,8 @@ class DatabaseConfig:
     """How a :class:`SageDB` is built: ``DatabaseConfig(dimension)``.
 
     ``metric`` is ``"l2"`` (default), ``"ip"`` or ``"cosine"``; ``m``,
-    ``ef_construction``, ``ef_search`` and ``threads`` are passed to
-    :class:`sagevec.Index`. ``index_type`` is accepted for SageDB compatibility
+    ``ef_construction``, ``ef_search``, ``threads`` and ``traversal`` are passed
+    to :class:`sagevec.Index`. ``index_type`` is accepted for SageDB compatibility
     and ignored (sagevec picks flat scans or HNSW graphs per segment itself).
     """
 
@@ -52,6 +52,7 @@ class DatabaseConfig:
         ef_construction: int = 200,
         ef_search: int = 64,
         threads: Optional[int] = None,
+        traversal: str = "auto",
         index_type: Any = None,
     ) -> None:
         self.dimension = int(dimension)
@@ -60,6 +61,7 @@ class DatabaseConfig:
         self.ef_construction = ef_construction
         self.ef_search = ef_search
         self.threads = threads
+        self.traversal = traversal
         self.index_type = index_type
 
     def __repr__(self) -> str:
@@ -143,6 +145,7 @@ class SageDB:
             ef_construction=config.ef_construction,
             ef_search=config.ef_search,
             threads=config.threads,
+            traversal=config.traversal,
         )
 
     @classmethod
