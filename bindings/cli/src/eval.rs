@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use sagevec_index::BatchResults;
+use sagevec_index::graph::Traversal;
 use sagevec_kernels::Rows;
 use serde_json::json;
 
@@ -42,6 +43,12 @@ pub(crate) struct EvalArgs {
     /// Also evaluate exact search (a scan of every vector).
     #[arg(long)]
     exact: bool,
+    /// Which copy of the vectors graph searches walk: f32 (the vectors
+    /// themselves), f16 (a half-precision copy, half the bytes per hop; the beam
+    /// is re-ranked with f32, so distances stay exact) or auto (f16 from 64
+    /// dimensions). Index files do not record it.
+    #[arg(long, default_value = "auto", value_name = "auto|f32|f16")]
+    traversal: Traversal,
     /// Timed runs per setting (the median is reported), after one warm-up run.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -81,7 +88,7 @@ pub(crate) fn run(
     }
     files::check_k(args.k)?;
     let pool = files::pool(args.threads)?;
-    let index = files::load_index(&args.index, pool.clone(), progress)?;
+    let index = files::load_index(&args.index, pool.clone(), args.traversal, progress)?;
     let queries = files::read_vectors(&args.queries, None, progress)?;
     files::check_dim(&args.queries, &queries, index.dim())?;
     let truth = files::read_ids(&args.truth)?;
@@ -141,6 +148,8 @@ pub(crate) fn run(
         .iter()
         .filter(|p| p.ef.is_some() && p.recall >= 0.95)
         .max_by(|a, b| a.qps.total_cmp(&b.qps));
+    let walks = files::walked(args.traversal, index.dim());
+    let memory = index.stats().memory;
     if args.json {
         let report = json!({
             "index": args.index.display().to_string(),
@@ -151,6 +160,13 @@ pub(crate) fn run(
             "k": k,
             "workers": pool.n_threads(),
             "runs": args.runs,
+            "traversal": args.traversal.name(),
+            "walks": walks,
+            // Heap bytes: the f16 copy of a graph's vectors counts in "graphs".
+            "memory_bytes": {
+                "graphs": memory.graphs,
+                "total": memory.total(),
+            },
             "points": points.iter().map(|p| json!({
                 "setting": p.setting,
                 "ef": p.ef,
@@ -163,13 +179,15 @@ pub(crate) fn run(
     }
     writeln!(
         out,
-        "eval: {} queries against {} x {} ({}), k = {k}, {} workers, median of {} runs\n\n\
+        "eval: {} queries against {} x {} ({}), k = {k}, {} workers, graphs walk {walks} \
+         (--traversal {}), median of {} runs\n\n\
          {:<10} {:>10} {:>12}",
         queries.rows,
         index.len(),
         index.dim(),
         index.metric(),
         pool.n_threads(),
+        args.traversal,
         args.runs,
         "search",
         format!("recall@{k}"),

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sagevec_cli::formats::{self, FormatError, IdMatrix, Matrix};
+use sagevec_index::graph::Traversal;
 use sagevec_index::{BatchResults, Index, IndexConfig, IndexError, IndexStats};
 use sagevec_kernels::{Metric, PAD_ID};
 use sagevec_scheduler::{NumaPool, Policy, Topology, plan};
@@ -153,18 +154,31 @@ pub(crate) fn default_ef() -> usize {
 }
 
 /// Loads the index saved in `dir` (by `sagevec build` or `Index::save`) into
-/// memory, with its graphs, searching on `pool`.
+/// memory, with its graphs, searching on `pool` and walking what `traversal`
+/// asks for (index files do not record it).
 pub(crate) fn load_index(
     dir: &Path,
     pool: Arc<NumaPool>,
+    traversal: Traversal,
     progress: Progress,
 ) -> Result<Index, CliError> {
     let _step = progress.spinner(&format!("loading {}", dir.display()));
     let (dim, metric): (usize, Metric) =
         sagevec_index::durable::stored_shape(dir).map_err(index_error)?;
     let mut config = IndexConfig::new(dim, metric);
+    config.graph.traversal = traversal;
     config.pool = Some(pool);
     Index::load(dir, config).map_err(index_error)
+}
+
+/// The copy of the vectors graph searches of `dim`-element vectors walk under
+/// `traversal`: `"f16"` or `"f32"` (what `auto` resolves to).
+pub(crate) fn walked(traversal: Traversal, dim: usize) -> &'static str {
+    if traversal.uses_f16(dim) {
+        "f16"
+    } else {
+        "f32"
+    }
 }
 
 /// Fraction of the first `k` true neighbours of each query found among its

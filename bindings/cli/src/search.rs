@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use clap::Args;
 use sagevec_cli::formats::{self, Format, IdMatrix, Matrix};
+use sagevec_index::graph::Traversal;
 use sagevec_index::{BatchResults, Index, SearchParams};
 use sagevec_kernels::Rows;
 
@@ -40,6 +41,12 @@ pub(crate) struct SearchArgs {
     /// Scan every vector instead of walking the graph (exact results).
     #[arg(long)]
     exact: bool,
+    /// Which copy of the vectors graph searches walk: f32 (the vectors
+    /// themselves), f16 (a half-precision copy, half the bytes per hop; the beam
+    /// is re-ranked with f32, so distances stay exact) or auto (f16 from 64
+    /// dimensions). Index files do not record it.
+    #[arg(long, default_value = "auto", value_name = "auto|f32|f16")]
+    traversal: Traversal,
     /// Worker threads (default: every core the placement policy gives).
     #[arg(long)]
     threads: Option<usize>,
@@ -117,7 +124,7 @@ pub(crate) fn run(
         .map(Format::from_path)
         .transpose()?;
     let pool = files::pool(args.threads)?;
-    let index = files::load_index(&args.index, pool.clone(), progress)?;
+    let index = files::load_index(&args.index, pool.clone(), args.traversal, progress)?;
     let queries = files::read_vectors(&args.queries, None, progress)?;
     files::check_dim(&args.queries, &queries, index.dim())?;
 
@@ -149,8 +156,9 @@ pub(crate) fn run(
             "exact".to_owned()
         } else {
             format!(
-                "ef = {}",
-                args.ef.unwrap_or_else(files::default_ef).max(args.k)
+                "ef = {}, walking {}",
+                args.ef.unwrap_or_else(files::default_ef).max(args.k),
+                files::walked(args.traversal, index.dim())
             )
         },
         args.out.display(),

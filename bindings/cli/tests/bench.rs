@@ -40,6 +40,15 @@ fn check_search_report(report: &Value, n: u64, dim: u64, queries: u64) -> Vec<Va
     assert_eq!(build["m"], 16);
     assert_eq!(build["ef_construction"], 200);
     assert_eq!(build["graph_segments"], 1, "{build}");
+    // What --traversal asked for, and the copy it walks at this dimension.
+    let walks = match build["traversal"].as_str() {
+        Some("f32") => "f32",
+        Some("f16") => "f16",
+        Some("auto") if dim >= 64 => "f16",
+        Some("auto") => "f32",
+        _ => panic!("build.traversal: {build}"),
+    };
+    assert_eq!(build["walks"], walks, "{build}");
     assert!(f64_of(build, "seconds") > 0.0);
     assert!(f64_of(build, "vectors_per_second") > 0.0);
 
@@ -124,12 +133,15 @@ fn bench_search_tiny_prints_tables_and_writes_json() {
         "1,2",
         "--runs",
         "2",
+        "--traversal",
+        "f16",
         "--json",
         &json,
     ]);
     for needle in [
         "sagevec bench search: 2000 x 16 clustered (seed 42)",
         "build:",
+        "searches walk f16 (--traversal f16)",
         "ground truth: exact knn",
         "recall@10",
         "QPS (1 thread)",
@@ -147,6 +159,7 @@ fn bench_search_tiny_prints_tables_and_writes_json() {
     assert_eq!(report["truth"]["source"], "exact knn");
     assert!(report["unix_time"].as_u64().unwrap() > 0);
     let sweep = check_search_report(&report, 2000, 16, 100);
+    assert_eq!(report["build"]["traversal"], "f16");
     // Clustered 2000 x 16 is easy: the widest beam finds nearly everything.
     let best = sweep
         .iter()
@@ -330,6 +343,7 @@ fn bad_bench_search_and_all_arguments_exit_2() {
     let not_a_dir = dir.path("file");
     std::fs::write(&not_a_dir, b"x").unwrap();
     let under_file = not_a_dir.join("out");
+    let all_out = dir.arg("all");
     let cases: Vec<Vec<&str>> = vec![
         // --queries without --data is a count.
         vec!["bench", "search", "--tiny", "--queries", "queries.fvecs"],
@@ -342,6 +356,16 @@ fn bad_bench_search_and_all_arguments_exit_2() {
         vec!["bench", "search", "--tiny", "--runs", "0"],
         vec!["bench", "search", "--tiny", "--duration", "-1"],
         vec!["bench", "search", "--tiny", "-k", "0"],
+        vec!["bench", "search", "--tiny", "--traversal", "bf16"],
+        vec![
+            "bench",
+            "all",
+            "--tiny",
+            "--out",
+            &all_out,
+            "--traversal",
+            "f8",
+        ],
         vec![
             "bench",
             "search",

@@ -5,7 +5,7 @@
 //!
 //! | phase | what is timed | reported |
 //! |---|---|---|
-//! | build | `add_batch` of every vector, then `seal` + `wait_for_builds`: one HNSW graph (M = 16, ef_construction = 200) on every worker | seconds to a searchable graph (median of `--build-runs`), vectors/s |
+//! | build | `add_batch` of every vector, then `seal` + `wait_for_builds`: one HNSW graph (M = 16, ef_construction = 200; searches walk the copy `--traversal` picks) on every worker | seconds to a searchable graph (median of `--build-runs`), vectors/s |
 //! | ground truth | exact `sagevec_index::knn` on every worker (skipped with `--truth`) | seconds |
 //! | sweep, workers | one `batch_search` call over all queries on every worker, per ef, after a warm-up call | recall@k, QPS (median of `--runs`) |
 //! | sweep, 1 thread | `search` for each query in turn on the calling thread, per ef | recall@k, QPS (median of `--runs`) |
@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use sagevec_cli::formats::IdMatrix;
+use sagevec_index::graph::Traversal;
 use sagevec_index::{BatchResults, GraphParams, Index, IndexConfig, MAX_K, SearchParams, knn};
 use sagevec_kernels::{Metric, Rows};
 use sagevec_scheduler::{NumaPool, Par};
@@ -86,6 +87,12 @@ pub(crate) struct SearchOpts {
     /// Distance: l2 (squared Euclidean), ip (inner product) or cosine.
     #[arg(long, default_value = "l2")]
     metric: Metric,
+    /// Which copy of the vectors graph searches walk: f32 (the vectors
+    /// themselves), f16 (a half-precision copy, half the bytes per hop; the beam
+    /// is re-ranked with f32, so distances stay exact) or auto (f16 from 64
+    /// dimensions).
+    #[arg(long, default_value = "auto", value_name = "auto|f32|f16")]
+    traversal: Traversal,
     /// Neighbours per query (recall@k).
     #[arg(short, long, default_value_t = 10, value_parser = parse_k)]
     k: usize,
@@ -371,6 +378,7 @@ struct Build {
 fn build(
     data: &Data,
     metric: Metric,
+    traversal: Traversal,
     pool: &Arc<NumaPool>,
     runs: usize,
     progress: Progress,
@@ -393,6 +401,7 @@ fn build(
         config.graph = GraphParams {
             m: M,
             ef_construction: EF_CONSTRUCTION,
+            traversal,
             ..GraphParams::default()
         };
         config.pool = Some(pool.clone());
@@ -651,14 +660,24 @@ pub(crate) fn measure(
     )?;
     out.flush()?;
 
-    let (index, built) = build(&data, opts.metric, &pool, opts.build_runs, progress)?;
+    let (index, built) = build(
+        &data,
+        opts.metric,
+        opts.traversal,
+        &pool,
+        opts.build_runs,
+        progress,
+    )?;
+    let walks = files::walked(opts.traversal, data.dim);
     let (build_secs, build_spread) = median_spread(built.seconds.clone());
     let (add_secs, _) = median_spread(built.add_seconds.clone());
     writeln!(
         out,
-        "\nbuild: {} (M = {M}, ef_construction = {EF_CONSTRUCTION}, {} workers, median of {} build(s)): \
+        "\nbuild: {} (M = {M}, ef_construction = {EF_CONSTRUCTION}, searches walk {walks} \
+         (--traversal {}), {} workers, median of {} build(s)): \
          {:.0} vectors/s; add_batch {}, {} graph segment(s), {:.1} MiB",
         fmt_time(build_secs),
+        opts.traversal,
         pool.n_threads(),
         opts.build_runs,
         per_second(data.n, build_secs),
@@ -792,6 +811,8 @@ pub(crate) fn measure(
         "build": {
             "m": M,
             "ef_construction": EF_CONSTRUCTION,
+            "traversal": opts.traversal.name(),
+            "walks": walks,
             "workers": pool.n_threads(),
             "runs": opts.build_runs,
             "seconds": build_secs,
