@@ -557,7 +557,12 @@ fn a_large_batch_gets_its_own_segment_and_upserts_across_segments() {
 #[test]
 fn transactions_publish_once_and_readers_never_see_half() {
     let dim = 4;
-    let index = Arc::new(Index::new(config(dim, Metric::L2Sq)).unwrap());
+    // Nothing is sealed, so the background builder never publishes: every version
+    // step below is the transactions' own (a graph swap landing between a commit
+    // and the version check made this test flaky).
+    let mut cfg = config(dim, Metric::L2Sq);
+    cfg.seal_threshold = 1 << 20;
+    let index = Arc::new(Index::new(cfg).unwrap());
     // The "bundle": 50 ids; each commit replaces the whole bundle with the next
     // generation (remove the old ids, add new ones) in one transaction.
     let bundle = |g: u64| -> Vec<u64> { (g * 1000..g * 1000 + 50).collect() };
