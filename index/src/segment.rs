@@ -90,7 +90,7 @@ impl Segment {
     }
 
     /// Whether a visible row is live at `version` and passes `filter`.
-    #[inline]
+    #[inline(always)]
     fn admits(&self, row: usize, version: u64, filter: Option<&Filter>) -> bool {
         self.table.alive_at(row, version)
             && filter.is_none_or(|f| f.admits(self.table.id(row), self.table.metadata(row)))

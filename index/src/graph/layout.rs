@@ -229,7 +229,11 @@ impl Graph {
             let mut scaled = std::mem::take(&mut scratch.scaled_query);
             scaled.clear();
             scaled.extend(query.iter().map(|&x| x * copy.scale));
-            if scaled.iter().all(|x| x.abs() <= MAX_SCALED_QUERY) {
+            // Branch-free, so both loops vectorise (they run once per query).
+            let in_range = scaled
+                .iter()
+                .fold(true, |ok, x| ok & (x.abs() <= MAX_SCALED_QUERY));
+            if in_range {
                 let dist = F16Dist {
                     table: self.table,
                     metric: self.metric,
