@@ -49,6 +49,9 @@ pub trait Storage: Send + Sync + Debug {
     fn lock(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>>;
 }
 
+/// How long [`FsStorage::lock`] retries a busy lock before giving up.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The real file system.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FsStorage;
@@ -140,13 +143,25 @@ impl Storage for FsStorage {
             .truncate(false)
             .write(true)
             .open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Box::new(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "another process has this index open for writing",
-            )),
-            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        // A lock can also be held for a moment by a child this process forks: it
+        // inherits the descriptor until its exec closes it (close-on-exec). So a
+        // busy lock is retried for a short while before it counts as another
+        // process's (seen as flaky `Locked` errors while tests spawned children).
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Box::new(file)),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "another process has this index open for writing",
+                    ));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            }
         }
     }
 }
