@@ -216,7 +216,7 @@ pub(crate) use f32_family;
 
 /// Builds `pub(crate) const FAMILY: StoredKernels<$elem>` for one ISA from
 /// f32-query-against-stored-row primitives (`dot`, `l2sq`, `cos_parts`,
-/// `dot_norm`), the f32 `norm_sq` for the query, and `encode`; same loop shapes
+/// `dot_norm`), the f32 `norm_sq` for the query, `encode` and `decode`; same loop shapes
 /// and safety contract as [`f32_family!`].
 macro_rules! stored_family {
     (
@@ -227,7 +227,8 @@ macro_rules! stored_family {
         cos_parts = $cos:path,
         dot_norm = $dn:path,
         norm_sq = $nsq:path,
-        encode = $enc:path $(,)?
+        encode = $enc:path,
+        decode = $dec:path $(,)?
     ) => {
         /// # Safety
         /// The ISA this module is built for is available.
@@ -356,12 +357,22 @@ macro_rules! stored_family {
             unsafe { $enc(src, scale, dst) }
         }
 
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn decode(src: &[$elem], dst: &mut [f32]) {
+            // SAFETY: the caller guarantees the ISA.
+            unsafe { $dec(src, dst) }
+        }
+
         pub(crate) const FAMILY: $crate::stored::StoredKernels<$elem> =
             $crate::stored::StoredKernels {
                 pair: [pair_l2sq, pair_ip, pair_cos],
                 many: [many_l2sq, many_ip, many_cos],
                 gather: [gather_l2sq, gather_ip, gather_cos],
                 encode,
+                decode,
             };
     };
 }

@@ -60,6 +60,8 @@ pub(crate) type StoredManyFn<S> = unsafe fn(&[f32], Rows<'_, S>, &mut [f32]);
 pub(crate) type StoredGatherFn<S> = unsafe fn(&[f32], Rows<'_, S>, &[u32], &mut [f32]);
 /// f32 source, scale, stored destination. Safety: ISA available.
 pub(crate) type EncodeFn<S> = unsafe fn(&[f32], f32, &mut [S]);
+/// Stored source, f32 destination. Safety: ISA available.
+pub(crate) type DecodeFn<S> = unsafe fn(&[S], &mut [f32]);
 
 /// One stored element type's kernels for one ISA.
 #[doc(hidden)]
@@ -68,6 +70,7 @@ pub struct StoredKernels<S> {
     pub(crate) many: [StoredManyFn<S>; 3],
     pub(crate) gather: [StoredGatherFn<S>; 3],
     pub(crate) encode: EncodeFn<S>,
+    pub(crate) decode: DecodeFn<S>,
 }
 
 impl<S> Debug for StoredKernels<S> {

@@ -355,6 +355,15 @@ impl KernelTable {
         unsafe { (S::family(self).encode)(src, scale, dst) };
         Ok(())
     }
+
+    /// `dst[i] = src[i]` widened exactly to f32 (what the stored kernels compute
+    /// with): the inverse of [`encode`](Self::encode) with scale 1 up to its rounding.
+    pub fn decode<S: StoredElement>(&self, src: &[S], dst: &mut [f32]) -> Result<(), KernelError> {
+        check_out("dst", src.len(), dst.len())?;
+        // SAFETY: ISA detected for this table; lengths equal.
+        unsafe { (S::family(self).decode)(src, dst) };
+        Ok(())
+    }
 }
 
 pub(crate) fn check_dim(expected: usize, got: usize) -> Result<(), KernelError> {

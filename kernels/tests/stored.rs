@@ -506,6 +506,46 @@ fn shapes_are_checked_and_nothing_is_written() {
 }
 
 #[test]
+fn decode_widens_every_f16_exactly_at_every_length_and_offset() {
+    // Every one of the 65536 bit patterns, in one call, then every length 0..=40 at
+    // every start 0..3, into a buffer framed by sentinels (nothing outside dst).
+    let all: Vec<f16> = (0..=u16::MAX).map(f16::from_bits).collect();
+    for t in tables() {
+        let mut out = vec![0.0f32; all.len()];
+        t.decode(&all, &mut out).unwrap();
+        for (h, &got) in all.iter().zip(&out) {
+            let want = h.to_f32();
+            assert!(
+                same(got, want),
+                "decode_f16_{} {:#06x}: {got:e} vs {want:e}",
+                t.isa().name(),
+                h.to_bits()
+            );
+        }
+        for n in 0..=40 {
+            for start in 0..3 {
+                let src = &all[1000 + start..1000 + start + n];
+                let mut buf = vec![f32::from_bits(0xDEAD_BEEF); n + 6];
+                t.decode(src, &mut buf[3..3 + n]).unwrap();
+                assert_eq!(widen(src), buf[3..3 + n].to_vec(), "n={n} start={start}");
+                assert!(
+                    buf[..3]
+                        .iter()
+                        .chain(&buf[3 + n..])
+                        .all(|x| x.to_bits() == 0xDEAD_BEEF),
+                    "decode_f16_{} n={n} wrote outside dst",
+                    t.isa().name()
+                );
+            }
+        }
+        assert!(matches!(
+            t.decode(&all[..4], &mut [0.0; 3]),
+            Err(KernelError::OutputLength { .. })
+        ));
+    }
+}
+
+#[test]
 fn table_lists_the_f16_family() {
     for t in tables() {
         assert!(t.families().contains(&("f16", t.isa().name())));

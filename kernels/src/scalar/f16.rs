@@ -53,6 +53,13 @@ pub fn encode_f16_scalar(src: &[f32], scale: f32, dst: &mut [f16]) {
     }
 }
 
+/// `dst[i] = src[i]` widened exactly to f32.
+pub fn decode_f16_scalar(src: &[f16], dst: &mut [f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = s.to_f32();
+    }
+}
+
 crate::family::stored_family! {
     elem = f16,
     dot = dot_f16_scalar,
@@ -61,4 +68,5 @@ crate::family::stored_family! {
     dot_norm = dot_norm_f16_scalar,
     norm_sq = crate::scalar::f32::norm_sq_f32_scalar,
     encode = encode_f16_scalar,
+    decode = decode_f16_scalar,
 }

@@ -252,6 +252,27 @@ pub(crate) unsafe fn encode_f16_avx2(src: &[f32], scale: f32, dst: &mut [f16]) {
     }
 }
 
+/// `dst[i] = src[i]` widened exactly to f32 (`vcvtph2ps`, 8 per step), over the
+/// shorter length.
+///
+/// # Safety
+/// AVX2, FMA and F16C are available.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn decode_f16_avx2(src: &[f16], dst: &mut [f32]) {
+    let n = src.len().min(dst.len());
+    let (ps, pd) = (src.as_ptr(), dst.as_mut_ptr());
+    let mut i = 0;
+    while i + LANES <= n {
+        // SAFETY: i + 8 <= n <= len of both slices; loads and stores are unaligned.
+        unsafe { _mm256_storeu_ps(pd.add(i), load8(ps.add(i))) };
+        i += LANES;
+    }
+    while i < n {
+        dst[i] = widen(src[i]);
+        i += 1;
+    }
+}
+
 crate::family::stored_family! {
     #[target_feature(enable = "avx2,fma,f16c")]
     elem = f16,
@@ -261,4 +282,5 @@ crate::family::stored_family! {
     dot_norm = dot_norm_f16_avx2,
     norm_sq = super::f32::norm_sq_f32_avx2,
     encode = encode_f16_avx2,
+    decode = decode_f16_avx2,
 }

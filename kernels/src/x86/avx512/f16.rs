@@ -322,4 +322,7 @@ crate::family::stored_family! {
     dot_norm = dot_norm_f16_avx512,
     norm_sq = super::f32::norm_sq_f32_avx512,
     encode = encode_f16_avx512,
+    // Widening is a load-convert-store stream, no faster with 16 lanes; AVX-512
+    // hosts have AVX2 and F16C (the avx512 level requires them).
+    decode = crate::x86::avx2::f16::decode_f16_avx2,
 }
