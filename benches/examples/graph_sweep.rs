@@ -205,9 +205,11 @@ fn main() {
     knn(metric, q, rows, None, K, Par::Pool(&gt_pool), &mut truth).unwrap();
     drop(gt_pool);
 
+    // The first traversal listed is also what the graph is built on.
     let params = GraphParams {
         m: a.m,
         ef_construction: a.efc,
+        traversal: a.traversals[0],
         ..GraphParams::default()
     };
     println!(

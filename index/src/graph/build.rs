@@ -30,7 +30,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use sagevec_scheduler::{Par, rayon};
 
 use super::params::GraphParams;
-use super::search::{Dist, Links, SearchScratch, beam, greedy};
+use super::search::{BuildDistance, Links, SearchScratch, beam, greedy};
 use super::visited::{distance_of, pack, row_of};
 
 /// The entry point before the first insertion.
@@ -44,9 +44,10 @@ fn unpack_entry(e: u64) -> (u32, usize) {
     ((e >> 8) as u32, (e & 0xff) as usize)
 }
 
-/// The graph while it is being built.
-pub(crate) struct Builder<'a> {
-    dist: Dist<'a>,
+/// The graph while it is being built, over the rows `dist` reads (the f32 vectors,
+/// or the f16 copy a graph that walks one is built on).
+pub(crate) struct Builder<'a, D> {
+    dist: D,
     levels: &'a [u8],
     m: usize,
     ef_construction: usize,
@@ -80,6 +81,11 @@ struct Scratch {
     /// A neighbour's list while it is shrunk, and what the heuristic keeps of it.
     shrink: Vec<u64>,
     kept: Vec<u64>,
+    /// Rows as queries when the rows are not f32: the inserted row, a
+    /// neighbour being shrunk, a candidate the heuristic weighs.
+    query: Vec<f32>,
+    base: Vec<f32>,
+    cand: Vec<f32>,
     /// The new node's own list: the selection, then links others made to it.
     merged: Vec<u32>,
     ids: Vec<u32>,
@@ -111,7 +117,7 @@ fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Links for Builder<'_> {
+impl<D: BuildDistance> Links for Builder<'_, D> {
     #[inline(always)]
     fn neighbors_into(&self, node: u32, level: usize, out: &mut Vec<u32>) {
         let (start, cap) = self.list(node, level);
@@ -121,8 +127,8 @@ impl Links for Builder<'_> {
     }
 }
 
-impl<'a> Builder<'a> {
-    pub(crate) fn new(dist: Dist<'a>, levels: &'a [u8], params: &GraphParams) -> Self {
+impl<'a, D: BuildDistance> Builder<'a, D> {
+    pub(crate) fn new(dist: D, levels: &'a [u8], params: &GraphParams) -> Self {
         let n = levels.len();
         let m = params.m;
         let mut upper_start = vec![usize::MAX; n];
@@ -245,7 +251,9 @@ impl<'a> Builder<'a> {
             }
         }
         let (ep, top) = unpack_entry(entry);
-        let query = self.dist.rows.row(q as usize);
+        // Out of `s` for the insertion: `connect` borrows all of `s`.
+        let mut query_buf = std::mem::take(&mut s.query);
+        let query = self.dist.row_query(q, &mut query_buf);
         let mut cur = pack(self.dist.dist_to(query, ep), ep);
         for level in (level_q + 1..=top).rev() {
             cur = greedy(self, &self.dist, query, level, cur, &mut s.search);
@@ -269,9 +277,10 @@ impl<'a> Builder<'a> {
             if let Some(&closest) = s.found.first() {
                 cur = closest;
             }
-            self.select(&s.found, self.m, &mut s.selected);
+            self.select(&s.found, self.m, &mut s.selected, &mut s.cand);
             self.connect(q, level, s);
         }
+        s.query = query_buf;
         if raise_guard.is_some() {
             self.entry.store(pack_entry(q, level_q), Ordering::Release);
         }
@@ -280,7 +289,7 @@ impl<'a> Builder<'a> {
 
     /// The heuristic (Algorithm 4 as hnswlib runs it): scan `cands` (ascending) and
     /// keep one unless a kept row is closer to it than the base is; stop at `max`.
-    fn select(&self, cands: &[u64], max: usize, out: &mut Vec<u64>) {
+    fn select(&self, cands: &[u64], max: usize, out: &mut Vec<u64>, buf: &mut Vec<f32>) {
         out.clear();
         if cands.len() <= max {
             out.extend_from_slice(cands);
@@ -291,7 +300,7 @@ impl<'a> Builder<'a> {
                 break;
             }
             let d_c = distance_of(c);
-            let row_c = self.dist.rows.row(row_of(c) as usize);
+            let row_c = self.dist.row_query(row_of(c), buf);
             let good = out
                 .iter()
                 .all(|&r| self.dist.dist_to(row_c, row_of(r)).total_cmp(&d_c).is_ge());
@@ -342,13 +351,13 @@ impl<'a> Builder<'a> {
             if s.dists.len() < s.ids.len() {
                 s.dists.resize(s.ids.len(), 0.0);
             }
-            let base = self.dist.rows.row(nb as usize);
+            let base = self.dist.row_query(nb, &mut s.base);
             self.dist.gather(base, &s.ids, &mut s.dists);
             s.shrink.clear();
             s.shrink
                 .extend(s.ids.iter().zip(&s.dists).map(|(&id, &d)| pack(d, id)));
             sort_candidates(nb, &mut s.shrink);
-            self.select(&s.shrink, cap, &mut s.kept);
+            self.select(&s.shrink, cap, &mut s.kept, &mut s.cand);
             self.store_list(nb, level, s.kept.iter().map(|&k| row_of(k)));
         }
     }

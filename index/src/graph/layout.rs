@@ -51,7 +51,7 @@ pub(crate) struct F16Copy {
 
 impl F16Copy {
     /// Encodes `vectors` with `table`'s kernel.
-    fn new(table: &KernelTable, vectors: &AlignedMatrix<f32>) -> F16Copy {
+    pub(crate) fn new(table: &KernelTable, vectors: &AlignedMatrix<f32>) -> F16Copy {
         let max_abs = vectors
             .rows()
             .iter()

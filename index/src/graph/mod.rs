@@ -151,13 +151,29 @@ impl Graph {
             vectors.row_mut(i).copy_from_slice(row);
         }
         let levels = rng::draw_levels(n, params.effective_level_multiplier(), params.seed);
-        let built = {
-            let dist = search::Dist::new(table, metric, vectors.rows());
-            build::Builder::new(dist, &levels, params)
-                .run(par, cancel)
-                .ok_or(IndexError::Cancelled)?
-        };
-        let mut graph = Graph {
+        // A graph that walks an f16 copy is built on it too: half the bytes per
+        // distance while inserting, and links chosen with the distances its
+        // searches will compare.
+        let f16 = params
+            .traversal
+            .uses_f16(dim)
+            .then(|| layout::F16Copy::new(table, &vectors));
+        let built = match &f16 {
+            Some(copy) => {
+                let dist = search::F16Dist {
+                    table,
+                    metric,
+                    rows: copy.vectors.rows(),
+                };
+                build::Builder::new(dist, &levels, params).run(par, cancel)
+            }
+            None => {
+                let dist = search::Dist::new(table, metric, vectors.rows());
+                build::Builder::new(dist, &levels, params).run(par, cancel)
+            }
+        }
+        .ok_or(IndexError::Cancelled)?;
+        Ok(Graph {
             metric,
             params: params.clone(),
             table,
@@ -166,9 +182,7 @@ impl Graph {
             upper: built.upper,
             upper_start: built.upper_start,
             entry: built.entry,
-            f16: None,
-        };
-        graph.set_traversal(params.traversal);
-        Ok(graph)
+            f16,
+        })
     }
 }

@@ -129,6 +129,33 @@ impl WalkDistance for Dist<'_> {
     }
 }
 
+/// What the builder needs beyond a walk: its queries are the graph's own rows
+/// (the row being inserted; candidates compared with each other).
+pub(crate) trait BuildDistance: WalkDistance + Sync {
+    /// Row `i` as a query, in this distance's units: borrowed when the rows are
+    /// f32, widened into `buf` otherwise.
+    fn row_query<'b>(&'b self, i: u32, buf: &'b mut Vec<f32>) -> &'b [f32];
+}
+
+impl BuildDistance for Dist<'_> {
+    #[inline(always)]
+    fn row_query<'b>(&'b self, i: u32, _buf: &'b mut Vec<f32>) -> &'b [f32] {
+        self.rows.row(i as usize)
+    }
+}
+
+impl BuildDistance for F16Dist<'_> {
+    #[inline(always)]
+    fn row_query<'b>(&'b self, i: u32, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        let row = self.rows.row(i as usize);
+        buf.resize(row.len(), 0.0);
+        self.table
+            .decode(row, buf)
+            .expect("buffer sized to the row");
+        buf
+    }
+}
+
 /// Distances from an f32 query (already scaled like the rows) to a graph's f16
 /// copy: every one from the stored-row gather kernel, the single-row case too.
 #[derive(Clone, Copy, Debug)]
