@@ -18,7 +18,8 @@
 //! - [`Traversal`]: which copy of the vectors the walk reads. From 64 dimensions
 //!   (`Auto`) it is an f16 copy, scaled by a power of two into f16's range, and the
 //!   beam's rows are re-ranked with the f32 vectors: half the bytes per hop, and
-//!   still the exact f32 distances in every result.
+//!   still the exact f32 distances in every result. Such a graph is built on the
+//!   copy as well.
 //! - [`SearchScratch`]: per-thread reusable state (epoch-stamped visited set, heaps),
 //!   and [`SearchStats`] (distances and hops counted per hop, read with
 //!   [`SearchScratch::take_stats`]) to tell graph quality from per-distance cost.

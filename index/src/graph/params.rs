@@ -26,9 +26,10 @@ pub const AUTO_F16_MIN_DIM: usize = 64;
 /// hop, not by arithmetic. An f16 copy halves them: the walk compares f16
 /// distances (the rows scaled by a power of two into f16's range, then rounded to
 /// nearest; the f32 query is scaled the same), and the beam's rows are re-ranked
-/// with the f32 vectors, so every returned distance is the exact f32 one. The
-/// copy costs half the f32 vectors' memory again. Not stored in index files: a
-/// reopened index walks what its configuration asks for.
+/// with the f32 vectors, so every returned distance is the exact f32 one. Such a
+/// graph is built on the copy too (half the bytes per insertion). The copy costs
+/// half the f32 vectors' memory again. Not stored in index files: a reopened
+/// index walks what its configuration asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Traversal {
     /// [`F16`](Self::F16) when vectors have at least [`AUTO_F16_MIN_DIM`]
@@ -101,7 +102,9 @@ pub struct GraphParams {
     /// Seed of the level generator (SplitMix64).
     pub seed: u64,
     /// Which copy of the vectors searches walk (default [`Traversal::Auto`]).
-    /// A layout choice: it does not change the links.
+    /// A graph that walks an f16 copy is also built on it (links chosen with the
+    /// distances its searches compare); a loaded graph keeps its links and only
+    /// changes what it walks.
     pub traversal: Traversal,
 }
 
