@@ -210,6 +210,63 @@ fn f16_and_f32_walks_reach_the_same_recall_with_exact_distances() {
 }
 
 #[test]
+fn graphs_built_on_the_f16_copy_for_every_metric() {
+    // What `Auto` gives the index from 64 dimensions (cosine arrives as inner
+    // product on unit vectors; `Graph::build` also takes cosine itself), at a
+    // dimension that is not a multiple of 8 or 16 so every kernel tail runs.
+    let dim = 67;
+    let (mut base, mut queries) = clustered(3000, 100, dim, 50, 23);
+    let f16 = GraphParams {
+        traversal: Traversal::F16,
+        ..GraphParams::default()
+    };
+    for metric in Metric::ALL {
+        if metric != Metric::L2Sq {
+            normalise(&mut base, dim);
+            normalise(&mut queries, dim);
+        }
+        let rows = Rows::contiguous(&base, dim).unwrap();
+        let g = Graph::build(metric, &rows, &f16, Par::Seq).unwrap();
+        assert!(g.walks_f16());
+        let truth = brute(metric, &base, &queries, dim, K);
+        let found = search_all(&g, &queries, K, 32);
+        let r = recall(&found, &truth, K);
+        eprintln!("{metric}: built and walked on f16, recall@10 at ef 32 = {r:.4}");
+        assert!(r >= 0.95, "{metric}: {r}");
+        assert_kernel_distances(&g, &queries, &found);
+        // A filter: never a refused row, and k results while k pass (every third).
+        let mut scratch = SearchScratch::new();
+        for q in queries.chunks_exact(dim).take(20) {
+            let mut top = TopK::new(K);
+            g.search(q, 32, |row| row % 3 == 0, &mut scratch, &mut top);
+            let hits = top.into_sorted_vec();
+            assert_eq!(hits.len(), K, "{metric}");
+            assert!(hits.iter().all(|n| n.id % 3 == 0), "{metric}");
+        }
+    }
+    // k beyond the graph, one row, and an empty graph.
+    for n in [0usize, 1, 5] {
+        let rows = Rows::strided(&base, n, dim, dim).unwrap();
+        let g = Graph::build(Metric::L2Sq, &rows, &f16, Par::Seq).unwrap();
+        let mut top = TopK::new(K);
+        g.search(
+            &queries[..dim],
+            16,
+            |_| true,
+            &mut SearchScratch::new(),
+            &mut top,
+        );
+        let hits = top.into_sorted_vec();
+        assert_eq!(hits.len(), n, "{n} rows");
+        assert_kernel_distances(
+            &g,
+            &queries[..dim],
+            &[hits.iter().map(|h| (h.id, h.distance)).collect()],
+        );
+    }
+}
+
+#[test]
 fn f16_walk_keeps_recall_at_extreme_magnitudes() {
     // Rows far outside f16's range (and far below its smallest subnormal) are scaled
     // by a power of two into it: the same data at 1e-15, 1, and 1e15 (whose squared
@@ -231,15 +288,19 @@ fn f16_walk_keeps_recall_at_extreme_magnitudes() {
         let found = search_all(&g, &q, K, 48);
         assert_kernel_distances(&g, &q, &found);
         recalls.push(recall(&found, &truth, K));
-        // 1e6 times the largest row: beyond what an f16 walk takes; still answered,
-        // exactly, by the f32 walk.
-        let far: Vec<f32> = q[..dim].iter().map(|x| x * 1e6).collect();
+        // One element 1024 times the largest row element: beyond what an f16 walk
+        // takes (2^24 against rows below 2^15 after scaling); still answered,
+        // exactly, by the f32 walk (and still finite in f32 at the 1e15 scale).
+        let max_abs = b.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let mut far = q[..dim].to_vec();
+        far[0] = max_abs * 1024.0;
         let mut top = TopK::new(K);
         let mut scratch = SearchScratch::new();
         g.search(&far, 48, |_| true, &mut scratch, &mut top);
         assert_eq!(scratch.take_stats().reranked, 0, "scale {scale}: f32 walk");
         let hits = top.into_sorted_vec();
         assert_eq!(hits.len(), K);
+        assert!(hits.iter().all(|n| n.distance.is_finite()), "scale {scale}");
         assert_kernel_distances(
             &g,
             &far,

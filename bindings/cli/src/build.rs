@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
+use sagevec_index::graph::Traversal;
 use sagevec_index::{GraphParams, Index, IndexConfig, IndexError};
 use sagevec_kernels::Metric;
 
@@ -40,6 +41,11 @@ pub(crate) struct BuildArgs {
     /// Seed of the graph's level generator (the same seed gives the same graph).
     #[arg(long)]
     seed: Option<u64>,
+    /// Which copy of the vectors the graph is built on: f16 (a half-precision
+    /// copy, half the bytes per distance), f32, or auto (f16 from 64 dimensions).
+    /// Searches choose what they walk with their own --traversal.
+    #[arg(long, default_value = "auto", value_name = "auto|f32|f16")]
+    traversal: Traversal,
     /// Index only the first N rows.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
@@ -105,6 +111,7 @@ pub(crate) fn run(
     let mut graph = GraphParams {
         m: args.m,
         ef_construction: args.ef_construction,
+        traversal: args.traversal,
         ..GraphParams::default()
     };
     if let Some(seed) = args.seed {

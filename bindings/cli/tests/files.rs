@@ -249,6 +249,39 @@ fn traversal_f32_and_f16_both_reach_recall_with_exact_distances() {
         table.contains("graphs walk f32 (--traversal f32)"),
         "{table}"
     );
+    // A graph built on the f32 vectors (the pure f32 baseline) reaches the same bar.
+    f.build("index32", &["--quiet", "--traversal", "f32"]);
+    let report: Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--index",
+        &f.p("index32"),
+        "--queries",
+        &queries,
+        "--truth",
+        &truth,
+        "--ef",
+        "64",
+        "--runs",
+        "1",
+        "--json",
+        "--traversal",
+        "f32",
+    ]))
+    .expect("eval --json is JSON");
+    assert!(
+        report["points"][0]["recall"].as_f64().unwrap() >= 0.95,
+        "{report}"
+    );
+    let err = usage_error(&[
+        "build",
+        "--data",
+        &f.p("base.fvecs"),
+        "--out",
+        &f.p("bad"),
+        "--traversal",
+        "bf16",
+    ]);
+    assert!(err.contains("bf16"), "{err}");
 
     // search: either copy finds the true neighbours, and its distances are the
     // exact f32 ones of the ids it returns (the f16 walk's beam is re-ranked).

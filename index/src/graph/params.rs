@@ -102,9 +102,11 @@ pub struct GraphParams {
     /// Seed of the level generator (SplitMix64).
     pub seed: u64,
     /// Which copy of the vectors searches walk (default [`Traversal::Auto`]).
-    /// A graph that walks an f16 copy is also built on it (links chosen with the
-    /// distances its searches compare); a loaded graph keeps its links and only
-    /// changes what it walks.
+    /// [`Graph::build`](super::Graph::build) also builds on that copy (links
+    /// chosen with the distances its searches compare). On a built graph the
+    /// field names what it walks now: after
+    /// [`set_traversal`](super::Graph::set_traversal) or a reload the links stay
+    /// as they were built.
     pub traversal: Traversal,
 }
 

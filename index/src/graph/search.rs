@@ -10,10 +10,12 @@
 //!   *and* the result set holds `ef` rows.
 //!
 //! For each expanded node, the not-yet-visited neighbours are collected into one id
-//! list and their distances computed by one
-//! [`distances_gather`](sagevec_kernels::KernelTable::distances_gather) call (the
-//! kernel prefetches the rows ahead). Heaps hold packed `u64` keys (see
-//! `visited.rs`), so they compare one integer.
+//! list and their distances computed through a [`WalkDistance`]: one
+//! [`distances_gather`](sagevec_kernels::KernelTable::distances_gather) call over
+//! f32 rows (the one-to-one kernel per row under cosine), or one
+//! [`stored_distances_gather`](sagevec_kernels::KernelTable::stored_distances_gather)
+//! call over an f16 copy; the kernels prefetch the rows ahead. Heaps hold packed
+//! `u64` keys (see `visited.rs`), so they compare one integer.
 
 use std::collections::BinaryHeap;
 
