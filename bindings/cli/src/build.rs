@@ -42,7 +42,7 @@ pub(crate) struct BuildArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Which copy of the vectors the graph is built on: f16 (a half-precision
-    /// copy, half the bytes per distance), f32, or auto (f16 from 64 dimensions).
+    /// copy, half the bytes per distance), f32, or auto (f16 from 96 dimensions).
     /// Searches choose what they walk with their own --traversal.
     #[arg(long, default_value = "auto", value_name = "auto|f32|f16")]
     traversal: Traversal,

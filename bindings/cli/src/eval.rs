@@ -45,7 +45,7 @@ pub(crate) struct EvalArgs {
     exact: bool,
     /// Which copy of the vectors graph searches walk: f32 (the vectors
     /// themselves), f16 (a half-precision copy, half the bytes per hop; the beam
-    /// is re-ranked with f32, so distances stay exact) or auto (f16 from 64
+    /// is re-ranked with f32, so distances stay exact) or auto (f16 from 96
     /// dimensions). Index files do not record it.
     #[arg(long, default_value = "auto", value_name = "auto|f32|f16")]
     traversal: Traversal,

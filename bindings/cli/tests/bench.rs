@@ -44,7 +44,7 @@ fn check_search_report(report: &Value, n: u64, dim: u64, queries: u64) -> Vec<Va
     let walks = match build["traversal"].as_str() {
         Some("f32") => "f32",
         Some("f16") => "f16",
-        Some("auto") if dim >= 64 => "f16",
+        Some("auto") if dim >= 96 => "f16",
         Some("auto") => "f32",
         _ => panic!("build.traversal: {build}"),
     };

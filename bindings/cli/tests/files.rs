@@ -179,10 +179,10 @@ fn build_search_eval_round_trip_is_exact() {
 
 /// `--traversal` of `eval` and `search`: each copy reaches the same recall as a
 /// graph search should, distances stay the exact f32 ones (the f16 walk's beam is
-/// re-ranked), and a bad value is a usage error. 64 dimensions: `auto` walks f16.
+/// re-ranked), and a bad value is a usage error. 96 dimensions: `auto` walks f16.
 #[test]
 fn traversal_f32_and_f16_both_reach_recall_with_exact_distances() {
-    let f = Files::sized("traversal", 2000, 64);
+    let f = Files::sized("traversal", 2000, 96);
     f.build("index", &["--quiet"]);
     let (index, queries, truth) = (f.p("index"), f.p("queries.npy"), f.p("truth.ivecs"));
     let eval = |traversal: &str| -> Value {

@@ -231,7 +231,7 @@ fn sole(mut index: Arc<Index>) -> Index {
 /// the vectors themselves, ``"f16"`` a half-precision copy (half the bytes read
 /// per hop, half the vectors' memory again) whose beam is re-ranked with the
 /// f32 vectors, so returned distances are exact; ``"auto"`` (the default) is
-/// ``"f16"`` from 64 dimensions. It is not saved with the index: every open or
+/// ``"f16"`` from 96 dimensions. It is not saved with the index: every open or
 /// ``Index.load`` applies its own.
 ///
 /// ``path`` (``str`` or ``os.PathLike``): open, or create, a durable index in

@@ -16,7 +16,7 @@ from sagevec.compat import DatabaseConfig, SageDB
 
 TRAVERSALS = ("auto", "f32", "f16")
 
-# Graph search data: a few thousand rows in gaussian clusters, dim >= 64 (where
+# Graph search data: a few thousand rows in gaussian clusters, dim >= 96 (where
 # "auto" walks the f16 copy too).
 N, DIM, N_QUERIES, K, EF = 4000, 96, 200, 10, 32
 
@@ -145,7 +145,7 @@ def test_f16_copy_is_held_and_load_applies_its_own_argument(data, tmp_path: Path
     # The f16 copy: two bytes per element (rows padded, so at least that).
     extra = graph_bytes(f16) - graph_bytes(f32)
     assert N * DIM * 2 <= extra <= N * DIM * 2 * 1.5, extra
-    assert graph_bytes(graph_index(base, "auto")) == graph_bytes(f16)  # DIM >= 64
+    assert graph_bytes(graph_index(base, "auto")) == graph_bytes(f16)  # DIM >= 96
 
     f16.save(tmp_path / "saved")
     for name, want in [("f32", graph_bytes(f32)), ("f16", graph_bytes(f16)), ("auto", graph_bytes(f16))]:

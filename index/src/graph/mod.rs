@@ -15,7 +15,7 @@
 //! - [`Graph::search`]: greedy descent on the upper levels, an ef-bounded beam on
 //!   level 0 with an `admit` filter (refused rows are walked, never returned), every
 //!   hop's distances computed by one gather-kernel call.
-//! - [`Traversal`]: which copy of the vectors the walk reads. From 64 dimensions
+//! - [`Traversal`]: which copy of the vectors the walk reads. From 96 dimensions
 //!   (`Auto`) it is an f16 copy, scaled by a power of two into f16's range, and the
 //!   beam's rows are re-ranked with the f32 vectors: half the bytes per hop, and
 //!   still the exact f32 distances in every result. Such a graph is built on the
