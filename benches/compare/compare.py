@@ -15,7 +15,8 @@ Sections (``--sections``, default all):
            threshold), at each thread count;
   hnsw     M=16, ef_construction=200 graphs on every data set: build time (add +
            wait_for_builds for sagevec, one graph segment), recall@10 and batch QPS over
-           an ef sweep, QPS interpolated at recall@10 = 0.95, at each thread count;
+           an ef sweep (warm blocks of >= SWEEP_BLOCK_S per engine, interleaved), QPS
+           interpolated at recall@10 = 0.95, at each thread count;
   threads  single-query search from 1 and N Python threads on the graphs of `hnsw`;
   mix      90% search / 10% add from Python threads (index_mix.py's schedule): ops/s,
            search p99, and the share of acknowledged writes found.
@@ -103,6 +104,7 @@ EF_LADDER = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
 QUICK_EF = [10, 32, 128, 384]
 KERNEL_DIM = 768
 KERNEL_HOT_BYTES = 256 * 1024
+SWEEP_BLOCK_S = 0.25  # shortest timed block of one engine in the HNSW sweep
 PAUSE_S = 0.05  # between timed blocks: lets OpenMP/OpenBLAS workers stop spinning
 SLOW_CALL_S = 20.0  # an exact-search call slower than this is timed once
 PACKAGES = ("sagevec", "numpy", "faiss-cpu", "hnswlib", "usearch", "simsimd", "numkong", "matplotlib",
@@ -677,7 +679,12 @@ def hnsw_sweep(ds: Dataset, s: Settings, graphs: Graphs, t: int) -> dict[str, li
         engines = {n: graphs.get(ds, n, t) for n in names}
         found = {n: e.search(ds.queries, ef, t) for n, e in engines.items()}  # warm-up + recall
         calls = {n: (lambda e=e, ef=ef: e.search(ds.queries, ef, t)) for n, e in engines.items()}
-        samples = fk.seconds_interleaved(calls, s.sweep_runs, 0.0, warm_up=False, between=pause)
+        # Each timed block repeats one engine's batch for at least SWEEP_BLOCK_S after
+        # an untimed call: steady-state throughput, as ann-benchmarks times warm
+        # repeated runs. A single ~20 ms call right after another engine's measured
+        # mostly the refill of caches that engine had evicted, and timer noise.
+        samples = fk.seconds_interleaved(calls, s.sweep_runs, SWEEP_BLOCK_S, warm_up=True,
+                                         between=pause)
         for n in names:
             qps = ds.queries.shape[0] / median(samples[n])
             r = hnsw_peers.recall(found[n], ds.truth)
@@ -699,7 +706,7 @@ def section_hnsw(s: Settings, out: dict[str, Any], datasets: list[Dataset], grap
                      for t, curves in sweeps.items()}
         per_ds[ds.name] = {"data": ds.describe(), "builds": builds, "sweeps": sweeps, "at_target": at_target}
     out.update({"m": M, "ef_construction": EF_CONSTRUCTION, "k": K, "target_recall": TARGET_RECALL,
-                "runs": s.sweep_runs, "build_runs": s.build_runs, "datasets": per_ds})
+                "runs": s.sweep_runs, "block_s": SWEEP_BLOCK_S, "build_runs": s.build_runs, "datasets": per_ds})
 
 
 # ----------------------------------------------------------------------------- threads

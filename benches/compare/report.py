@@ -207,8 +207,12 @@ def exact_md(sec: dict[str, Any]) -> list[str]:
 
 
 def hnsw_md(sec: dict[str, Any], img_prefix: str) -> list[str]:
-    out = [(f"M = {sec['m']}, ef_construction = {sec['ef_construction']}, k = {sec['k']}. QPS is one "
-           f"batch call of all queries on the engine's own threads (median of {sec['runs']} interleaved runs; "
+    block = sec.get("block_s")
+    timing = (f"each timed block repeats one engine's batch call of all queries (on its own threads) for at "
+              f"least {block} s after an untimed call, i.e. warm steady state as ann-benchmarks times it"
+              if block else "one batch call of all queries on the engine's own threads")
+    out = [(f"M = {sec['m']}, ef_construction = {sec['ef_construction']}, k = {sec['k']}. QPS: {timing} "
+            f"(median of {sec['runs']} interleaved runs; "
            f"builds: median of {sec['build_runs']}). QPS at recall {sec['target_recall']} is interpolated "
            "(log QPS, linear in recall) between the two ef points around it. sagevec's build = one `add` "
            "of every row + `wait_for_builds()` (one graph segment, checked); its index's `threads=` sets "
