@@ -70,6 +70,16 @@ impl F16Copy {
             scale,
         }
     }
+
+    /// `query` in the copy's units, into `out`; false when an element lands beyond
+    /// [`MAX_SCALED_QUERY`] (the query must walk the f32 rows). Branch-free, so
+    /// both loops vectorise: they run once per query.
+    fn scale_query(&self, query: &[f32], out: &mut Vec<f32>) -> bool {
+        out.clear();
+        out.extend(query.iter().map(|&x| x * self.scale));
+        out.iter()
+            .fold(true, |ok, x| ok & (x.abs() <= MAX_SCALED_QUERY))
+    }
 }
 
 /// Largest `|element|` of a scaled query an f16 walk takes (2^24, far past any row's
@@ -227,39 +237,22 @@ impl Graph {
         let exact = Dist::new(self.table, self.metric, self.vectors.rows());
         if let Some(copy) = &self.f16 {
             let mut scaled = std::mem::take(&mut scratch.scaled_query);
-            scaled.clear();
-            scaled.extend(query.iter().map(|&x| x * copy.scale));
-            // Branch-free, so both loops vectorise (they run once per query).
-            let in_range = scaled
-                .iter()
-                .fold(true, |ok, x| ok & (x.abs() <= MAX_SCALED_QUERY));
-            if in_range {
+            let on_f16 = copy.scale_query(query, &mut scaled);
+            if on_f16 {
                 let dist = F16Dist {
                     table: self.table,
                     metric: self.metric,
                     rows: copy.vectors.rows(),
                 };
-                self.walk(&dist, &scaled, ep, top, ef, admit, scratch);
-                scratch.scaled_query = scaled;
-                // Re-rank the beam with the f32 rows: one gather call, whose
-                // distances are the one-to-one kernel's bit for bit.
-                scratch.ids.clear();
-                scratch
-                    .ids
-                    .extend(scratch.results.iter().map(|&key| row_of(key)));
-                if scratch.dists.len() < scratch.ids.len() {
-                    scratch.dists.resize(scratch.ids.len(), 0.0);
-                }
-                exact.gather(query, &scratch.ids, &mut scratch.dists);
-                scratch.stats.reranked += scratch.ids.len() as u64;
-                for (&row, &d) in scratch.ids.iter().zip(&scratch.dists) {
-                    out.push(d, u64::from(row));
-                }
-                return;
+                self.walk(&dist, &scaled, ep, top, ef, &admit, scratch);
             }
             scratch.scaled_query = scaled;
+            if on_f16 {
+                rerank(&exact, query, scratch, out);
+                return;
+            }
         }
-        self.walk(&exact, query, ep, top, ef, admit, scratch);
+        self.walk(&exact, query, ep, top, ef, &admit, scratch);
         for &key in scratch.results.iter() {
             out.push(distance_of(key), u64::from(row_of(key)));
         }
@@ -285,5 +278,23 @@ impl Graph {
             cur = greedy(self, dist, query, level, cur, scratch);
         }
         beam(self, dist, self.len(), query, 0, cur, ef, admit, scratch);
+    }
+}
+
+/// Pushes the beam of an f16 walk into `out` with each row's f32 distance: one
+/// gather call, whose distances are the one-to-one kernel's bit for bit (what an
+/// f32 walk and exact search report).
+fn rerank(exact: &Dist<'_>, query: &[f32], scratch: &mut SearchScratch, out: &mut TopK) {
+    scratch.ids.clear();
+    scratch
+        .ids
+        .extend(scratch.results.iter().map(|&key| row_of(key)));
+    if scratch.dists.len() < scratch.ids.len() {
+        scratch.dists.resize(scratch.ids.len(), 0.0);
+    }
+    exact.gather(query, &scratch.ids, &mut scratch.dists);
+    scratch.stats.reranked += scratch.ids.len() as u64;
+    for (&row, &d) in scratch.ids.iter().zip(&scratch.dists) {
+        out.push(d, u64::from(row));
     }
 }

@@ -92,10 +92,12 @@ impl<'a> Dist<'a> {
             rows,
         }
     }
+}
 
+impl WalkDistance for Dist<'_> {
     /// `query` to row `node`.
     #[inline(always)]
-    pub(crate) fn dist_to(&self, query: &[f32], node: u32) -> f32 {
+    fn dist_to(&self, query: &[f32], node: u32) -> f32 {
         self.pair.call(query, self.rows.row(node as usize))
     }
 
@@ -106,7 +108,7 @@ impl<'a> Dist<'a> {
     /// caches `|q|²` and so can differ from it in the last bits, and every distance a
     /// walk compares must come from one function.
     #[inline(always)]
-    pub(crate) fn gather(&self, query: &[f32], ids: &[u32], out: &mut [f32]) {
+    fn gather(&self, query: &[f32], ids: &[u32], out: &mut [f32]) {
         if self.metric == Metric::Cosine {
             for (o, &id) in out.iter_mut().zip(ids) {
                 *o = self.dist_to(query, id);
@@ -116,18 +118,6 @@ impl<'a> Dist<'a> {
         self.table
             .distances_gather(self.metric, query, self.rows, ids, &mut out[..ids.len()])
             .expect("graph invariant: query.len() == dim and every link < n");
-    }
-}
-
-impl WalkDistance for Dist<'_> {
-    #[inline(always)]
-    fn dist_to(&self, query: &[f32], node: u32) -> f32 {
-        Dist::dist_to(self, query, node)
-    }
-
-    #[inline(always)]
-    fn gather(&self, query: &[f32], ids: &[u32], out: &mut [f32]) {
-        Dist::gather(self, query, ids, out);
     }
 }
 
