@@ -185,17 +185,17 @@ fn traversal_f32_and_f16_both_reach_recall_with_exact_distances() {
     let f = Files::sized("traversal", 2000, 96);
     f.build("index", &["--quiet"]);
     let (index, queries, truth) = (f.p("index"), f.p("queries.npy"), f.p("truth.ivecs"));
-    let eval = |traversal: &str| -> Value {
+    let eval = |index: &str, efs: &str, traversal: &str| -> Value {
         let report = ok(&[
             "eval",
             "--index",
-            &index,
+            index,
             "--queries",
             &queries,
             "--truth",
             &truth,
             "--ef",
-            "64,128",
+            efs,
             "--runs",
             "1",
             "--json",
@@ -211,14 +211,20 @@ fn traversal_f32_and_f16_both_reach_recall_with_exact_distances() {
         ("auto", "f16"),
         ("F16", "f16"),
     ] {
-        let report = eval(traversal);
+        let report = eval(&index, "96,128", traversal);
         assert_eq!(report["traversal"], traversal.to_lowercase(), "{report}");
         assert_eq!(report["walks"], walks, "{report}");
         let points = report["points"].as_array().expect("points");
         let recall = |i: usize| points[i]["recall"].as_f64().unwrap();
-        // Measured 0.986 at ef 64 and 1.0 at ef 128 for both copies (the graph of
-        // a parallel build varies a little from run to run).
-        assert!(recall(0) >= 0.95, "ef 64, {traversal}: {report}");
+        // The graph of a parallel build varies a little from run to run, so the
+        // bars sit below what is measured (printed with --nocapture; at 96-d, ef 64
+        // gave only 0.956, too close to the bar).
+        eprintln!(
+            "{traversal}: recall@10 {} (ef 96), {} (ef 128)",
+            recall(0),
+            recall(1)
+        );
+        assert!(recall(0) >= 0.95, "ef 96, {traversal}: {report}");
         assert!(recall(1) >= 0.98, "ef 128, {traversal}: {report}");
         graph_bytes.push(report["memory_bytes"]["graphs"].as_u64().unwrap());
     }
@@ -226,7 +232,7 @@ fn traversal_f32_and_f16_both_reach_recall_with_exact_distances() {
     // exactly when it walks it: the flag reached the index, not just the report.
     let extra = graph_bytes[1] - graph_bytes[0];
     assert!(
-        (2000 * 64 * 2..=2000 * 64 * 3).contains(&extra),
+        (2000 * 96 * 2..=2000 * 96 * 3).contains(&extra),
         "{graph_bytes:?}"
     );
     assert_eq!(graph_bytes[1..], [graph_bytes[1]; 3], "{graph_bytes:?}");
@@ -251,23 +257,7 @@ fn traversal_f32_and_f16_both_reach_recall_with_exact_distances() {
     );
     // A graph built on the f32 vectors (the pure f32 baseline) reaches the same bar.
     f.build("index32", &["--quiet", "--traversal", "f32"]);
-    let report: Value = serde_json::from_str(&ok(&[
-        "eval",
-        "--index",
-        &f.p("index32"),
-        "--queries",
-        &queries,
-        "--truth",
-        &truth,
-        "--ef",
-        "64",
-        "--runs",
-        "1",
-        "--json",
-        "--traversal",
-        "f32",
-    ]))
-    .expect("eval --json is JSON");
+    let report = eval(&f.p("index32"), "96", "f32");
     assert!(
         report["points"][0]["recall"].as_f64().unwrap() >= 0.95,
         "{report}"
