@@ -44,13 +44,14 @@
 //! ```
 
 mod build;
-mod huge;
-mod layout;
+pub(crate) mod insert;
+pub(crate) mod huge;
+pub(crate) mod layout;
 mod params;
 mod persist;
-mod rng;
-mod search;
-mod visited;
+pub(crate) mod rng;
+pub(crate) mod search;
+pub(crate) mod visited;
 
 use std::sync::atomic::AtomicBool;
 
