@@ -1,6 +1,6 @@
 //! Durable mode: add_batch throughput per `Durability` mode against the same
 //! index in memory, and the time to open (recover) a durable index, from a
-//! checkpoint (segment files with their graphs) and from the log alone.
+//! checkpoint (row blocks and the graph's links) and from the log alone (every logged row inserted again).
 //!
 //! Ids: `durable_add/{mode}/{batch}` (throughput in vectors), and
 //! `durable_open/{checkpoint|log}/{rows}`. Files go to a directory under the
@@ -33,8 +33,6 @@ fn bench_dir(name: &str) -> PathBuf {
 fn config(durability: Durability) -> IndexConfig {
     let mut c = IndexConfig::new(DIM, Metric::L2Sq);
     c.durability = durability;
-    // Keep graph builds out of the add measurements: seal rarely.
-    c.seal_threshold = 1 << 22;
     c
 }
 
@@ -95,12 +93,10 @@ fn main() {
             .warm_up_time(Duration::from_millis(100))
             .measurement_time(Duration::from_secs(5))
             .throughput(Throughput::Elements(rows as u64));
-        // From a checkpoint: segment files with their frozen graphs.
+        // From a checkpoint: row blocks and the graph's links.
         let dir = bench_dir("open-checkpoint");
         {
-            let mut cfg = config(Durability::Off);
-            cfg.seal_threshold = 8192;
-            let index = Index::open(&dir, cfg).unwrap();
+            let index = Index::open(&dir, config(Durability::Off)).unwrap();
             index.add_batch(None, &data, None).unwrap();
             index.wait_for_builds();
             index.close().unwrap();

@@ -8,10 +8,10 @@
 //! |---|---|---|
 //! | `index_search_clustered` | recall@10 vs ef (against exact [`knn`]); `search` QPS from 1..=cores plain OS threads sharing one `Index` (scoped threads holding `&Index`, as `Arc<Index>` clones would); `batch_search` QPS on pools of 1..=cores workers; scaling efficiency QPS(T) / (T · QPS(1)) | criterion (`iter_custom`, one iteration = every thread runs the whole query set once), then a summary table |
 //! | `index_search_fmnist` | the same on `../shared/data/fashion-mnist-784-l2` (recall against its published ground truth) | as above; skipped loudly if the data is not found |
-//! | `index_mix` | one-thread search latency as the growing segment fills; then 90% search / 10% add from 1 and 2 threads while the builder seals and builds, against a read-only run of the same threads: ops/s, search and add p50/p99/p99.9 (our own `Instant` per op), and the fraction of just-added vectors that a self-query (k = 10, same ef) finds | custom timed loops, tables |
+//! | `index_mix` | 90% search / 10% add from 1 and 2 threads, each add inserted into the live graph by its caller, against a read-only run of the same threads: ops/s, search and add p50/p99/p99.9 (our own `Instant` per op), and the fraction of just-added vectors that a self-query (k = 10, same ef) finds | custom timed loops, tables |
 //! | `index_add_batch` | `add_batch` throughput (vectors/s) at batch sizes 1, 100, 10 000 | criterion, `Throughput::Elements` |
 //! | `index_publish` | one-vector `add` (the smallest write that publishes a snapshot) into a fresh index and into the 50k-row one | criterion |
-//! | `index_seal` | seal-to-searchable delay (`seal()` until `wait_for_builds()` returns) and graph build rate (rows/s) for 8192 rows on pools of 1..=cores workers (the search sections print the same for their whole base, at every pool size they build) | custom, table |
+//! | `index_bulk` | bulk-load time (one `add_batch`, linked into the graph on the index's workers, until it returns searchable) and insert rate (rows/s) for 8192 rows on pools of 1..=cores workers (the search sections print the same for their whole base, at every pool size they build) | custom, table |
 //!
 //! Data. Clustered synthetic vectors, d = 128, reproducible bit for bit in numpy
 //! (`benches/compare/index_mix.py` builds the same arrays): `N_CLUSTERS` centres
@@ -24,16 +24,14 @@
 //! The ef used everywhere is the smallest of `EF_LADDER` whose recall@10 reaches
 //! `TARGET_RECALL` (0.95), so every QPS is stated at a recall.
 //!
-//! The mix runs on an index with the default configuration (seal threshold 2048,
-//! `SAGEVEC_BENCH_MIX_SEAL` overrides it) and the full pool, holding the base as one
-//! graph (added, built, compacted). Each thread repeats a cycle of 10 operations:
+//! The mix runs on an index with the default configuration and the full pool,
+//! holding the base (one bulk add). Each thread repeats a cycle of 10 operations:
 //! `add` one new vector (explicit id), `search` for that vector (the self-query: is
 //! its id among the 10 hits?), then 8 searches from the query set (k = 10, the
 //! chosen ef). The read-only run replaces the add and the self-query by query-set
 //! searches. Total operations are the same at 1 and 2 threads (100 000), so each run
-//! adds the same number of vectors (10 000, more than one seal threshold: the
-//! builder seals and builds a graph during the run). Before each thread count the
-//! added ids are removed and the index compacted back to the base.
+//! adds the same number of vectors (10 000). Before each thread count the added ids
+//! are removed and the index compacted back to the base.
 //!
 //! The box these numbers come from is shared: every table has an `others` column,
 //! the cores other processes used meanwhile (`/proc/stat` minus our own CPU time);
@@ -78,8 +76,6 @@ struct Sizes {
     n_queries: usize,
     /// Operations per mixed run, over all threads.
     mix_ops: usize,
-    /// Seal threshold of the index the mix runs on.
-    mix_seal: usize,
     /// Criterion measurement time of the search groups.
     measure: Duration,
 }
@@ -92,7 +88,6 @@ impl Sizes {
                 n_base: 10_000,
                 n_queries: 200,
                 mix_ops: 20_000,
-                mix_seal: 1024,
                 measure: Duration::from_millis(800),
             }
         } else {
@@ -101,10 +96,6 @@ impl Sizes {
                 n_base: 50_000,
                 n_queries: 1_000,
                 mix_ops: 100_000,
-                mix_seal: std::env::var("SAGEVEC_BENCH_MIX_SEAL")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(IndexConfig::new(DIM, Metric::L2Sq).seal_threshold),
                 measure: Duration::from_secs(3),
             }
         }
@@ -349,33 +340,28 @@ fn pool(topo: &Topology, workers: usize) -> Arc<NumaPool> {
     Arc::new(NumaPool::new(plan(topo, &policy).expect("placement")).expect("pool"))
 }
 
-/// An index of `set`'s base built with one seal: add everything into one
-/// growing segment, then time `seal()` to `wait_for_builds()`.
+/// An index of `set`'s base, one bulk `add_batch` (linked on the index's
+/// workers before it returns), timed to searchable.
 fn build_index(set: &DataSet, pool: &Arc<NumaPool>) -> Index {
     let n = set.n_base();
     let mut config = IndexConfig::new(set.dim, Metric::L2Sq);
-    config.seal_threshold = n + 1;
     config.pool = Some(pool.clone());
     let index = Index::new(config).expect("valid config");
+    let load = CpuLoad::now();
     let start = Instant::now();
     index.add_batch(None, &set.base, None).expect("add base");
-    let added = start.elapsed();
-    let load = CpuLoad::now();
-    let sealed = Instant::now();
-    index.seal();
     index.wait_for_builds();
-    let built = sealed.elapsed();
+    let built = start.elapsed();
     let others = load.map_or(f64::NAN, CpuLoad::others_since);
     let st = index.stats();
     eprintln!(
-        "   built {} index: {n} rows added in {:.3} s, seal-to-searchable {:.2} s ({:.0} rows/s on {} workers; others {}); segments {:?}",
+        "   built {} index: {n} rows added and linked in {:.2} s ({:.0} rows/s on {} workers; others {}); graph {:?}",
         set.name,
-        added.as_secs_f64(),
         built.as_secs_f64(),
         n as f64 / built.as_secs_f64(),
         pool.n_threads(),
         others_cell(others),
-        st.segments
+        st.graph
     );
     index
 }
@@ -806,61 +792,6 @@ fn run_mix(
     run
 }
 
-/// One-thread search latency as the growing segment (scanned exactly) fills up
-/// to the seal threshold: what the mix's searches pay that read-only ones don't.
-fn growing_cost(
-    index: &Index,
-    set: &DataSet,
-    reserve: &[f32],
-    first_id: u64,
-    params: &SearchParams,
-    seal: usize,
-) {
-    let dim = set.dim;
-    let nq = set.n_queries();
-    let mut have = 0usize;
-    eprintln!(
-        "\n   == search cost vs rows in the growing segment (1 thread, {} base rows in one graph, seal threshold {seal})",
-        set.n_base()
-    );
-    eprintln!(
-        "     {:>13} {:>9} {:>9} {:>9} {:>8}",
-        "growing rows", "mean us", "p50 us", "p99 us", "others"
-    );
-    for target in [0, seal / 8, seal / 4, seal / 2, seal - 1] {
-        if target > have {
-            let ids: Vec<u64> = (have..target).map(|r| first_id + r as u64).collect();
-            index
-                .add_batch(Some(&ids), &reserve[have * dim..target * dim], None)
-                .expect("add");
-            have = target;
-        }
-        let segs = index.stats().segments;
-        assert_eq!(
-            (segs.growing, segs.flat),
-            (usize::from(have > 0), 0),
-            "rows stay in the growing segment"
-        );
-        let load = CpuLoad::now();
-        let mut lat = Vec::with_capacity(2 * nq);
-        for i in 0..2 * nq {
-            let start = Instant::now();
-            black_box(index.search(set.query(i % nq), params).expect("search"));
-            lat.push(start.elapsed());
-        }
-        let others = load.map_or(f64::NAN, CpuLoad::others_since);
-        lat.sort_unstable();
-        let mean = lat.iter().sum::<Duration>().as_secs_f64() * 1e6 / lat.len() as f64;
-        eprintln!(
-            "     {have:>13} {mean:>9.1} {:>9.1} {:>9.1} {:>8}",
-            pct_us(&lat, 50.0),
-            pct_us(&lat, 99.0),
-            others_cell(others)
-        );
-    }
-    eprintln!();
-}
-
 fn print_mix_header() {
     eprintln!(
         "     {:<10} {:>3} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>22} {:>14} {:>7}",
@@ -874,7 +805,7 @@ fn print_mix_header() {
         "a p50 us",
         "a p99 us",
         "self-found",
-        "seal/graph/mrg",
+        "compact/repair",
         "others"
     );
 }
@@ -894,7 +825,7 @@ fn print_mix_row(r: &MixRun) {
         ("-".into(), (f64::NAN, f64::NAN))
     };
     eprintln!(
-        "     {:<10} {:>3} {:>8} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>22} {:>10}/{}/{} {:>7}",
+        "     {:<10} {:>3} {:>8} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>22} {:>10}/{:<3} {:>7}",
         if r.write { "90/10 mix" } else { "read-only" },
         r.threads,
         r.ops,
@@ -905,9 +836,8 @@ fn print_mix_row(r: &MixRun) {
         adds.0,
         adds.1,
         self_found,
-        r.after.seals - r.before.seals,
-        r.after.graphs_built - r.before.graphs_built,
-        r.after.merges - r.before.merges,
+        r.after.compactions - r.before.compactions,
+        r.after.repairs - r.before.repairs,
         others_cell(r.others),
     );
 }
@@ -916,19 +846,16 @@ fn print_mix_row(r: &MixRun) {
 fn mix_section(sizes: &Sizes, cores: usize, set: &DataSet, pool: &Arc<NumaPool>, ef: usize) {
     let n = set.n_base();
     let mut config = IndexConfig::new(set.dim, Metric::L2Sq);
-    config.seal_threshold = sizes.mix_seal;
     config.pool = Some(pool.clone());
     let index = Index::new(config).expect("valid config");
     let start = Instant::now();
     index.add_batch(None, &set.base, None).expect("add base");
-    index.compact();
     index.wait_for_builds();
     eprintln!(
-        "   mix index: {n} rows, seal threshold {}, pool {} workers: added + built + compacted in {:.2} s; segments {:?}; recall@{K} at ef {ef} = {:.4}",
-        sizes.mix_seal,
+        "   mix index: {n} rows, pool {} workers: added and linked in {:.2} s; graph {:?}; recall@{K} at ef {ef} = {:.4}",
         pool.n_threads(),
         start.elapsed().as_secs_f64(),
-        index.stats().segments,
+        index.stats().graph,
         recall_at(set, &index, ef)
     );
     let max_adds = sizes.mix_ops / MIX_CYCLE + 2;
@@ -939,7 +866,6 @@ fn mix_section(sizes: &Sizes, cores: usize, set: &DataSet, pool: &Arc<NumaPool>,
     );
     let params = SearchParams::new(K).ef(ef);
     let first_id = n as u64;
-    growing_cost(&index, set, &reserve, first_id, &params, sizes.mix_seal);
     let mut runs = Vec::new();
     for threads in [1, cores.clamp(1, 2)] {
         if runs.iter().any(|r: &MixRun| r.threads == threads) {
@@ -953,11 +879,11 @@ fn mix_section(sizes: &Sizes, cores: usize, set: &DataSet, pool: &Arc<NumaPool>,
             index.compact();
             index.wait_for_builds();
             eprintln!(
-                "   reset: removed {} added ids, compacted back to {} rows in {:.2} s; segments {:?}; recall@{K} at ef {ef} = {:.4}",
+                "   reset: removed {} added ids, compacted back to {} rows in {:.2} s; graph {:?}; recall@{K} at ef {ef} = {:.4}",
                 removed.count,
                 index.len(),
                 start.elapsed().as_secs_f64(),
-                index.stats().segments,
+                index.stats().graph,
                 recall_at(set, &index, ef)
             );
         }
@@ -1014,7 +940,7 @@ fn mix_section(sizes: &Sizes, cores: usize, set: &DataSet, pool: &Arc<NumaPool>,
 // ---------------------------------------------------------------------------
 
 /// Criterion groups `index_add_batch` (vectors/s at batch sizes 1, 100, 10 000,
-/// into an index that never seals: the write path alone, no builder) and
+/// each linked into the graph before the call returns) and
 /// `index_publish` (one-vector add into an empty index and one of the base's size).
 fn write_section(c: &mut Criterion, set: &DataSet, pool: &Arc<NumaPool>) {
     const CAP: usize = 100_000;
@@ -1023,8 +949,6 @@ fn write_section(c: &mut Criterion, set: &DataSet, pool: &Arc<NumaPool>) {
     let n_source = set.n_base();
     let fresh = || {
         let mut config = IndexConfig::new(dim, Metric::L2Sq);
-        // Never reached: no seal, so no background build, during the group.
-        config.seal_threshold = 4 * CAP + n_source;
         config.pool = Some(pool.clone());
         Index::new(config).expect("valid config")
     };
@@ -1059,8 +983,8 @@ fn write_section(c: &mut Criterion, set: &DataSet, pool: &Arc<NumaPool>) {
     }
     group.finish();
 
-    // One-vector adds into an index that holds `preload` rows (no seal, no
-    // builder: the cost of a write that publishes, as the id map grows).
+    // One-vector adds into an index that holds `preload` rows: the cost of an
+    // insert and a publish, as the graph and the id map grow.
     let mut group = c.benchmark_group("index_publish");
     group
         .sample_size(20)
@@ -1099,40 +1023,35 @@ fn write_section(c: &mut Criterion, set: &DataSet, pool: &Arc<NumaPool>) {
     group.finish();
 }
 
-/// Seal-to-searchable delay of `rows` rows on pools of 1..=cores workers.
-fn seal_section(topo: &Topology, cores: usize, set: &DataSet, rows: usize) {
+/// Bulk-load time of `rows` rows (one `add_batch`, returning searchable) on pools
+/// of 1..=cores workers.
+fn bulk_section(topo: &Topology, cores: usize, set: &DataSet, rows: usize) {
     eprintln!(
-        "\n   == seal-to-searchable ({} rows x {} of {}: seal() until wait_for_builds() returns)",
+        "\n   == bulk load ({} rows x {} of {}: one add_batch, linked before it returns)",
         rows, set.dim, set.name
     );
     eprintln!(
-        "     {:>7} {:>10} {:>13} {:>14} {:>8}",
-        "workers", "add s", "seal->built s", "build rows/s", "others"
+        "     {:>7} {:>10} {:>14} {:>8}",
+        "workers", "add s", "insert rows/s", "others"
     );
     for workers in 1..=cores {
         let mut config = IndexConfig::new(set.dim, Metric::L2Sq);
-        config.seal_threshold = rows + 1;
         config.pool = Some(pool(topo, workers));
         let index = Index::new(config).expect("valid config");
+        let load = CpuLoad::now();
         let start = Instant::now();
-        index
+        let w = index
             .add_batch(None, &set.base[..rows * set.dim], None)
             .expect("add");
         let added = start.elapsed();
-        let load = CpuLoad::now();
-        let start = Instant::now();
-        let v = index.seal();
-        index.wait_for_builds();
-        let built = start.elapsed();
         let others = load.map_or(f64::NAN, CpuLoad::others_since);
         let st = index.stats();
-        assert_eq!(st.segments.graph, 1, "one graph segment after the build");
-        assert!(st.version > v, "the graph swap publishes a version");
+        assert_eq!(st.graph.slots, rows, "every row is in the graph");
+        assert_eq!(st.version, w.version, "one publish for the batch");
         eprintln!(
-            "     {workers:>7} {:>10.4} {:>13.3} {:>14.0} {:>8}",
+            "     {workers:>7} {:>10.3} {:>14.0} {:>8}",
             added.as_secs_f64(),
-            built.as_secs_f64(),
-            rows as f64 / built.as_secs_f64(),
+            rows as f64 / added.as_secs_f64(),
             others_cell(others)
         );
     }
@@ -1159,7 +1078,7 @@ fn main() {
         "index_mix",
         "index_add_batch",
         "index_publish",
-        "index_seal",
+        "index_bulk",
     ]
     .iter()
     .any(|s| args.wants(s));
@@ -1182,8 +1101,8 @@ fn main() {
         if args.wants("index_add_batch") || args.wants("index_publish") {
             write_section(&mut c, &set, &all);
         }
-        if args.wants("index_seal") {
-            seal_section(&topo, cores, &set, 8192.min(set.n_base()));
+        if args.wants("index_bulk") {
+            bulk_section(&topo, cores, &set, 8192.min(set.n_base()));
         }
     }
     if args.wants("index_search_fmnist")

@@ -1,14 +1,30 @@
-//! The background builder: builds graphs for sealed segments and merges small or
-//! holed segments, off the caller's thread and outside the writer lock, then
-//! swaps the result in with one publish.
+//! The background builder: the work that keeps the live graph healthy, off the
+//! callers' threads and never in a reader's way.
 //!
-//! Jobs are found by looking at the current snapshot, so a request is only a
-//! nudge ("look again"); requests that arrive during a pass are coalesced. A job
-//! that panics or fails is caught: the index keeps its old segments, the error
-//! is counted and kept for `stats()`, and the segment is not retried until
-//! `compact()` asks for it.
+//! - **Compaction**: when removed (or replaced) rows pass `max_deleted_fraction`
+//!   of the slots, when more than 1% of the rows had their f16 walk copy clipped,
+//!   or on [`Index::compact`](crate::Index::compact), the graph is rebuilt from the
+//!   live rows on the builder's pool, then catches up with the writes made while it
+//!   was built (passes over the new slots, each shorter than the last), and is
+//!   swapped in under the writer lock once no write is in flight. Readers keep
+//!   walking the old graph until the swap, and the old graph is freed here, once no
+//!   snapshot holds it.
+//! - **Reachability repair**: an insert links a node before it is acknowledged, so
+//!   every acknowledged node is reachable then; but a later insert's pruning can,
+//!   rarely, leave a node whose only in-links come from nodes no walk reaches (the
+//!   last-in-link rule protects each node's last link, not a path). So after the
+//!   graph has grown by a tenth (and at least 4096 slots) since the last check, and
+//!   whenever [`Index::wait_for_builds`](crate::Index::wait_for_builds) asks with
+//!   writes made since, a breadth-first walk of level 0 from the entry point finds
+//!   the live nodes no walk reaches, and each is linked again from its nearest
+//!   reachable neighbours (counted in `stats().repairs`).
+//! - **Checkpoints** of a durable index, when its log outgrows its budget.
+//!
+//! Requests are nudges ("look again"); requests that arrive during a pass are
+//! coalesced. A job that panics or fails is caught: the index keeps its graph, the
+//! error is counted and kept for `stats()`, and a failed compaction is not retried
+//! until `compact()` asks again.
 
-use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -16,19 +32,20 @@ use std::thread::JoinHandle;
 
 use sagevec_scheduler::{NumaPool, Par};
 
-use crate::arena::{ALIVE, RowTable, VectorArena};
 use crate::error::IndexError;
-use crate::graph::{Graph, VectorRows};
-use crate::index::Inner;
-use crate::segment::{Segment, SegmentKind, Vectors};
-use crate::snapshot::{Loc, State};
+use crate::index::{Inner, new_graph_with};
+use crate::live::LiveGraph;
+use crate::shared::Shared;
+use crate::snapshot::IdMap;
 use crate::stats::Counters;
 
-/// Most segments one merge takes.
-const MAX_MERGE_WAY: usize = 8;
-/// Small segments that must pile up before they are merged (fewer merges, each
-/// rebuilding fewer rows again).
-const MIN_MERGE_WAY: usize = 4;
+/// Slots of growth between two reachability checks: a tenth of the graph, at least
+/// this many.
+const REPAIR_MIN_GROWTH: usize = 4096;
+/// A catch-up pass this short is the last one, run with writers held off.
+const FINAL_CATCH_UP: usize = 256;
+/// Rows per fill of a compaction's copy.
+const COPY_BATCH: usize = 4096;
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -37,9 +54,11 @@ struct Queue {
     /// Nudges fully handled (a pass that started after them found nothing to do).
     completed: u64,
     compact: bool,
+    /// `wait_for_builds` asked: check reachability if anything was written since.
+    settle: bool,
     stop: bool,
-    /// Segments whose build failed; skipped until a compaction.
-    failed: HashSet<u64>,
+    /// A compaction failed: not retried until `compact()` asks.
+    compaction_failed: bool,
     last_error: Option<String>,
 }
 
@@ -49,13 +68,19 @@ pub(crate) struct BuilderCtl {
     queue: Mutex<Queue>,
     wake: Condvar,
     idle: Condvar,
-    /// Test hook: builds that must panic.
+    /// Test hook: compactions that must panic.
     pub(crate) inject_panics: AtomicUsize,
-    /// Raised by `stop`: a graph build in progress gives up.
+    /// Raised by `stop`: a compaction in progress gives up.
     cancel: AtomicBool,
     /// The builder's own workers, at a lowered priority so builds use idle cores
-    /// and yield them to searches (built on first use, like the index's pool).
+    /// and yield them to searches (built on first use). Large writes link on them.
     pool: std::sync::OnceLock<Option<NumaPool>>,
+    /// Slot count at which the next reachability check is due.
+    next_repair_at: AtomicUsize,
+    /// Rows written or removed since the last reachability check.
+    writes_since_check: std::sync::atomic::AtomicU64,
+    /// Graphs replaced by a compaction: freed here once no snapshot holds them.
+    retired: Mutex<Vec<Arc<LiveGraph>>>,
 }
 
 impl BuilderCtl {
@@ -67,6 +92,9 @@ impl BuilderCtl {
             inject_panics: AtomicUsize::new(0),
             cancel: AtomicBool::new(false),
             pool: std::sync::OnceLock::new(),
+            next_repair_at: AtomicUsize::new(REPAIR_MIN_GROWTH),
+            writes_since_check: std::sync::atomic::AtomicU64::new(0),
+            retired: Mutex::new(Vec::new()),
         }
     }
 
@@ -82,14 +110,20 @@ impl BuilderCtl {
         q.requested
     }
 
-    /// Asks for a full merge (and a retry of failed builds).
+    /// Asks for a compaction (and a retry of a failed one).
     pub(crate) fn request_compaction(&self) {
-        self.lock().compact = true;
+        {
+            let mut q = self.lock();
+            q.compact = true;
+            q.compaction_failed = false;
+        }
         self.request();
     }
 
-    /// Blocks until a pass that started after this call found nothing left to do.
+    /// Blocks until a pass that started after this call found nothing left to do
+    /// (reachability checked if anything was written since the last check).
     pub(crate) fn wait_idle(&self) {
+        self.lock().settle = true;
         let target = self.request();
         let mut q = self.lock();
         while q.completed < target && !q.stop {
@@ -107,6 +141,36 @@ impl BuilderCtl {
     pub(crate) fn last_error(&self) -> Option<String> {
         self.lock().last_error.clone()
     }
+
+    /// Counts rows a write added or removed (a reachability check is then due at
+    /// the next `wait_for_builds`).
+    pub(crate) fn note_writes(&self, rows: u64) {
+        self.writes_since_check.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    /// Whether a write that left `graph` at its size should nudge the builder (a
+    /// reachability check is due).
+    pub(crate) fn wants_look(&self, graph: &LiveGraph) -> bool {
+        graph.slots() >= self.next_repair_at.load(Ordering::Relaxed)
+    }
+
+    /// The workers large inserts run on: the builder's pool (built from the
+    /// index's placement on first use), or the caller's thread without one.
+    pub(crate) fn bulk_par<'a>(&'a self, shared: &Shared) -> Par<'a> {
+        let pool = self.pool.get_or_init(|| {
+            let placement = shared.par().ok()?.pool()?.placement().clone();
+            NumaPool::new_background(placement).ok()
+        });
+        pool.as_ref().map_or(Par::Seq, Par::Pool)
+    }
+
+    /// Keeps a replaced graph until no snapshot holds it, and frees those that
+    /// only this list still holds.
+    fn retire(&self, graph: Option<Arc<LiveGraph>>) {
+        let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+        retired.extend(graph);
+        retired.retain(|g| Arc::strong_count(g) > 1);
+    }
 }
 
 /// Starts the builder thread of `inner`.
@@ -121,19 +185,18 @@ pub(crate) fn spawn(inner: Arc<Inner>) -> Result<JoinHandle<()>, IndexError> {
 }
 
 /// A unit of background work.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Job {
-    /// Build the graph of a flat segment.
-    Graph(u64),
-    /// Merge these sealed segments into one graph segment, dropping dead rows.
-    Merge(Vec<u64>),
+    Compact,
+    Repair,
+    Checkpoint,
 }
 
 fn run(inner: &Inner) {
     let ctl = &inner.builder;
     loop {
         let period = inner.durable.as_ref().and_then(|d| d.sync_period());
-        let (target, mut compact) = {
+        let (target, mut compact, mut settle) = {
             let mut q = ctl.lock();
             while !q.stop && q.completed == q.requested {
                 match period {
@@ -155,32 +218,34 @@ fn run(inner: &Inner) {
             if q.stop {
                 return;
             }
-            let compact = std::mem::take(&mut q.compact);
-            if compact {
-                q.failed.clear();
-            }
-            (q.requested, compact)
+            (
+                q.requested,
+                std::mem::take(&mut q.compact),
+                std::mem::take(&mut q.settle),
+            )
         };
         loop {
             let (stop, failed) = {
                 let q = ctl.lock();
-                (q.stop, q.failed.clone())
+                (q.stop, q.compaction_failed)
             };
             if stop {
                 return;
             }
-            let state = inner.current.load_full();
-            let Some(job) = next_job(inner, &state, &failed, compact) else {
+            ctl.retire(None);
+            inner.current.load().graph.sweep();
+            let Some(job) = next_job(inner, compact, settle, failed) else {
                 break;
             };
-            // The compaction request is spent by the merge it asked for (graph
-            // builds for flat segments come first).
-            if matches!(job, Job::Merge(_)) {
-                compact = false;
+            match job {
+                Job::Compact => compact = false,
+                Job::Repair => settle = false,
+                Job::Checkpoint => {}
             }
-            let outcome = catch_unwind(AssertUnwindSafe(|| run_job(inner, &state, &job)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| run_job(inner, job)));
             let error = match outcome {
                 Ok(Ok(())) => None,
+                Ok(Err(IndexError::Cancelled)) => None,
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(panic) => Some(
                     panic
@@ -193,14 +258,8 @@ fn run(inner: &Inner) {
             if let Some(e) = error
                 && !ctl.cancel.load(Ordering::SeqCst)
             {
-                record_error(inner, format!("{job:?}: {e}"), Some(&job));
+                record_error(inner, format!("{job:?}: {e}"), job);
             }
-        }
-        if let Some(d) = &inner.durable
-            && d.wants_checkpoint(&inner.current.load())
-            && let Err(e) = d.checkpoint(inner)
-        {
-            record_error(inner, format!("checkpoint: {e}"), None);
         }
         let mut q = ctl.lock();
         q.completed = q.completed.max(target);
@@ -213,109 +272,81 @@ fn periodic_sync(inner: &Inner) {
     if let Some(d) = &inner.durable
         && let Err(e) = d.sync()
     {
-        record_error(inner, format!("periodic sync: {e}"), None);
+        record_error(inner, format!("periodic sync: {e}"), Job::Checkpoint);
     }
 }
 
-/// Counts a builder failure and keeps its message; `failed` segments are not
-/// retried until a compaction.
-fn record_error(inner: &Inner, message: String, failed: Option<&Job>) {
+/// Counts a builder failure and keeps its message; a failed compaction is not
+/// retried until `compact()` asks.
+fn record_error(inner: &Inner, message: String, job: Job) {
     Counters::bump(&inner.shared.counters.builder_errors, 1);
     let mut q = inner.builder.lock();
     q.last_error = Some(message);
-    match failed {
-        Some(Job::Graph(uid)) => {
-            q.failed.insert(*uid);
-        }
-        Some(Job::Merge(uids)) => q.failed.extend(uids.iter().copied()),
-        None => {}
+    if job == Job::Compact {
+        q.compaction_failed = true;
     }
 }
 
-/// Live rows of a segment at `version`.
-fn live_rows(seg: &Segment, version: u64) -> usize {
-    (0..seg.rows)
-        .filter(|&r| seg.table.alive_at(r, version))
-        .count()
-}
-
-/// The next job the snapshot calls for, if any.
-fn next_job(inner: &Inner, state: &State, failed: &HashSet<u64>, compact: bool) -> Option<Job> {
-    let shared = &inner.shared;
-    let sealed: Vec<&Arc<Segment>> = state
-        .segments
-        .iter()
-        .filter(|s| !s.growing && !failed.contains(&s.uid))
-        .collect();
-    if let Some(flat) = sealed.iter().find(|s| s.kind() == SegmentKind::Flat) {
-        return Some(Job::Graph(flat.uid));
-    }
-    let live: Vec<(u64, usize, usize)> = sealed
-        .iter()
-        .map(|s| (s.uid, live_rows(s, state.version), s.rows))
-        .collect();
+/// The next job the current state calls for, if any.
+fn next_job(inner: &Inner, compact: bool, settle: bool, compaction_failed: bool) -> Option<Job> {
+    let state = inner.current.load_full();
+    let slots = state.bound;
     if compact {
-        let needs = live.len() > 1 || live.iter().any(|&(_, l, r)| l < r);
-        return needs.then(|| Job::Merge(live.iter().map(|&(u, _, _)| u).collect()));
+        return Some(Job::Compact);
     }
-    let holed: Vec<u64> = live
-        .iter()
-        .filter(|&&(_, l, r)| (r - l) as f64 > shared.max_deleted_fraction * r as f64)
-        .map(|&(u, _, _)| u)
-        .collect();
-    // A segment with too many holes is rewritten on its own.
-    if let Some(&first) = holed.first() {
-        return Some(Job::Merge(vec![first]));
-    }
-    // Tiered merging: segments below `merge_below` are grouped by size tier
-    // (powers of 4 of the seal threshold); a tier with MIN_MERGE_WAY segments is
-    // merged into the next one. Rows are rebuilt O(log n) times, never the big
-    // segments for every few small ones.
-    let seal = shared.seal_threshold.max(1) as f64;
-    let tier = |l: usize| ((l.max(1) as f64 / seal).log(4.0).floor().max(0.0)) as u32;
-    let mut small: Vec<(u32, usize, u64)> = live
-        .iter()
-        .filter(|&&(_, l, _)| l < shared.merge_below)
-        .map(|&(u, l, _)| (tier(l), l, u))
-        .collect();
-    small.sort_unstable();
-    let mut i = 0;
-    while i < small.len() {
-        let t = small[i].0;
-        let same = small[i..].iter().take_while(|s| s.0 == t).count();
-        if same >= MIN_MERGE_WAY {
-            return Some(Job::Merge(
-                small[i..i + same.min(MAX_MERGE_WAY)]
-                    .iter()
-                    .map(|s| s.2)
-                    .collect(),
-            ));
+    if !compaction_failed && slots > 0 {
+        let removed = slots - state.ids.len();
+        let clipped = state.graph.clipped() as usize;
+        if removed as f64 > inner.shared.max_deleted_fraction * slots as f64
+            || clipped * 100 > slots
+        {
+            return Some(Job::Compact);
         }
-        i += same;
+    }
+    let ctl = &inner.builder;
+    if slots >= ctl.next_repair_at.load(Ordering::Relaxed)
+        || (settle && ctl.writes_since_check.load(Ordering::Relaxed) > 0)
+    {
+        return Some(Job::Repair);
+    }
+    if let Some(d) = &inner.durable
+        && d.wants_checkpoint(&state)
+    {
+        return Some(Job::Checkpoint);
     }
     None
 }
 
-/// Rows of a flat segment's arena, as the graph builder reads them.
-struct ArenaRows<'a> {
-    arena: &'a VectorArena,
-    rows: usize,
-    dim: usize,
-}
-
-impl VectorRows for ArenaRows<'_> {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn len(&self) -> usize {
-        self.rows
-    }
-    fn row(&self, i: usize) -> &[f32] {
-        self.arena.vector(i)
+fn run_job(inner: &Inner, job: Job) -> Result<(), IndexError> {
+    match job {
+        Job::Compact => compact(inner),
+        Job::Repair => {
+            repair(inner);
+            Ok(())
+        }
+        Job::Checkpoint => {
+            let d = inner.durable.as_ref().expect("checkpoint jobs are durable");
+            d.checkpoint(inner)?;
+            Counters::bump(&inner.shared.counters.checkpoints, 1);
+            Ok(())
+        }
     }
 }
 
-fn build_graph(inner: &Inner, rows: &dyn VectorRows) -> Result<Graph, IndexError> {
+/// Links again every live node a walk cannot reach, and schedules the next check.
+pub(crate) fn repair(inner: &Inner) {
+    inner.builder.writes_since_check.store(0, Ordering::Relaxed);
+    let state = inner.current.load_full();
+    let graph = &state.graph;
+    let fixed = graph.repair_unreachable(state.bound, state.version);
+    Counters::bump(&inner.shared.counters.repairs, fixed as u64);
+    let next = state.bound + (state.bound / 10).max(REPAIR_MIN_GROWTH);
+    inner.builder.next_repair_at.store(next, Ordering::Relaxed);
+}
+
+/// Rebuilds the graph without removed rows, catching up with writes made
+/// meanwhile, then swaps it in (see the module docs).
+fn compact(inner: &Inner) -> Result<(), IndexError> {
     let ctl = &inner.builder;
     if ctl
         .inject_panics
@@ -325,174 +356,109 @@ fn build_graph(inner: &Inner, rows: &dyn VectorRows) -> Result<Graph, IndexError
         panic!("injected builder fault");
     }
     let shared = &inner.shared;
-    let pool = inner.builder.pool.get_or_init(|| {
-        let placement = shared.par().ok()?.pool()?.placement().clone();
-        NumaPool::new_background(placement).ok()
-    });
-    let par = pool.as_ref().map_or(Par::Seq, Par::Pool);
-    Graph::build_cancellable(
-        shared.internal_metric,
-        rows,
-        &shared.graph,
-        par,
-        &inner.builder.cancel,
-    )
-}
-
-fn run_job(inner: &Inner, state: &State, job: &Job) -> Result<(), IndexError> {
-    match job {
-        Job::Graph(uid) => build_segment_graph(inner, state, *uid),
-        Job::Merge(uids) => merge(inner, state, uids),
-    }
-}
-
-/// Builds the graph of flat segment `uid` and swaps it in (same uid and row
-/// table, so removals made meanwhile still count).
-fn build_segment_graph(inner: &Inner, state: &State, uid: u64) -> Result<(), IndexError> {
-    let seg = state.segment(uid).expect("job taken from this state");
-    let Vectors::Arena(arena) = &seg.vectors else {
-        return Ok(());
-    };
-    let rows = ArenaRows {
-        arena,
-        rows: seg.rows,
-        dim: inner.shared.dim,
-    };
-    let graph = Arc::new(build_graph(inner, &rows)?);
-    let _writer = inner.lock_writer();
-    let cur = inner.current.load_full();
-    let segments = cur
-        .segments
-        .iter()
-        .map(|s| {
-            if s.uid == uid {
-                Arc::new(Segment {
-                    uid,
-                    growing: false,
-                    rows: s.rows,
-                    table: s.table.clone(),
-                    vectors: Vectors::Graph(graph.clone()),
-                    node: s.node,
-                })
-            } else {
-                s.clone()
+    let first = inner.current.load_full();
+    let old = first.graph.clone();
+    let config = shared.config();
+    let new = new_graph_with(&config, &old.params, old.uid + 1)?;
+    // The f16 scale, fitted again to every live row.
+    if new.walks_f16() && new.f16_scale().is_none() {
+        let view = old.view(first.bound);
+        let mut max_abs = 0.0f32;
+        for slot in 0..first.bound {
+            if view.alive_at(slot, first.version) {
+                max_abs = view
+                    .vector(slot)
+                    .iter()
+                    .fold(max_abs, |m, x| m.max(x.abs()));
             }
-        })
-        .collect();
-    inner.publish(State {
-        version: cur.version + 1,
-        segments,
-        ids: cur.ids.clone(),
-    });
-    Counters::bump(&inner.shared.counters.graphs_built, 1);
+        }
+        new.fit_f16_scale(max_abs);
+    }
+    // old slot -> new slot, for every slot copied.
+    let mut moved: Vec<u32> = Vec::new();
+    let mut copied = 0;
+    let par = ctl.bulk_par(shared);
+    loop {
+        let s = inner.current.load_full();
+        if !Arc::ptr_eq(&s.graph, &old) {
+            return Err(IndexError::Cancelled);
+        }
+        let pending = s.bound - copied;
+        copy_live(&old, &new, &s, copied, &mut moved, par, &ctl.cancel)?;
+        copied = s.bound;
+        if pending <= FINAL_CATCH_UP {
+            break;
+        }
+    }
+    // The last writes, with writers held off (readers are not).
+    let writer = inner.lock_writer();
+    let mut turn = inner.turns.quiesce(inner, &writer);
+    let s = turn.current();
+    copy_live(&old, &new, &s, copied, &mut moved, par, &ctl.cancel)?;
+    let mut ids = IdMap::new();
+    for (&id, &slot) in s.ids.iter() {
+        let at = moved[slot as usize];
+        debug_assert_ne!(at, u32::MAX, "a live row was copied");
+        ids.insert(id, at);
+    }
+    // Copied rows removed or replaced since: dead in the new graph from its start.
+    let live: std::collections::HashSet<u32> = ids.values().copied().collect();
+    new.kill_except(&live);
+    let bound = new.slots();
+    turn.publish_next(bound, ids, new);
+    drop(turn);
+    drop(writer);
+    Counters::bump(&shared.counters.compactions, 1);
+    ctl.retire(Some(old));
+    ctl.next_repair_at.store(
+        bound + (bound / 10).max(REPAIR_MIN_GROWTH),
+        Ordering::Relaxed,
+    );
     Ok(())
 }
 
-/// Merges sealed segments `uids` into one graph segment of their rows live at
-/// `state`, then swaps it in, carrying over removals and upserts made while it
-/// was built.
-fn merge(inner: &Inner, state: &State, uids: &[u64]) -> Result<(), IndexError> {
-    let shared = &inner.shared;
-    let sources: Vec<&Arc<Segment>> = uids
-        .iter()
-        .map(|u| state.segment(*u).expect("job taken from this state"))
-        .collect();
-    let mut origin: Vec<(usize, u32)> = Vec::new();
-    for (s, seg) in sources.iter().enumerate() {
-        origin.extend(
-            (0..seg.rows)
-                .filter(|&r| seg.table.alive_at(r, state.version))
-                .map(|r| (s, r as u32)),
-        );
-    }
-    let n = origin.len();
-    let merged = if n == 0 {
-        None
-    } else {
-        let table = Arc::new(RowTable::new(n));
-        let arena = VectorArena::new(shared.dim, n);
-        for (i, &(s, r)) in origin.iter().enumerate() {
-            let seg = sources[s];
-            let r = r as usize;
-            // SAFETY: this arena is new and private to this function; no
-            // snapshot has seen it, and each row is written once.
-            #[allow(unsafe_code)]
-            unsafe {
-                arena.write(i, seg.vector(r))
-            };
-            table.write(i, seg.table.id(r), seg.table.metadata(r).cloned());
-        }
-        let graph = build_graph(
-            inner,
-            &ArenaRows {
-                arena: &arena,
-                rows: n,
-                dim: shared.dim,
-            },
-        )?;
-        Some((table, Arc::new(graph)))
-    };
-
-    let mut writer = inner.lock_writer();
-    let cur = inner.current.load_full();
-    let version = cur.version + 1;
-    let mut ids = cur.ids.clone();
-    let mut segments: Vec<Arc<Segment>> = cur
-        .segments
-        .iter()
-        .filter(|s| !uids.contains(&s.uid))
-        .cloned()
-        .collect();
-    if let Some((table, graph)) = merged {
-        let uid = Inner::new_uid(&mut writer);
-        for (i, &(s, r)) in origin.iter().enumerate() {
-            let src = sources[s];
-            if src.table.deleted_at(r as usize) != ALIVE {
-                // Removed or replaced while we built: dead in the merged segment
-                // from its first version on.
-                table.mark_deleted(i, version);
-            } else {
-                let id = src.table.id(r as usize);
-                debug_assert_eq!(
-                    ids.get(&id),
-                    Some(&Loc {
-                        seg: src.uid,
-                        row: r
-                    })
-                );
-                ids.insert(
-                    id,
-                    Loc {
-                        seg: uid,
-                        row: i as u32,
-                    },
-                );
+/// Copies the rows of `old`'s slots `from..state.bound` that are live at `state`
+/// into `new` and links them there; `moved[old slot] = new slot` (`u32::MAX` for a
+/// slot not copied).
+fn copy_live(
+    old: &LiveGraph,
+    new: &LiveGraph,
+    state: &crate::snapshot::State,
+    from: usize,
+    moved: &mut Vec<u32>,
+    par: Par<'_>,
+    cancel: &AtomicBool,
+) -> Result<(), IndexError> {
+    let view = old.view(state.bound);
+    let dim = old.dim;
+    moved.resize(state.bound, u32::MAX);
+    let mut rows = Vec::with_capacity(COPY_BATCH * dim);
+    let mut ids = Vec::with_capacity(COPY_BATCH);
+    let mut meta = Vec::with_capacity(COPY_BATCH);
+    let mut slot = from;
+    while slot < state.bound {
+        rows.clear();
+        ids.clear();
+        meta.clear();
+        let first = new.slots();
+        while slot < state.bound && ids.len() < COPY_BATCH {
+            if view.alive_at(slot, state.version) {
+                moved[slot] = (first + ids.len()) as u32;
+                rows.extend_from_slice(view.vector(slot));
+                ids.push(view.id(slot));
+                meta.push(view.metadata(slot).cloned());
             }
+            slot += 1;
         }
-        let node = sources.first().map_or(0, |s| s.node);
-        // Sealed segments stay before the growing one.
-        let at = segments
-            .iter()
-            .position(|s| s.growing)
-            .unwrap_or(segments.len());
-        segments.insert(
-            at,
-            Arc::new(Segment {
-                uid,
-                growing: false,
-                rows: n,
-                table,
-                vectors: Vectors::Graph(graph),
-                node,
-            }),
-        );
+        if ids.is_empty() {
+            continue;
+        }
+        let reserved = new.reserve(ids.len(), &rows)?;
+        let mut it = meta.drain(..);
+        let filled = new.fill(reserved, &rows, &ids, Some(&mut it));
+        if !new.link_cancellable(&filled, par, cancel) {
+            return Err(IndexError::Cancelled);
+        }
     }
-    inner.publish(State {
-        version,
-        segments,
-        ids,
-    });
-    drop(writer);
-    Counters::bump(&shared.counters.merges, 1);
     Ok(())
 }

@@ -12,8 +12,8 @@ use crate::metadata::Filter;
 
 /// Largest vector dimension an index accepts.
 pub const MAX_DIM: usize = 65_536;
-/// Largest number of rows one segment holds (rows are numbered with `u32`).
-pub const MAX_SEGMENT_ROWS: usize = 1 << 26;
+/// Largest number of rows one `add_batch` (or transaction add) takes.
+pub const MAX_BATCH_ROWS: usize = 1 << 26;
 /// Largest id an index stores: ids live in `[0, 2^63)`.
 pub const MAX_ID: u64 = (1 << 63) - 1;
 /// Largest `k` or `ef` a search accepts.
@@ -34,16 +34,12 @@ pub struct IndexConfig {
     pub dim: usize,
     /// Distance: smaller is closer (see the design's *Semantics*).
     pub metric: Metric,
-    /// Graph parameters for sealed segments.
+    /// Parameters of the index's graph.
     pub graph: GraphParams,
     /// Default beam width of graph searches (`SearchParams::ef` overrides it).
     pub ef_search: usize,
-    /// Rows after which the growing segment is sealed and handed to the builder.
-    pub seal_threshold: usize,
-    /// Sealed segments with fewer live rows than this are merged together in the
-    /// background.
-    pub merge_below: usize,
-    /// A sealed segment whose removed rows exceed this fraction is rewritten.
+    /// When removed (and replaced) rows exceed this fraction of the graph's slots,
+    /// the builder rebuilds the graph without them in the background.
     pub max_deleted_fraction: f64,
     /// Workers for batch search and graph builds (the process-wide pool if `None`).
     pub pool: Option<Arc<NumaPool>>,
@@ -57,17 +53,13 @@ pub struct IndexConfig {
 
 impl IndexConfig {
     /// Defaults for `dim` and `metric`: M = 16, ef_construction = 200,
-    /// ef_search = 64, seal at 2048 rows (the growing segment is scanned exactly
-    /// by every search, so it stays small), merge segments below 65536 live rows
-    /// by size tier.
+    /// ef_search = 64, rebuild once 30% of the slots are removed rows.
     pub fn new(dim: usize, metric: Metric) -> Self {
         IndexConfig {
             dim,
             metric,
             graph: GraphParams::default(),
             ef_search: 64,
-            seal_threshold: 2048,
-            merge_below: 65_536,
             max_deleted_fraction: 0.3,
             pool: None,
             durability: Durability::EveryWrite,
@@ -88,18 +80,6 @@ impl IndexConfig {
             return Err(invalid(
                 "ef_search",
                 format!("{} is outside 1..={MAX_K}", self.ef_search),
-            ));
-        }
-        if !(1..=MAX_SEGMENT_ROWS).contains(&self.seal_threshold) {
-            return Err(invalid(
-                "seal_threshold",
-                format!("{} is outside 1..={MAX_SEGMENT_ROWS}", self.seal_threshold),
-            ));
-        }
-        if self.merge_below > MAX_SEGMENT_ROWS {
-            return Err(invalid(
-                "merge_below",
-                format!("{} is above {MAX_SEGMENT_ROWS}", self.merge_below),
             ));
         }
         if !(self.max_deleted_fraction > 0.0 && self.max_deleted_fraction <= 1.0) {

@@ -1,9 +1,9 @@
-//! The concurrent index: readers load a snapshot and never wait; one writer at a
-//! time appends and publishes; a background builder seals and merges.
+//! The concurrent index: readers load a snapshot and never wait; writers insert
+//! into the live graph concurrently and publish in order; a background builder
+//! compacts, repairs and checkpoints.
 //!
 //! See [`crate::docs::concurrency`] for the guarantees.
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -11,22 +11,20 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use sagevec_kernels::{Metric, Rows};
+use sagevec_kernels::{Metric, Rows, try_kernels};
 
-use crate::arena::{RowTable, VectorArena};
 use crate::builder::{self, BuilderCtl};
 use crate::config::{IndexConfig, SearchParams};
-use crate::durable::format::LoggedOp;
 use crate::durable::io::{FsStorage, Storage};
-use crate::durable::{self, Durable};
+use crate::durable::{self, Durable, OpenMode};
 use crate::error::IndexError;
+use crate::live::LiveGraph;
 use crate::metadata::Metadata;
 use crate::results::BatchResults;
-use crate::segment::{Segment, Vectors};
 use crate::shared::Shared;
 use crate::snapshot::{self, Hits, IdMap, Record, Snapshot, State};
-use crate::stats::{Counters, IndexStats, MemoryBytes};
-use crate::write::{self, Op, Transaction};
+use crate::stats::{Counters, GraphCounts, IndexStats, MemoryBytes};
+use crate::write::{self, Op, Transaction, Turns, Writer};
 
 /// What an add made visible.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,63 +45,16 @@ pub struct Removed {
     pub version: u64,
 }
 
-/// The growing segment, as the writer sees it.
-#[derive(Debug)]
-pub(crate) struct Growing {
-    pub(crate) uid: u64,
-    pub(crate) table: Arc<RowTable>,
-    pub(crate) arena: Arc<VectorArena>,
-    pub(crate) rows: usize,
-    pub(crate) capacity: usize,
-    pub(crate) node: usize,
-}
-
-impl Growing {
-    pub(crate) fn view(&self, sealed: bool) -> Arc<Segment> {
-        Arc::new(Segment {
-            uid: self.uid,
-            growing: !sealed,
-            rows: self.rows,
-            table: self.table.clone(),
-            vectors: Vectors::Arena(self.arena.clone()),
-            node: self.node,
-        })
-    }
-}
-
-/// State only the writer (the holder of the writer lock) touches.
-#[derive(Debug)]
-pub(crate) struct Writer {
-    pub(crate) next_uid: u64,
-    pub(crate) growing: Option<Growing>,
-    /// Largest id ever used + 1: auto-assigned ids start here and are never reused.
-    pub(crate) next_auto_id: u64,
-    next_node: usize,
-}
-
-impl Writer {
-    /// A new, empty segment for `capacity` rows, placed on the next node in turn.
-    pub(crate) fn new_growing(&mut self, dim: usize, capacity: usize, n_nodes: usize) -> Growing {
-        let uid = Inner::new_uid(self);
-        let node = self.next_node % n_nodes;
-        self.next_node += 1;
-        Growing {
-            uid,
-            table: Arc::new(RowTable::new(capacity)),
-            arena: Arc::new(VectorArena::new(dim, capacity)),
-            rows: 0,
-            capacity,
-            node,
-        }
-    }
-}
-
 /// Everything the index, its snapshots and its builder share.
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) current: ArcSwap<State>,
+    /// The writer lock: held only to reserve (ids, log, slots, ticket).
     pub(crate) writer: Mutex<Writer>,
+    /// Commit order of reserved writes.
+    pub(crate) turns: Turns,
+    pub(crate) hooks: write::WriteHooks,
     published: Mutex<u64>,
     published_cv: Condvar,
     pub(crate) builder: BuilderCtl,
@@ -114,35 +65,62 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Takes the writer lock. A writer that panicked left no half-published
-    /// state (publishing is one store), so a poisoned lock is taken as is.
+    /// An index starting from `state` (the empty one of a new index, or the one
+    /// recovery loaded), whose auto-ids go on from `next_auto_id`.
+    pub(crate) fn with_state(
+        config: &IndexConfig,
+        state: State,
+        durable: Option<Durable>,
+        next_auto_id: u64,
+    ) -> Inner {
+        Inner {
+            shared: Arc::new(Shared::new(config)),
+            current: ArcSwap::from_pointee(state),
+            writer: Mutex::new(Writer::new(next_auto_id)),
+            turns: Turns::default(),
+            hooks: write::WriteHooks::default(),
+            published: Mutex::new(0),
+            published_cv: Condvar::new(),
+            builder: BuilderCtl::new(),
+            durable,
+            read_only: None,
+        }
+    }
+
+    /// Takes the writer lock. A writer that panicked left no half-made
+    /// reservation (reserving cannot fail after it starts changing state), so a
+    /// poisoned lock is taken as is.
     pub(crate) fn lock_writer(&self) -> MutexGuard<'_, Writer> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Publishes `state` (writer lock held) and wakes version waiters.
+    /// Stores `state` and wakes version waiters. Only [`write::Turn`] calls this.
     pub(crate) fn publish(&self, state: State) {
         let version = state.version;
         self.current.store(Arc::new(state));
         *self.published.lock().unwrap_or_else(|e| e.into_inner()) = version;
         self.published_cv.notify_all();
     }
-
-    pub(crate) fn new_uid(writer: &mut Writer) -> u64 {
-        writer.next_uid += 1;
-        writer.next_uid
-    }
 }
 
-/// How [`Index::open_impl`] treats the directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OpenMode {
-    /// Durable: lock, log, checkpoints.
-    Write,
-    /// As the files are; no lock, no change; writes refused.
-    ReadOnly,
-    /// As the files are, then an ordinary in-memory index.
-    Load,
+/// An empty live graph number `uid` for `config`'s vectors, built with `params`.
+pub(crate) fn new_graph_with(
+    config: &IndexConfig,
+    params: &crate::graph::GraphParams,
+    uid: u64,
+) -> Result<Arc<LiveGraph>, IndexError> {
+    let internal = match config.metric {
+        Metric::Cosine => Metric::InnerProduct,
+        m => m,
+    };
+    Ok(Arc::new(LiveGraph::new(
+        uid,
+        config.dim,
+        internal,
+        params,
+        try_kernels()?,
+        config.metric == Metric::Cosine,
+    )))
 }
 
 /// A concurrent vector index (see the crate docs). Share it between threads
@@ -157,15 +135,23 @@ impl Index {
     /// An empty index in memory. Fails if the configuration is invalid.
     pub fn new(config: IndexConfig) -> Result<Index, IndexError> {
         config.validate()?;
-        Index::start(Arc::new(Index::new_inner(&config, None)))
+        let graph = new_graph_with(&config, &config.graph, 1)?;
+        let state = State {
+            version: 0,
+            bound: 0,
+            ids: IdMap::new(),
+            graph,
+        };
+        Index::start(Arc::new(Inner::with_state(&config, state, None, 0)))
     }
 
     /// Opens the durable index in `dir`, creating it if the directory holds none
     /// (see [`crate::durable`]): every acknowledged write is in its log, synced
     /// as `config.durability` says. The directory is locked for writing while
-    /// the index is open; a second open fails with [`IndexError::Locked`].
-    /// Graphs are rebuilt in the background after opening (searches scan until
-    /// then).
+    /// the index is open; a second open fails with [`IndexError::Locked`]. The
+    /// graph is read back from the last checkpoint (not rebuilt), then the writes
+    /// logged after it are inserted again. A directory of the previous format
+    /// (version 1) is converted once, on this open.
     pub fn open(dir: impl AsRef<Path>, config: IndexConfig) -> Result<Index, IndexError> {
         // Absolute, so a later chdir of the process does not move the files.
         let dir = std::path::absolute(dir.as_ref())
@@ -176,7 +162,7 @@ impl Index {
     /// Opens the durable index in `dir` for reading only, as its files are now
     /// (another process may hold it open for writing; later writes of that
     /// process are not seen). Takes no lock and changes no file; writes fail with
-    /// [`IndexError::ReadOnly`]. Graphs are rebuilt in memory.
+    /// [`IndexError::ReadOnly`].
     pub fn open_read_only(dir: impl AsRef<Path>, config: IndexConfig) -> Result<Index, IndexError> {
         Index::open_impl(
             Arc::new(FsStorage),
@@ -188,6 +174,7 @@ impl Index {
 
     /// [`open`](Self::open) through a given I/O layer (tests inject faults with
     /// [`SimStorage`](crate::durable::io::SimStorage)).
+    #[doc(hidden)]
     pub fn open_with_storage(
         storage: Arc<dyn Storage>,
         dir: &Path,
@@ -202,111 +189,14 @@ impl Index {
         config: IndexConfig,
         mode: OpenMode,
     ) -> Result<Index, IndexError> {
-        let read_only = mode != OpenMode::Write;
         config.validate()?;
-        let rec = durable::recover(storage, dir, &config, read_only)?;
-        let mut inner = Index::new_inner(&config, rec.durable);
-        if mode == OpenMode::ReadOnly {
-            inner.read_only = Some(dir.display().to_string());
-        }
-        {
-            let mut writer = inner.lock_writer();
-            writer.next_auto_id = rec.manifest.next_auto_id;
-            writer.next_uid = rec.manifest.next_uid;
-            let mut ids = IdMap::new();
-            let mut segments = Vec::new();
-            for seg in &rec.segments {
-                for r in 0..seg.rows {
-                    if seg.table.alive_at(r, rec.manifest.version) {
-                        let id = seg.table.id(r);
-                        let loc = crate::snapshot::Loc {
-                            seg: seg.uid,
-                            row: r as u32,
-                        };
-                        if ids.insert(id, loc).is_some() {
-                            return Err(IndexError::Corrupt {
-                                path: dir.join(durable::MANIFEST).display().to_string(),
-                                offset: 0,
-                                what: format!("id {id} is live in two segments"),
-                            });
-                        }
-                    }
-                }
-                if seg.growing && seg.rows < seg.capacity && writer.growing.is_none() {
-                    writer.growing = Some(Growing {
-                        uid: seg.uid,
-                        table: seg.table.clone(),
-                        arena: seg.arena.clone(),
-                        rows: seg.rows,
-                        capacity: seg.capacity,
-                        node: 0,
-                    });
-                } else {
-                    let mut view = durable::loaded_view(seg);
-                    if seg.growing {
-                        // Full (or a second growing one): sealed now.
-                        Arc::get_mut(&mut view).expect("fresh").growing = false;
-                    }
-                    segments.push(view);
-                }
-            }
-            if let Some(g) = &writer.growing {
-                segments.push(g.view(false));
-            }
-            inner.publish(State {
-                version: rec.manifest.version,
-                segments,
-                ids,
-            });
-        }
-        for ops in rec.replay {
-            let ops = ops
-                .into_iter()
-                .map(|op| match op {
-                    LoggedOp::Add {
-                        ids,
-                        rows,
-                        metadata,
-                    } => Op::Add(write::CheckedAdd {
-                        n: ids.len(),
-                        ids: Some(ids),
-                        rows: Cow::Owned(rows),
-                        metadata,
-                    }),
-                    LoggedOp::Remove(ids) => Op::Remove(ids),
-                })
-                .collect();
-            write::apply(&inner, ops, false)?;
-        }
+        let inner = durable::open(storage, dir, &config, mode)?;
         Index::start(Arc::new(inner))
-    }
-
-    fn new_inner(config: &IndexConfig, durable: Option<Durable>) -> Inner {
-        Inner {
-            shared: Arc::new(Shared::new(config)),
-            current: ArcSwap::from_pointee(State {
-                version: 0,
-                segments: Vec::new(),
-                ids: IdMap::new(),
-            }),
-            writer: Mutex::new(Writer {
-                next_uid: 0,
-                growing: None,
-                next_auto_id: 0,
-                next_node: 0,
-            }),
-            published: Mutex::new(0),
-            published_cv: Condvar::new(),
-            builder: BuilderCtl::new(),
-            durable,
-            read_only: None,
-        }
     }
 
     fn start(inner: Arc<Inner>) -> Result<Index, IndexError> {
         *inner.published.lock().unwrap_or_else(|e| e.into_inner()) = inner.current.load().version;
         let builder = builder::spawn(inner.clone())?;
-        // Flat segments loaded from disk need graphs.
         inner.builder.request();
         Ok(Index {
             inner,
@@ -314,9 +204,9 @@ impl Index {
         })
     }
 
-    /// Makes a durable index's state a checkpoint now: syncs the log, writes
-    /// segment files and a new manifest, drops old logs (faster reopening). In
-    /// memory it does nothing.
+    /// Makes a durable index's state a checkpoint now: syncs the log, writes the
+    /// graph's new rows and its links, and a new manifest, and drops old logs
+    /// (faster reopening). In memory it does nothing.
     pub fn checkpoint(&self) -> Result<(), IndexError> {
         match &self.inner.durable {
             Some(d) => {
@@ -338,19 +228,16 @@ impl Index {
     /// must be empty or absent), in the durable format: [`Index::load`] reads it
     /// back into memory and [`Index::open`] opens it as a durable index.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<(), IndexError> {
-        let (state, next_auto_id, next_uid) = {
+        let (state, next_auto_id) = {
             let w = self.inner.lock_writer();
-            (self.inner.current.load_full(), w.next_auto_id, w.next_uid)
+            (self.inner.current.load_full(), w.next_auto_id)
         };
-        let shared = &self.inner.shared;
         durable::export(
             &FsStorage,
             dir.as_ref(),
-            shared.dim,
-            shared.metric,
+            &self.inner.shared,
             &state,
             next_auto_id,
-            next_uid,
         )
     }
 
@@ -405,29 +292,48 @@ impl Index {
     /// auto-assigned ones: the largest id ever used + 1, …) and optional
     /// per-row metadata. An id already present is replaced (upsert).
     ///
-    /// The batch becomes visible all at once, at the returned version, or not at
-    /// all: wrong length, NaN/inf, a zero vector under cosine, an id twice in the
+    /// The rows are inserted into the graph on the caller's thread (a batch of 64
+    /// rows or more: on every worker of the index's background pool) before the
+    /// call returns, so when it returns they are in the graph and searchable. The
+    /// batch becomes visible all at once, at the returned version, or not at all:
+    /// wrong length, NaN/inf, a zero vector under cosine, an id twice in the
     /// batch, an id `>= 2^63`, or a metadata list of another length is refused
-    /// before anything changes.
+    /// before anything changes. Several threads may add at once: their inserts
+    /// run in parallel.
     pub fn add_batch(
         &self,
         ids: Option<&[u64]>,
         vectors: &[f32],
         metadata: Option<Vec<Option<Metadata>>>,
     ) -> Result<Written, IndexError> {
+        self.add_batch_cancellable(ids, vectors, metadata, None)
+    }
+
+    /// [`add_batch`](Self::add_batch) that gives up with [`IndexError::Cancelled`],
+    /// changing nothing, if `cancel` is raised while its rows are being inserted
+    /// (each worker finishes the row it is inserting): how a binding lets Ctrl-C
+    /// stop a large add. A raise after the rows are in the graph is too late: the
+    /// add then completes.
+    pub fn add_batch_cancellable(
+        &self,
+        ids: Option<&[u64]>,
+        vectors: &[f32],
+        metadata: Option<Vec<Option<Metadata>>>,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<Written, IndexError> {
         let add = write::check_add(&self.inner.shared, ids, vectors, metadata)?;
-        let mut applied = write::apply(&self.inner, vec![Op::Add(add)], true)?;
+        let mut applied = write::apply(&self.inner, vec![Op::Add(add)], true, cancel)?;
         Ok(Written {
             ids: applied.added.pop().unwrap_or_default(),
             version: applied.version,
         })
     }
 
-    /// Removes `ids` (tombstones; merges drop the rows later). No search that
-    /// starts after this returns sees them. Unknown ids are skipped and not
+    /// Removes `ids` (tombstones; a compaction drops the rows later). No search
+    /// that starts after this returns sees them. Unknown ids are skipped and not
     /// counted.
     pub fn remove(&self, ids: &[u64]) -> Result<Removed, IndexError> {
-        let applied = write::apply(&self.inner, vec![Op::Remove(ids.to_vec())], true)?;
+        let applied = write::apply(&self.inner, vec![Op::Remove(ids.to_vec())], true, None)?;
         Ok(Removed {
             count: applied.removed,
             version: applied.version,
@@ -448,13 +354,14 @@ impl Index {
     /// from the current snapshot.
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<Hits, IndexError> {
         let state = self.inner.current.load();
-        snapshot::search(&self.inner.shared, &state, query, params)
+        crate::search::search(&self.inner.shared, &state, query, params)
     }
 
     /// Searches every row of `queries` on the index's pool, from one snapshot,
     /// into `out` (shape `queries.n_rows() x params.k`; missing results padded
     /// with `u64::MAX` / `+inf`). Returns the version read. Metadata is not
-    /// returned here (`include_metadata` is ignored): use [`get`](Self::get).
+    /// returned here (`include_metadata` is ignored): use
+    /// [`Snapshot::metadata`] on a snapshot of that version.
     pub fn batch_search(
         &self,
         queries: Rows<'_, f32>,
@@ -462,7 +369,7 @@ impl Index {
         out: &mut BatchResults,
     ) -> Result<u64, IndexError> {
         let state = self.inner.current.load();
-        snapshot::batch_search(&self.inner.shared, &state, queries, params, out)
+        crate::search::batch_search(&self.inner.shared, &state, queries, params, out)
     }
 
     /// A pinned view of the current version (see [`Snapshot`]).
@@ -476,6 +383,11 @@ impl Index {
     /// The vector (unit-normalised under cosine) and metadata of `id`, if live.
     pub fn get(&self, id: u64) -> Option<Record> {
         snapshot::get(&self.inner.current.load(), id)
+    }
+
+    /// The metadata of `id`, if it is live and has any (no copy of the vector).
+    pub fn metadata(&self, id: u64) -> Option<Metadata> {
+        snapshot::metadata_of(&self.inner.current.load(), id)
     }
 
     /// Whether `id` is live.
@@ -538,43 +450,20 @@ impl Index {
         Some(*published)
     }
 
-    /// Seals the growing segment now (if it holds rows) and hands it to the
-    /// builder; returns the version current afterwards.
-    pub fn seal(&self) -> u64 {
-        let mut writer = self.inner.lock_writer();
-        let cur = self.inner.current.load_full();
-        let Some(g) = writer.growing.take() else {
-            return cur.version;
-        };
-        let mut segments: Vec<Arc<Segment>> = cur
-            .segments
-            .iter()
-            .filter(|s| !s.growing)
-            .cloned()
-            .collect();
-        segments.push(g.view(true));
-        let version = cur.version + 1;
-        self.inner.publish(State {
-            version,
-            segments,
-            ids: cur.ids.clone(),
-        });
-        drop(writer);
-        Counters::bump(&self.inner.shared.counters.seals, 1);
-        self.inner.builder.request();
-        version
-    }
-
-    /// Seals the growing segment and asks the builder to merge every sealed
-    /// segment into one, dropping removed rows, and to retry failed builds.
-    /// Returns at once: [`wait_for_builds`](Self::wait_for_builds) waits.
+    /// Asks the builder to rebuild the graph without removed rows (and with the
+    /// f16 walk copy's scale fitted again to every row), off the caller's thread:
+    /// readers go on with the current graph until the new one is swapped in, and
+    /// writes made meanwhile are carried over. Returns at once;
+    /// [`wait_for_builds`](Self::wait_for_builds) waits. Also retries work that
+    /// failed.
     pub fn compact(&self) {
-        self.seal();
         self.inner.builder.request_compaction();
     }
 
-    /// Blocks until the builder has done every job pending when called (graphs
-    /// for sealed segments, merges) and whatever they led to.
+    /// Blocks until the builder has done every job pending when called
+    /// (compaction, reachability repair, checkpoint) and whatever they led to.
+    /// Writes never wait for the builder: their rows are in the graph when they
+    /// return.
     pub fn wait_for_builds(&self) {
         self.inner.builder.wait_idle();
     }
@@ -584,28 +473,38 @@ impl Index {
         let state = self.inner.current.load_full();
         let shared = &self.inner.shared;
         let c = &shared.counters;
-        let mut memory = MemoryBytes::default();
-        for s in &state.segments {
-            memory.rows += s.table.memory_bytes();
-            match &s.vectors {
-                Vectors::Arena(a) => memory.vectors += a.memory_bytes(),
-                Vectors::Graph(g) => memory.graphs += g.memory_bytes(),
-            }
-        }
+        let graph = &state.graph;
+        let bytes = graph.bytes();
+        let view = graph.view(state.bound);
+        let removed_slots = (0..state.bound)
+            .filter(|&s| !view.alive_at(s, state.version))
+            .count();
+        let memory = MemoryBytes {
+            vectors: bytes.vectors,
+            graphs: bytes.walk + bytes.links,
+            rows: bytes.rows,
+        };
         IndexStats {
             len: state.ids.len(),
             dim: shared.dim,
             metric: shared.metric,
             version: state.version,
-            segments: snapshot::segment_counts(&state),
-            rows_stored: state.segments.iter().map(|s| s.rows()).sum(),
+            graph: GraphCounts {
+                slots: state.bound,
+                removed_slots,
+                max_level: graph.entry().map_or(0, |(_, l)| l),
+                walks_f16: graph.walks_f16(),
+                f16_scale: graph.f16_scale(),
+                clipped_rows: graph.clipped(),
+            },
+            rows_stored: state.bound,
             searches: Counters::get(&c.searches),
             batch_searches: Counters::get(&c.batch_searches),
             vectors_added: Counters::get(&c.vectors_added),
             vectors_removed: Counters::get(&c.vectors_removed),
-            seals: Counters::get(&c.seals),
-            graphs_built: Counters::get(&c.graphs_built),
-            merges: Counters::get(&c.merges),
+            compactions: Counters::get(&c.compactions),
+            repairs: Counters::get(&c.repairs),
+            checkpoints: Counters::get(&c.checkpoints),
             builder_errors: Counters::get(&c.builder_errors),
             last_builder_error: self.inner.builder.last_error(),
             exact_fallbacks: Counters::get(&c.exact_fallbacks),
@@ -614,7 +513,30 @@ impl Index {
         }
     }
 
-    /// Test hook: the next `n` background builds panic inside the builder (to
+    /// Test hook: live ids of the current snapshot that a breadth-first walk of
+    /// the graph's level 0 from its entry point does not reach (the reachability
+    /// checker). Empty when the graph is sound.
+    #[doc(hidden)]
+    pub fn unreachable_ids(&self) -> Vec<u64> {
+        let state = self.inner.current.load_full();
+        let view = state.graph.view(state.bound);
+        view.unreachable_live(state.version)
+            .into_iter()
+            .map(|s| view.id(s as usize))
+            .collect()
+    }
+
+    /// Test hook: breaks the publish order on purpose while `on`. A write is then
+    /// acknowledged before its rows are linked into the graph (they are linked at
+    /// the start of the next write), the bug class the insertion's publish order
+    /// rules out; the reachability checker ([`unreachable_ids`](Self::unreachable_ids))
+    /// must see it.
+    #[doc(hidden)]
+    pub fn break_publish_order(&self, on: bool) {
+        self.inner.hooks.defer_links.store(on, Ordering::SeqCst);
+    }
+
+    /// Test hook: the next `n` background compactions panic inside the builder (to
     /// check that the index stays searchable and reports the error).
     #[doc(hidden)]
     pub fn inject_builder_panics(&self, n: usize) {
@@ -623,7 +545,7 @@ impl Index {
 }
 
 impl Drop for Index {
-    /// Stops the builder (a build in progress finishes first, unpublished) and
+    /// Stops the builder (a compaction in progress gives up unpublished) and
     /// joins it; a durable index is synced and checkpointed (errors ignored: use
     /// [`Index::close`] to see them).
     fn drop(&mut self) {

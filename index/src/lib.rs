@@ -60,7 +60,6 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod arena;
 mod builder;
 mod config;
 pub mod docs;
@@ -69,15 +68,17 @@ mod error;
 mod exact;
 pub mod graph;
 mod index;
+mod live;
 mod metadata;
 mod results;
-mod segment;
+mod search;
 mod shared;
 mod snapshot;
 mod stats;
+mod sync;
 mod write;
 
-pub use config::{IndexConfig, MAX_DIM, MAX_ID, MAX_K, MAX_SEGMENT_ROWS, SearchParams};
+pub use config::{IndexConfig, MAX_BATCH_ROWS, MAX_DIM, MAX_ID, MAX_K, SearchParams};
 pub use durable::Durability;
 pub use error::IndexError;
 pub use exact::{knn, squared_norms};
@@ -86,5 +87,5 @@ pub use index::{Index, Removed, Written};
 pub use metadata::{Filter, Metadata, Value};
 pub use results::BatchResults;
 pub use snapshot::{Hit, Hits, Record, Snapshot};
-pub use stats::{IndexStats, LatencySummary, MemoryBytes, SegmentCounts};
+pub use stats::{GraphCounts, IndexStats, LatencySummary, MemoryBytes};
 pub use write::{Committed, Transaction};

@@ -8,7 +8,6 @@ use sagevec_scheduler::{NumaPool, Par};
 
 use crate::config::IndexConfig;
 use crate::error::IndexError;
-use crate::graph::GraphParams;
 use crate::stats::{Counters, LatencyHistogram};
 
 /// Fixed settings and shared instruments of one index.
@@ -21,11 +20,10 @@ pub(crate) struct Shared {
     /// (1 - cos = 1 + (-q.x)), so graphs and scans skip the norms.
     pub(crate) internal_metric: Metric,
     pub(crate) ef_search: usize,
-    pub(crate) graph: GraphParams,
-    pub(crate) seal_threshold: usize,
-    pub(crate) merge_below: usize,
     pub(crate) max_deleted_fraction: f64,
     pool: Option<Arc<NumaPool>>,
+    /// The configuration the index was made with.
+    config: IndexConfig,
     pub(crate) counters: Counters,
     pub(crate) latency: LatencyHistogram,
 }
@@ -40,14 +38,17 @@ impl Shared {
                 m => m,
             },
             ef_search: config.ef_search,
-            graph: config.graph.clone(),
-            seal_threshold: config.seal_threshold,
-            merge_below: config.merge_below,
             max_deleted_fraction: config.max_deleted_fraction,
             pool: config.pool.clone(),
+            config: config.clone(),
             counters: Counters::default(),
             latency: LatencyHistogram::new(),
         }
+    }
+
+    /// The configuration the index was made with.
+    pub(crate) fn config(&self) -> IndexConfig {
+        self.config.clone()
     }
 
     /// The pool batch work runs on (built on first use when none was given).

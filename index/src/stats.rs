@@ -143,9 +143,9 @@ pub(crate) struct Counters {
     pub(crate) batch_searches: AtomicU64,
     pub(crate) vectors_added: AtomicU64,
     pub(crate) vectors_removed: AtomicU64,
-    pub(crate) seals: AtomicU64,
-    pub(crate) graphs_built: AtomicU64,
-    pub(crate) merges: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) repairs: AtomicU64,
+    pub(crate) checkpoints: AtomicU64,
     pub(crate) builder_errors: AtomicU64,
     pub(crate) exact_fallbacks: AtomicU64,
 }
@@ -160,26 +160,36 @@ impl Counters {
     }
 }
 
-/// Segments of a snapshot by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SegmentCounts {
-    /// The append-only segment writes go to (0 or 1).
-    pub growing: usize,
-    /// Sealed, searched by exact scan until their graph is built.
-    pub flat: usize,
-    /// Sealed, with a graph.
-    pub graph: usize,
+/// The live graph of a snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GraphCounts {
+    /// Slots the snapshot counts (live rows, and removed or replaced ones not yet
+    /// compacted away).
+    pub slots: usize,
+    /// Of those, removed or replaced (walked through, never returned).
+    pub removed_slots: usize,
+    /// The entry point's level.
+    pub max_level: usize,
+    /// Whether searches walk an f16 copy of the vectors.
+    pub walks_f16: bool,
+    /// The f16 copy's power-of-two scale, once fitted (`None` before the first
+    /// row, or without a copy).
+    pub f16_scale: Option<f32>,
+    /// Rows whose f16 copy had elements beyond f16's range at that scale and was
+    /// clipped (their walk distances are approximate; returned distances stay exact).
+    /// A compaction fits the scale again.
+    pub clipped_rows: u64,
 }
 
 /// Heap bytes by part.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoryBytes {
-    /// Vectors in growing and flat segments.
+    /// The f32 vectors (allocated chunks, rows padded to cache lines).
     pub vectors: usize,
-    /// Graph segments: their vectors (and f16 copies, see
-    /// [`Traversal`](crate::graph::Traversal)) and links.
+    /// The graph: its f16 walk copy (see [`Traversal`](crate::graph::Traversal))
+    /// and links.
     pub graphs: usize,
-    /// Ids, tombstones and metadata slots of every row.
+    /// Ids, tombstones, levels, locks and metadata slots of every row.
     pub rows: usize,
 }
 
@@ -201,9 +211,9 @@ pub struct IndexStats {
     pub metric: Metric,
     /// Snapshot version the report was read from.
     pub version: u64,
-    /// Segments by kind.
-    pub segments: SegmentCounts,
-    /// Rows stored, live or removed-but-not-yet-merged-away.
+    /// The live graph.
+    pub graph: GraphCounts,
+    /// Rows stored, live or removed-but-not-yet-compacted-away.
     pub rows_stored: usize,
     /// Single-query searches served.
     pub searches: u64,
@@ -213,17 +223,18 @@ pub struct IndexStats {
     pub vectors_added: u64,
     /// Vectors removed.
     pub vectors_removed: u64,
-    /// Growing segments sealed.
-    pub seals: u64,
-    /// Graphs built for sealed segments.
-    pub graphs_built: u64,
-    /// Background merges published.
-    pub merges: u64,
-    /// Background builds that failed (the index kept its old segments).
+    /// Background compactions published (graph rebuilt without removed rows).
+    pub compactions: u64,
+    /// Nodes the builder linked again because no walk reached them.
+    pub repairs: u64,
+    /// Checkpoints written (durable indexes).
+    pub checkpoints: u64,
+    /// Background jobs that failed (the index kept its graph).
     pub builder_errors: u64,
     /// The last builder failure, if any.
     pub last_builder_error: Option<String>,
-    /// Segment searches answered by an exact scan because a filter admitted few rows.
+    /// Graph searches answered by an exact scan because a filter admitted few rows
+    /// (or too few rows passed to fill `k`).
     pub exact_fallbacks: u64,
     /// Search latency per query.
     pub latency: LatencySummary,

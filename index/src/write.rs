@@ -1,5 +1,22 @@
-//! The write path: checked operations applied in order under the writer lock
-//! and made visible with one snapshot publish.
+//! The write path: checked operations, inserted into the live graph by their
+//! caller with no lock held, and made visible in order with one snapshot publish.
+//!
+//! A write runs in three steps:
+//! 1. **Reserve** (under the writer lock, briefly): auto-ids assigned, the write
+//!    appended to a durable index's log, slots reserved, a ticket drawn. Tickets
+//!    and slots are handed out in the same order, which is also log order.
+//! 2. **Insert** (no lock): the rows are written into the reserved slots and
+//!    linked into the graph, concurrently with other writers' inserts and with
+//!    every reader. A large batch is linked by every worker of the builder's pool.
+//! 3. **Commit** (in ticket order): the writer waits for its turn (the previous
+//!    ticket's commit), then applies upserts and removes to the id map and the
+//!    tombstones and publishes the next state, whose slot bound now covers its
+//!    slots. Only [`Turn::publish_next`] bumps the version.
+//!
+//! So a batch becomes visible all at once (the bound moves past all of its slots
+//! in one publish), writes are applied in one order (reservation order) however
+//! their inserts interleave, and two writers' inserts run in parallel: the second
+//! waits only if it finishes first, and then only for the first's commit.
 //!
 //! `add_batch` and `remove` are one-operation writes; a [`Transaction`] collects
 //! several (checked as they are added, with no lock held) and commits them as
@@ -7,18 +24,18 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use sagevec_kernels::Metric;
 
-use crate::config::{MAX_ID, MAX_SEGMENT_ROWS};
+use crate::config::{MAX_BATCH_ROWS, MAX_ID};
 use crate::durable::format::RecordOp;
 use crate::error::IndexError;
-use crate::index::{Growing, Index, Inner, Writer};
+use crate::index::{Index, Inner};
+use crate::live::{Filled, LiveGraph};
 use crate::metadata::Metadata;
-use crate::segment::Segment;
 use crate::shared::Shared;
-use crate::snapshot::{Loc, State};
+use crate::snapshot::{IdMap, State};
 use crate::stats::Counters;
 
 /// An add whose input has been checked: rows as stored (unit vectors under
@@ -66,10 +83,10 @@ pub(crate) fn check_add<'a>(
         });
     }
     let n = vectors.len() / dim;
-    if n > MAX_SEGMENT_ROWS {
+    if n > MAX_BATCH_ROWS {
         return Err(IndexError::InvalidParameter {
             name: "vectors",
-            reason: format!("{n} rows in one call; at most {MAX_SEGMENT_ROWS}"),
+            reason: format!("{n} rows in one call; at most {MAX_BATCH_ROWS}"),
         });
     }
     if let Some(ids) = ids {
@@ -121,144 +138,192 @@ pub(crate) fn check_add<'a>(
     })
 }
 
-/// The writer's view of the next snapshot while a write is applied.
-struct Draft<'w> {
-    writer: &'w mut Writer,
-    version: u64,
-    map: crate::snapshot::IdMap,
-    /// Sealed segments (the growing one is in `writer.growing`).
-    segments: Vec<Arc<Segment>>,
-    /// Segments of a large add, written outside the growing segment.
-    own: Option<Growing>,
-    sealed: u64,
-    n_nodes: usize,
+/// State only the holder of the writer lock touches.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    /// Largest id ever used + 1: auto-assigned ids start here and are never reused.
+    pub(crate) next_auto_id: u64,
+    /// The ticket the next write draws (tickets start at 1).
+    pub(crate) next_ticket: u64,
 }
 
-impl Draft<'_> {
-    /// The row table of segment `uid`, wherever it is in the draft.
-    fn table(&self, uid: u64) -> &crate::arena::RowTable {
-        [self.writer.growing.as_ref(), self.own.as_ref()]
-            .into_iter()
-            .flatten()
-            .find(|g| g.uid == uid)
-            .map(|g| &*g.table)
-            .or_else(|| {
-                self.segments
-                    .iter()
-                    .find(|s| s.uid == uid)
-                    .map(|s| &*s.table)
-            })
-            .expect("the id map only points at live segments")
-    }
-
-    fn remove(&mut self, ids: &[u64]) -> usize {
-        let mut count = 0;
-        for id in ids {
-            if let Some(loc) = self.map.remove(id) {
-                self.table(loc.seg)
-                    .mark_deleted(loc.row as usize, self.version);
-                count += 1;
-            }
-        }
-        count
-    }
-
-    fn add(&mut self, shared: &Shared, add: CheckedAdd<'_>, ids: &[u64]) {
-        let dim = shared.dim;
-        let n = add.n;
-        let capacity = shared.seal_threshold;
-        // A batch of a segment's size or more goes to sealed segments of its own:
-        // one graph build over the whole batch instead of several plus merges.
-        let own_segments = n >= capacity;
-        let mut metadata = add.metadata.map(|m| m.into_iter());
-        for (i, (&id, v)) in ids.iter().zip(add.rows.chunks_exact(dim)).enumerate() {
-            let target = if own_segments {
-                &mut self.own
-            } else {
-                &mut self.writer.growing
-            };
-            if target.as_ref().is_none_or(|g| g.rows == g.capacity) {
-                if let Some(full) = target.take() {
-                    self.segments.push(full.view(true));
-                    self.sealed += 1;
-                }
-                let size = if own_segments {
-                    (n - i).min(MAX_SEGMENT_ROWS)
-                } else {
-                    capacity
-                };
-                let g = self.writer.new_growing(dim, size, self.n_nodes);
-                if own_segments {
-                    self.own = Some(g);
-                } else {
-                    self.writer.growing = Some(g);
-                }
-            }
-            if let Some(old) = self.map.get(&id).copied() {
-                self.table(old.seg)
-                    .mark_deleted(old.row as usize, self.version);
-            }
-            let g = if own_segments {
-                self.own.as_mut()
-            } else {
-                self.writer.growing.as_mut()
-            }
-            .expect("made above");
-            let row = g.rows;
-            // SAFETY: we hold the writer lock (`Draft` borrows the `Writer` it
-            // guards); `row` is the segment's next unwritten row and no published
-            // snapshot counts it (snapshots count `g.rows` at most, which we bump
-            // after the write).
-            #[allow(unsafe_code)]
-            unsafe {
-                g.arena.write(row, v)
-            };
-            g.table
-                .write(row, id, metadata.as_mut().and_then(|m| m.next()).flatten());
-            g.rows += 1;
-            self.map.insert(
-                id,
-                Loc {
-                    seg: g.uid,
-                    row: row as u32,
-                },
-            );
-        }
-        if let Some(full) = self.own.take() {
-            self.segments.push(full.view(true));
-            self.sealed += 1;
+impl Writer {
+    pub(crate) fn new(next_auto_id: u64) -> Self {
+        Writer {
+            next_auto_id,
+            next_ticket: 1,
         }
     }
 }
 
-/// Applies `ops` in order as one write: takes the writer lock, assigns
-/// auto-ids, writes, publishes one snapshot. Fails (changing nothing) only if
-/// auto-ids would pass `2^63 - 1`.
-pub(crate) fn apply(inner: &Inner, ops: Vec<Op<'_>>, log: bool) -> Result<Applied, IndexError> {
+/// Commit order: the last committed ticket, and a wake-up for the next in line.
+#[derive(Debug, Default)]
+pub(crate) struct Turns {
+    committed: Mutex<u64>,
+    next: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Turns {
+    /// Whether every ticket drawn so far has committed (writer lock held).
+    pub(crate) fn idle(&self, writer: &Writer) -> bool {
+        *lock(&self.committed) + 1 == writer.next_ticket
+    }
+
+    /// Waits until every ticket before `ticket` has committed; the returned turn
+    /// commits `ticket` when dropped (published or not).
+    pub(crate) fn wait<'a>(&'a self, inner: &'a Inner, ticket: u64) -> Turn<'a> {
+        let mut committed = lock(&self.committed);
+        while *committed + 1 < ticket {
+            committed = self.next.wait(committed).unwrap_or_else(|e| e.into_inner());
+        }
+        Turn {
+            inner,
+            turns: self,
+            committed,
+            ticket: Some(ticket),
+        }
+    }
+
+    /// With the writer lock held (no new tickets), waits until every ticket drawn
+    /// has committed: the index is then quiescent, and the turn publishes in its own
+    /// name (the builder's swaps, a checkpoint's cut).
+    pub(crate) fn quiesce<'a>(&'a self, inner: &'a Inner, writer: &Writer) -> Turn<'a> {
+        let mut committed = lock(&self.committed);
+        while *committed + 1 < writer.next_ticket {
+            committed = self.next.wait(committed).unwrap_or_else(|e| e.into_inner());
+        }
+        Turn {
+            inner,
+            turns: self,
+            committed,
+            ticket: None,
+        }
+    }
+}
+
+/// The exclusive right to publish the next state: the only code that bumps the
+/// version.
+pub(crate) struct Turn<'a> {
+    inner: &'a Inner,
+    turns: &'a Turns,
+    committed: MutexGuard<'a, u64>,
+    ticket: Option<u64>,
+}
+
+impl Turn<'_> {
+    /// The state to build the next one from.
+    pub(crate) fn current(&self) -> Arc<State> {
+        self.inner.current.load_full()
+    }
+
+    /// The version the next publish will have.
+    pub(crate) fn next_version(&self) -> u64 {
+        self.inner.current.load().version + 1
+    }
+
+    /// Publishes the next state (version = current + 1) and wakes version waiters.
+    pub(crate) fn publish_next(&mut self, bound: usize, ids: IdMap, graph: Arc<LiveGraph>) -> u64 {
+        let version = self.next_version();
+        self.inner.publish(State {
+            version,
+            bound,
+            ids,
+            graph,
+        });
+        version
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticket {
+            *self.committed = t;
+            self.turns.next.notify_all();
+        }
+    }
+}
+
+/// Test hooks of the write path.
+#[derive(Debug, Default)]
+pub(crate) struct WriteHooks {
+    /// Breaks the publish order on purpose (for the reachability checker's own
+    /// test): a write is committed and acknowledged *before* its rows are linked;
+    /// they are linked at the start of the next write instead.
+    pub(crate) defer_links: std::sync::atomic::AtomicBool,
+    deferred: Mutex<Vec<(Arc<LiveGraph>, Filled)>>,
+}
+
+/// Abandons a write's slots if its insert unwinds, so commit order goes on: the
+/// slots stay dead (never visible, though walked through) and the ticket commits
+/// nothing. (A durable index has already logged the write: reopening applies it.)
+struct AbandonOnUnwind<'a> {
+    inner: &'a Inner,
+    graph: &'a LiveGraph,
+    slots: Option<Filled>,
+    ticket: u64,
+}
+
+impl Drop for AbandonOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(f) = &self.slots {
+                self.graph.abandon(f);
+            }
+            drop(self.inner.turns.wait(self.inner, self.ticket));
+        }
+    }
+}
+
+/// Applies `ops` in order as one write (see the module docs). Fails, changing
+/// nothing, on a read-only index, when auto-ids would pass `2^63 - 1`, when the
+/// graph is full, when a durable index cannot log the write, or with
+/// [`IndexError::Cancelled`] when `cancel` is raised before its rows are linked.
+pub(crate) fn apply(
+    inner: &Inner,
+    ops: Vec<Op<'_>>,
+    log: bool,
+    cancel: Option<&std::sync::atomic::AtomicBool>,
+) -> Result<Applied, IndexError> {
     let shared = &inner.shared;
     if log && let Some(path) = &inner.read_only {
         return Err(IndexError::ReadOnly { path: path.clone() });
     }
-    let n_nodes = shared.par().map(|p| p.n_nodes()).unwrap_or(1);
+    if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+        return Err(IndexError::Cancelled);
+    }
+    for (graph, late) in std::mem::take(&mut *lock(&inner.hooks.deferred)) {
+        graph.link(&late, sagevec_scheduler::Par::Seq);
+    }
+    let n_rows: usize = ops
+        .iter()
+        .map(|op| match op {
+            Op::Add(a) => a.n,
+            Op::Remove(_) => 0,
+        })
+        .sum();
     let mut writer = inner.lock_writer();
     let cur = inner.current.load_full();
-    let changes = ops.iter().any(|op| match op {
-        Op::Add(a) => a.n > 0,
+    let in_flight = !inner.turns.idle(&writer);
+    let removes_hit = ops.iter().any(|op| match op {
         Op::Remove(ids) => ids.iter().any(|id| cur.ids.contains_key(id)),
+        Op::Add(_) => false,
     });
-    if !changes {
-        let added = ops
-            .iter()
-            .filter(|op| matches!(op, Op::Add(_)))
-            .map(|_| Vec::new())
-            .collect();
+    if n_rows == 0 && !removes_hit && !in_flight {
         return Ok(Applied {
-            added,
+            added: ops
+                .iter()
+                .filter(|op| matches!(op, Op::Add(_)))
+                .map(|_| Vec::new())
+                .collect(),
             removed: 0,
             version: cur.version,
         });
     }
-    // Ids first, so the one possible failure comes before any change.
+    // Ids and room first, so the possible failures come before any change.
     let mut next_auto = writer.next_auto_id;
     let mut all_ids = Vec::new();
     for op in &ops {
@@ -283,92 +348,156 @@ pub(crate) fn apply(inner: &Inner, ops: Vec<Op<'_>>, log: bool) -> Result<Applie
             all_ids.push(ids);
         }
     }
-    // Durable: the write is in the log before anything changes (a log failure
-    // refuses the write and leaves the index as it was).
-    if log && let Some(d) = &inner.durable {
-        let mut ids_of_adds = all_ids.iter();
-        let record: Vec<RecordOp<'_>> = ops
-            .iter()
-            .map(|op| match op {
-                Op::Add(a) => RecordOp::Add {
-                    ids: ids_of_adds.next().expect("one id list per add"),
-                    rows: &a.rows,
-                    metadata: a.metadata.as_deref(),
-                },
-                Op::Remove(ids) => RecordOp::Remove(ids),
-            })
-            .collect();
-        d.log_write(&record)?;
-    }
-    // Nothing below can fail: the write is published whole.
+    let graph = cur.graph.clone();
+    graph.check_room(n_rows)?;
+    // Durable: the write's log record, appended at its commit (in commit order, so
+    // replaying the log applies writes in the order they became visible).
+    let record = match &inner.durable {
+        Some(d) if log => {
+            let mut ids_of_adds = all_ids.iter();
+            let ops: Vec<RecordOp<'_>> = ops
+                .iter()
+                .map(|op| match op {
+                    Op::Add(a) => RecordOp::Add {
+                        ids: ids_of_adds.next().expect("one id list per add"),
+                        rows: &a.rows,
+                        metadata: a.metadata.as_deref(),
+                    },
+                    Op::Remove(ids) => RecordOp::Remove(ids),
+                })
+                .collect();
+            Some((d, d.encode_write(&ops)?))
+        }
+        _ => None,
+    };
+    // Nothing below fails before the commit.
     writer.next_auto_id = next_auto;
-    let mut draft = Draft {
-        writer: &mut writer,
-        version: cur.version + 1,
-        map: cur.ids.clone(),
-        segments: cur
-            .segments
-            .iter()
-            .filter(|s| !s.growing)
-            .cloned()
-            .collect(),
-        own: None,
-        sealed: 0,
-        n_nodes,
+    let first_rows = ops
+        .iter()
+        .find_map(|op| match op {
+            Op::Add(a) if a.n > 0 => Some(&a.rows[..]),
+            _ => None,
+        })
+        .unwrap_or(&[]);
+    let reserved = graph
+        .reserve(n_rows, first_rows)
+        .expect("room checked under the same lock");
+    let ticket = writer.next_ticket;
+    writer.next_ticket += 1;
+    drop(writer);
+
+    // Insert, with no lock held.
+    let (start, end) = (reserved.start, reserved.end);
+    let guard = AbandonOnUnwind {
+        inner,
+        graph: &graph,
+        slots: Some(Filled { start, end }),
+        ticket,
     };
-    let mut applied = Applied {
-        version: draft.version,
-        ..Applied::default()
-    };
+    let mut rest = Some(reserved);
+    let mut adds = Vec::new();
     let mut ids_iter = all_ids.into_iter();
-    let mut added_rows = 0u64;
     for op in ops {
         match op {
             Op::Add(add) => {
                 let ids = ids_iter.next().expect("one id list per add");
-                added_rows += add.n as u64;
-                draft.add(shared, add, &ids);
-                applied.added.push(ids);
+                let (mine, tail) = rest.take().expect("reserved").split(add.n);
+                rest = Some(tail);
+                let mut metadata = add.metadata.map(|m| m.into_iter());
+                let at = mine.start;
+                graph.fill(
+                    mine,
+                    &add.rows,
+                    &ids,
+                    metadata.as_mut().map(|m| m as &mut dyn Iterator<Item = _>),
+                );
+                adds.push(Pending::Add { ids, first: at });
             }
-            Op::Remove(ids) => applied.removed += draft.remove(&ids),
+            Op::Remove(ids) => adds.push(Pending::Remove(ids)),
         }
     }
-    // A full growing segment is sealed now, so the builder can start on it.
-    if draft
-        .writer
-        .growing
-        .as_ref()
-        .is_some_and(|g| g.rows == g.capacity)
-    {
-        let full = draft.writer.growing.take().expect("checked");
-        draft.segments.push(full.view(true));
-        draft.sealed += 1;
+    let filled = Filled { start, end };
+    let defer = inner
+        .hooks
+        .defer_links
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut linked = true;
+    if !filled.is_empty() && !defer {
+        let par = if filled.len() >= crate::live::PARALLEL_LINK_MIN {
+            inner.builder.bulk_par(shared)
+        } else {
+            sagevec_scheduler::Par::Seq
+        };
+        let never = std::sync::atomic::AtomicBool::new(false);
+        linked = graph.link_cancellable(&filled, par, cancel.unwrap_or(&never));
     }
-    let Draft {
-        mut segments,
-        map,
-        sealed,
-        version,
-        ..
-    } = draft;
-    if let Some(g) = &writer.growing {
-        segments.push(g.view(false));
+    std::mem::forget(guard);
+
+    // Commit, in ticket order: a cancelled insert or a log that cannot take the
+    // record leaves its slots dead and publishes nothing.
+    let mut turn = inner.turns.wait(inner, ticket);
+    let logged = match &record {
+        _ if !linked => Err(IndexError::Cancelled),
+        Some((d, bytes)) => d.append_write(bytes),
+        None => Ok(()),
+    };
+    if let Err(e) = logged {
+        graph.abandon(&filled);
+        drop(turn);
+        return Err(e);
     }
-    inner.publish(State {
-        version,
-        segments,
-        ids: map,
-    });
-    drop(writer);
+    let now = turn.current();
+    let version = turn.next_version();
+    let view = graph.view(end.max(now.bound));
+    let mut map = now.ids.clone();
+    let mut applied = Applied::default();
+    for p in adds {
+        match p {
+            Pending::Add { ids, first } => {
+                for (i, &id) in ids.iter().enumerate() {
+                    if let Some(old) = map.insert(id, (first + i) as u32) {
+                        view.mark_deleted(old as usize, version);
+                    }
+                }
+                applied.added.push(ids);
+            }
+            Pending::Remove(ids) => {
+                for id in &ids {
+                    if let Some(slot) = map.remove(id) {
+                        view.mark_deleted(slot as usize, version);
+                        applied.removed += 1;
+                    }
+                }
+            }
+        }
+    }
+    drop(view);
+    applied.version = if n_rows > 0 || applied.removed > 0 {
+        turn.publish_next(end.max(now.bound), map, graph.clone())
+    } else {
+        now.version
+    };
+    drop(turn);
+    if defer && !filled.is_empty() {
+        lock(&inner.hooks.deferred).push((graph.clone(), filled));
+    }
     let c = &shared.counters;
-    Counters::bump(&c.vectors_added, added_rows);
+    Counters::bump(&c.vectors_added, n_rows as u64);
     Counters::bump(&c.vectors_removed, applied.removed as u64);
-    Counters::bump(&c.seals, sealed);
+    inner
+        .builder
+        .note_writes(n_rows as u64 + applied.removed as u64);
     let checkpoint_due = log && inner.durable.as_ref().is_some_and(|d| d.over_budget());
-    if sealed > 0 || applied.removed > 0 || checkpoint_due {
+    if applied.removed > 0 || checkpoint_due || inner.builder.wants_look(&graph) {
         inner.builder.request();
     }
     Ok(applied)
+}
+
+/// An operation between its insert and its commit.
+enum Pending {
+    Add { ids: Vec<u64>, first: usize },
+    Remove(Vec<u64>),
 }
 
 /// Adds and removes that become visible together, at [`commit`](Self::commit),
@@ -457,7 +586,7 @@ impl Transaction {
 
     /// Makes every queued operation visible at once.
     pub fn commit(self) -> Result<Committed, IndexError> {
-        let applied = apply(&self.inner, self.ops, true)?;
+        let applied = apply(&self.inner, self.ops, true, None)?;
         Ok(Committed {
             added: applied.added,
             removed: applied.removed,

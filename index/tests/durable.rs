@@ -39,11 +39,12 @@ fn meta(id: u64) -> Metadata {
     m
 }
 
-fn config(seal: usize) -> IndexConfig {
+fn config() -> IndexConfig {
     let mut c = IndexConfig::new(DIM, Metric::L2Sq);
-    c.seal_threshold = seal;
-    c.merge_below = 4 * seal;
     c.graph.ef_construction = 40;
+    // Checkpoints every few dozen writes, so the crash tests kill writers while a
+    // checkpoint persists the live graph.
+    c.checkpoint_bytes = 16 << 10;
     c
 }
 
@@ -87,7 +88,7 @@ fn reopening_gives_back_every_write_and_the_same_answers() {
     };
     let before;
     {
-        let index = Index::open(&dir, config(50)).unwrap();
+        let index = Index::open(&dir, config()).unwrap();
         for b in 0..12u64 {
             let ids: Vec<u64> = (b * 30..b * 30 + 30).collect();
             let data: Vec<f32> = ids.iter().flat_map(|&i| vector(i, 0)).collect();
@@ -123,7 +124,7 @@ fn reopening_gives_back_every_write_and_the_same_answers() {
         before = answers(&index);
         // Dropped without close(): Drop checkpoints.
     }
-    let index = Index::open(&dir, config(50)).unwrap_or_else(|e| panic!("reopen: {e}"));
+    let index = Index::open(&dir, config()).unwrap_or_else(|e| panic!("reopen: {e}"));
     check_against(&index, &model, "after reopen");
     assert_eq!(answers(&index), before);
     // Auto ids continue after the largest id ever used.
@@ -134,7 +135,7 @@ fn reopening_gives_back_every_write_and_the_same_answers() {
     std::mem::forget(index);
     // (A forgotten index keeps its lock in this process: reopen through a new
     // open file description is refused, as for a second process.)
-    let again = Index::open(&dir, config(50));
+    let again = Index::open(&dir, config());
     assert!(matches!(again, Err(IndexError::Locked { .. })), "{again:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -146,9 +147,9 @@ fn the_log_alone_recovers_writes_and_a_lock_stops_a_second_writer() {
     let storage: Arc<dyn Storage> = Arc::new(fs.clone());
     let mut model = Model::new();
     {
-        let index = Index::open_with_storage(storage.clone(), dir, config(1000)).unwrap();
+        let index = Index::open_with_storage(storage.clone(), dir, config()).unwrap();
         assert!(matches!(
-            Index::open_with_storage(storage.clone(), dir, config(1000)),
+            Index::open_with_storage(storage.clone(), dir, config()),
             Err(IndexError::Locked { .. })
         ));
         for id in 0..40u64 {
@@ -161,11 +162,11 @@ fn the_log_alone_recovers_writes_and_a_lock_stops_a_second_writer() {
         check_against(&index, &model, "the failed write changed nothing");
     }
     fs.crash();
-    let index = Index::open_with_storage(storage.clone(), dir, config(1000)).unwrap();
+    let index = Index::open_with_storage(storage.clone(), dir, config()).unwrap();
     check_against(&index, &model, "after power loss");
     drop(index);
     // Dimension and metric must match the files.
-    let mut other = config(1000);
+    let mut other = config();
     other.dim = DIM + 1;
     assert!(matches!(
         Index::open_with_storage(storage.clone(), dir, other),
@@ -174,7 +175,7 @@ fn the_log_alone_recovers_writes_and_a_lock_stops_a_second_writer() {
             ..
         })
     ));
-    let mut other = config(1000);
+    let mut other = config();
     other.metric = Metric::Cosine;
     assert!(matches!(
         Index::open_with_storage(storage, dir, other),
@@ -209,7 +210,7 @@ fn simulated_power_loss_loses_no_acknowledged_write() {
         };
         // Several lives: each ends with a power loss at a random append.
         for life in 0..3 {
-            let index = Index::open_with_storage(storage.clone(), dir, config(16))
+            let index = Index::open_with_storage(storage.clone(), dir, config())
                 .unwrap_or_else(|e| panic!("trial {trial} life {life}: reopen failed: {e}"));
             check_against(&index, &model, &format!("trial {trial} life {life} reopen"));
             fs.power_loss_after_appends(roll(40));
@@ -251,7 +252,7 @@ fn simulated_power_loss_loses_no_acknowledged_write() {
             }
             drop(index); // power is off: its closing checkpoint fails quietly
             fs.crash();
-            let index = Index::open_with_storage(storage.clone(), dir, config(16))
+            let index = Index::open_with_storage(storage.clone(), dir, config())
                 .unwrap_or_else(|e| panic!("trial {trial} life {life}: recovery failed: {e}"));
             let ids: HashSet<u64> = index.ids().into_iter().collect();
             let acked: HashSet<u64> = model.keys().copied().collect();
@@ -284,7 +285,7 @@ fn a_full_disk_refuses_the_write_and_keeps_the_index_usable() {
     let fs = SimStorage::new(3);
     let storage: Arc<dyn Storage> = Arc::new(fs.clone());
     let dir = Path::new("/sim/full");
-    let index = Index::open_with_storage(storage.clone(), dir, config(1000)).unwrap();
+    let index = Index::open_with_storage(storage.clone(), dir, config()).unwrap();
     for id in 0..10u64 {
         index.add(Some(id), &vector(id, 0), None).unwrap();
     }
@@ -324,7 +325,7 @@ fn a_full_disk_refuses_the_write_and_keeps_the_index_usable() {
     fs.set_space_left(None);
     index.add(Some(100), &vector(100, 0), None).unwrap();
     drop(index);
-    let index = Index::open_with_storage(storage, dir, config(1000)).unwrap();
+    let index = Index::open_with_storage(storage, dir, config()).unwrap();
     assert_eq!(index.len(), 11);
     assert!(!index.contains(101));
 }
@@ -334,19 +335,18 @@ fn damaged_files_are_clear_errors_never_silent_loss() {
     let dir = temp_dir("damage");
     let build = || {
         let _ = std::fs::remove_dir_all(&dir);
-        let index = Index::open(&dir, config(20)).unwrap();
+        let index = Index::open(&dir, config()).unwrap();
         for b in 0..3u64 {
             let ids: Vec<u64> = (b * 25..b * 25 + 25).collect();
             let data: Vec<f32> = ids.iter().flat_map(|&i| vector(i, 0)).collect();
             index.add_batch(Some(&ids), &data, None).unwrap();
         }
-        index.wait_for_builds(); // graphs built, so the checkpoint stores them
-        index.close().unwrap(); // checkpoint: segment files + manifest
-        let index = Index::open(&dir, config(20)).unwrap();
-        // Nothing left for the builder (graphs came from the files), so no
+        index.close().unwrap(); // checkpoint: row blocks, links, manifest
+        let index = Index::open(&dir, config()).unwrap();
+        // Nothing left for the builder (the graph came from the files), so no
         // checkpoint moves the records below out of the log.
         index.wait_for_builds();
-        assert_eq!(index.stats().graphs_built, 0);
+        assert_eq!(index.stats().checkpoints, 0);
         for id in 100..105u64 {
             index.add(Some(id), &vector(id, 0), None).unwrap(); // five log records
         }
@@ -366,7 +366,7 @@ fn damaged_files_are_clear_errors_never_silent_loss() {
         b[at] ^= 0x40;
         std::fs::write(path, b).unwrap();
     };
-    let open = || Index::open(&dir, config(20));
+    let open = || Index::open(&dir, config());
 
     // A flipped byte in the first of several log records.
     build();
@@ -390,22 +390,33 @@ fn damaged_files_are_clear_errors_never_silent_loss() {
         .set_len(len - 5)
         .unwrap();
     let index = open().unwrap();
-    assert_eq!(index.len(), 79, "75 in segments + 4 whole log records");
+    assert_eq!(index.len(), 79, "75 in row blocks + 4 whole log records");
     drop(index);
-    // A truncated or flipped segment file, a missing one, a damaged manifest.
-    build();
-    let seg = files("seg-").pop().unwrap();
-    let b = std::fs::read(&seg).unwrap();
-    std::fs::write(&seg, &b[..b.len() - 7]).unwrap();
-    assert!(matches!(open(), Err(IndexError::Corrupt { .. })));
-    build();
-    let seg = files("seg-").pop().unwrap();
-    flip(&seg, 40);
-    assert!(matches!(open(), Err(IndexError::Corrupt { .. })));
-    build();
-    std::fs::remove_file(files("seg-").pop().unwrap()).unwrap();
-    let err = open().unwrap_err();
-    assert!(err.to_string().contains("missing"), "{err}");
+    // A truncated or flipped row block or links file, a missing one, a damaged
+    // manifest: each an error naming the file.
+    for prefix in ["rows-", "links-"] {
+        build();
+        let f = files(prefix).pop().unwrap();
+        let b = std::fs::read(&f).unwrap();
+        std::fs::write(&f, &b[..b.len() - 7]).unwrap();
+        match open() {
+            Err(IndexError::Corrupt { path, .. }) => {
+                assert!(path.ends_with(f.file_name().unwrap().to_str().unwrap()));
+            }
+            other => panic!("{prefix}: expected Corrupt, got {other:?}"),
+        }
+        build();
+        let f = files(prefix).pop().unwrap();
+        flip(&f, 30);
+        assert!(
+            matches!(open(), Err(IndexError::Corrupt { .. })),
+            "{prefix}"
+        );
+        build();
+        std::fs::remove_file(files(prefix).pop().unwrap()).unwrap();
+        let err = open().unwrap_err();
+        assert!(err.to_string().contains("missing"), "{prefix}: {err}");
+    }
     build();
     flip(&dir.join("MANIFEST"), 30);
     assert!(matches!(open(), Err(IndexError::Corrupt { .. })));
@@ -448,7 +459,7 @@ fn crash_child() {
         _ => None,
     };
     sagevec_index::durable::crash_at(point);
-    let index = Index::open(&dir, config(64)).unwrap();
+    let index = Index::open(&dir, config()).unwrap();
     let out = std::io::stdout();
     let mut out = out.lock();
     let mut round = 0u64;
@@ -583,7 +594,7 @@ fn killed_writers_lose_no_acknowledged_write() {
             }
         }
         // Reopen and check every acknowledged write.
-        let index = Index::open(&dir, config(64))
+        let index = Index::open(&dir, config())
             .unwrap_or_else(|e| panic!("kill {kill}: recovery failed: {e}"));
         for (&id, &(round, i)) in &acked {
             if in_flight.contains(&id) {
@@ -608,6 +619,12 @@ fn killed_writers_lose_no_acknowledged_write() {
             }
         }
         in_flight.clear();
+        // The reopened graph reaches every live row.
+        let unreachable = index.unreachable_ids();
+        assert!(
+            unreachable.is_empty(),
+            "kill {kill}: unreachable {unreachable:?}"
+        );
         // No half batch: every acknowledged batch is whole (less removals).
         for b in &batches {
             let present = b.iter().filter(|id| index.contains(**id)).count();
@@ -633,7 +650,7 @@ fn killed_writers_lose_no_acknowledged_write() {
 #[test]
 fn save_and_load_round_trip_an_in_memory_index() {
     let dir = temp_dir("save");
-    let index = Index::new(config(40)).unwrap();
+    let index = Index::new(config()).unwrap();
     let mut model = Model::new();
     for b in 0..5u64 {
         let ids: Vec<u64> = (b * 33..b * 33 + 33).collect();
@@ -650,7 +667,7 @@ fn save_and_load_round_trip_an_in_memory_index() {
     let err = index.save(&dir).unwrap_err();
     assert!(err.to_string().contains("not empty"), "{err}");
     // Tools read the shape from the directory before they load it.
-    let cfg = config(40);
+    let cfg = config();
     assert_eq!(durable::stored_shape(&dir).unwrap(), (cfg.dim, cfg.metric));
     let missing = durable::stored_shape(&dir.join("nothing-here")).unwrap_err();
     assert!(
@@ -663,12 +680,12 @@ fn save_and_load_round_trip_an_in_memory_index() {
         ),
         "{missing}"
     );
-    let loaded = Index::load(&dir, config(40)).unwrap();
+    let loaded = Index::load(&dir, config()).unwrap();
     check_against(&loaded, &model, "loaded");
     // The loaded index is in memory: it writes nothing to the directory, and
     // the directory can be loaded again (or opened durably) meanwhile.
     loaded.add(Some(9_999), &vector(9_999, 0), None).unwrap();
-    let again = Index::load(&dir, config(40)).unwrap();
+    let again = Index::load(&dir, config()).unwrap();
     check_against(&again, &model, "loaded twice");
     assert_eq!(
         loaded.add(None, &vector(1, 1), None).unwrap().ids,
@@ -680,12 +697,12 @@ fn save_and_load_round_trip_an_in_memory_index() {
 #[test]
 fn a_read_only_open_sees_the_files_and_refuses_writes() {
     let dir = temp_dir("readonly");
-    let writer = Index::open(&dir, config(30)).unwrap();
+    let writer = Index::open(&dir, config()).unwrap();
     let ids: Vec<u64> = (0..70).collect();
     let data: Vec<f32> = ids.iter().flat_map(|&i| vector(i, 0)).collect();
     writer.add_batch(Some(&ids), &data, None).unwrap();
     // While the writer holds the lock, a reader opens what is on disk.
-    let reader = Index::open_read_only(&dir, config(30)).unwrap();
+    let reader = Index::open_read_only(&dir, config()).unwrap();
     assert_eq!(reader.len(), 70);
     assert_eq!(reader.get(5).unwrap().vector, vector(5, 0));
     let err = reader.add(Some(1000), &vector(1000, 0), None).unwrap_err();
@@ -697,10 +714,10 @@ fn a_read_only_open_sees_the_files_and_refuses_writes() {
     assert!(reader.contains(1));
     drop(reader);
     drop(writer);
-    assert!(Index::open_read_only(temp_dir("readonly-none"), config(30)).is_err());
+    assert!(Index::open_read_only(temp_dir("readonly-none"), config()).is_err());
     // Loading a directory that holds no index is an error and creates nothing.
     let empty = temp_dir("save-none");
-    assert!(Index::load(&empty, config(40)).is_err());
+    assert!(Index::load(&empty, config()).is_err());
     assert!(!empty.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -713,15 +730,13 @@ fn graphs_are_stored_and_reopen_without_a_rebuild() {
     let before: Vec<Vec<u64>>;
     // Walk an f16 copy (not stored: rebuilt from the vectors on reopen, as asked).
     let with_walk = |traversal| {
-        let mut c = config(100);
+        let mut c = config();
         c.graph.traversal = traversal;
         c
     };
     {
         let index = Index::open(&dir, with_walk(Traversal::F16)).unwrap();
         index.add_batch(Some(&ids), &data, None).unwrap();
-        index.wait_for_builds();
-        assert!(index.stats().segments.graph >= 1);
         before = (0..20)
             .map(|i| {
                 let hits = index
@@ -732,7 +747,7 @@ fn graphs_are_stored_and_reopen_without_a_rebuild() {
             .collect();
         index.close().unwrap();
     }
-    let graph_files = std::fs::read_dir(&dir)
+    let links_files = std::fs::read_dir(&dir)
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -740,21 +755,18 @@ fn graphs_are_stored_and_reopen_without_a_rebuild() {
                 .file_name()
                 .to_str()
                 .unwrap()
-                .ends_with("-g.dat")
+                .starts_with("links-")
         })
         .count();
-    assert!(
-        graph_files >= 1,
-        "a checkpoint after the build stores the graph"
-    );
+    assert_eq!(links_files, 1, "the checkpoint stores the graph's links");
     let index = Index::open(&dir, with_walk(Traversal::F16)).unwrap();
     let stats = index.stats();
-    assert_eq!(stats.graphs_built, 0, "nothing rebuilt: {stats:?}");
     assert!(
-        stats.segments.graph >= 1 && stats.segments.flat == 0,
+        stats.graph.walks_f16 && stats.graph.slots == 400,
         "{stats:?}"
     );
-    // The same graph answers the same (approximate, low-ef) searches.
+    // The same graph (not a rebuilt one) answers the same approximate, low-ef
+    // searches.
     let after: Vec<Vec<u64>> = (0..20)
         .map(|i| {
             let hits = index
@@ -770,7 +782,6 @@ fn graphs_are_stored_and_reopen_without_a_rebuild() {
     let index = Index::open(&dir, with_walk(Traversal::F32)).unwrap();
     let f32_bytes = index.stats().memory.graphs;
     assert!(f32_bytes < f16_bytes, "{f32_bytes} vs {f16_bytes}");
-    assert_eq!(index.stats().graphs_built, 0);
     drop(index);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -54,7 +54,6 @@ fn two_node_pool() -> Arc<NumaPool> {
 fn config(dim: usize, metric: Metric) -> IndexConfig {
     let mut c = IndexConfig::new(dim, metric);
     c.pool = Some(pool());
-    c.seal_threshold = 500;
     c
 }
 
@@ -140,12 +139,14 @@ fn graph_search_has_high_recall_and_finds_itself() {
     let dim = 32;
     let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
     let data = clustered(3000, dim, 5);
+    // Searchable in the graph as soon as the add returns: no build to wait for.
     index.add_batch(None, &data, None).unwrap();
-    index.seal();
-    index.wait_for_builds();
     let stats = index.stats();
-    assert_eq!(stats.segments.flat + stats.segments.growing, 0, "{stats:?}");
-    assert!(stats.segments.graph >= 1);
+    assert_eq!(
+        (stats.graph.slots, stats.graph.removed_slots),
+        (3000, 0),
+        "{stats:?}"
+    );
     let items: Vec<(u64, Vec<f32>)> = (0..3000u64).zip(rows_of(&data, dim)).collect();
     let mut hit = 0;
     for (i, q) in data.chunks(dim).enumerate().step_by(30) {
@@ -305,9 +306,9 @@ fn bad_input_is_refused_and_changes_nothing() {
     );
     assert_eq!(out.ids(0)[0], u64::MAX, "nothing written on refusal");
     // Bad configs.
-    for (dim, seal) in [(0, 10), (65_537, 10), (4, 0)] {
+    for (dim, max_deleted) in [(0, 0.3), (65_537, 0.3), (4, 0.0), (4, 1.5)] {
         let mut c = IndexConfig::new(dim, Metric::L2Sq);
-        c.seal_threshold = seal;
+        c.max_deleted_fraction = max_deleted;
         assert!(matches!(
             Index::new(c),
             Err(IndexError::InvalidParameter { .. })
@@ -369,9 +370,7 @@ fn meta(pairs: &[(&str, Value)]) -> Metadata {
 #[test]
 fn filters_never_leak_and_return_k_when_k_pass() {
     let dim = 8;
-    let mut cfg = config(dim, Metric::L2Sq);
-    cfg.seal_threshold = 400;
-    let index = Index::new(cfg).unwrap();
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
     let n = 2000;
     let data = clustered(n, dim, 3);
     let metadata: Vec<Option<Metadata>> = (0..n)
@@ -389,8 +388,6 @@ fn filters_never_leak_and_return_k_when_k_pass() {
     index
         .add_batch(None, &data, Some(metadata.clone()))
         .unwrap();
-    index.wait_for_builds();
-    assert!(index.stats().segments.graph >= 1);
     let queries = clustered(15, dim, 8);
     let filters = [
         Filter::equals([("parity", 1i64)]),
@@ -452,16 +449,17 @@ fn compaction_drops_removed_rows_and_keeps_answers() {
     let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
     let data = clustered(1600, dim, 11);
     index.add_batch(None, &data, None).unwrap();
-    index.wait_for_builds();
     let removed: Vec<u64> = (0..1600).filter(|i| i % 4 == 0).collect();
     index.remove(&removed).unwrap();
+    assert_eq!(index.stats().graph.removed_slots, 400);
     index.compact();
     index.wait_for_builds();
     let stats = index.stats();
     assert_eq!(stats.len, 1200);
     assert_eq!(stats.rows_stored, 1200, "{stats:?}");
-    assert_eq!(stats.segments.graph, 1, "{stats:?}");
-    assert!(stats.merges >= 1);
+    assert_eq!(stats.graph.removed_slots, 0, "{stats:?}");
+    assert!(stats.compactions >= 1);
+    assert!(index.unreachable_ids().is_empty());
     let items: Vec<(u64, Vec<f32>)> = (0..1600u64)
         .zip(rows_of(&data, dim))
         .filter(|(i, _)| i % 4 != 0)
@@ -480,12 +478,14 @@ fn compaction_drops_removed_rows_and_keeps_answers() {
 }
 
 #[test]
-fn a_panicking_build_leaves_the_index_searchable_and_is_reported() {
+fn a_panicking_compaction_leaves_the_index_searchable_and_is_reported() {
     let dim = 8;
     let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
     index.inject_builder_panics(1);
     let data = clustered(500, dim, 4);
-    index.add_batch(None, &data, None).unwrap(); // exactly one seal
+    index.add_batch(None, &data, None).unwrap();
+    index.remove(&[0, 1, 2]).unwrap();
+    index.compact();
     index.wait_for_builds();
     let stats = index.stats();
     assert_eq!(stats.builder_errors, 1, "{stats:?}");
@@ -496,17 +496,21 @@ fn a_panicking_build_leaves_the_index_searchable_and_is_reported() {
             .unwrap()
             .contains("injected")
     );
-    assert_eq!(stats.segments.flat, 1, "the old segment stays");
-    for (i, q) in data.chunks(dim).enumerate().step_by(50) {
+    assert_eq!(stats.graph.removed_slots, 3, "the old graph stays");
+    for (i, q) in data.chunks(dim).enumerate().skip(3).step_by(50) {
         let hits = index.search(q, &SearchParams::new(1)).unwrap();
         assert_eq!(hits.hits[0].id, i as u64);
     }
-    // compact() retries: now the build succeeds.
+    // compact() retries: now the rebuild succeeds.
     index.compact();
     index.wait_for_builds();
     let stats = index.stats();
-    assert_eq!(stats.segments.flat, 0, "{stats:?}");
-    assert_eq!(stats.segments.graph, 1);
+    assert_eq!(
+        (stats.graph.removed_slots, stats.len),
+        (0, 497),
+        "{stats:?}"
+    );
+    assert_eq!(stats.compactions, 1);
 }
 
 #[test]
@@ -519,31 +523,29 @@ fn dropping_the_index_stops_the_builder() {
 }
 
 #[test]
-fn a_large_batch_gets_its_own_segment_and_upserts_across_segments() {
+fn a_large_batch_is_linked_in_parallel_and_upserts_replace_across_batches() {
     let dim = 8;
-    let index = Index::new(config(dim, Metric::L2Sq)).unwrap(); // seal at 500
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
     index.add_batch(None, &clustered(30, dim, 1), None).unwrap();
     let big = clustered(1300, dim, 2);
-    let ids: Vec<u64> = (20..1320).collect(); // ids 20..30 replace growing rows
+    let ids: Vec<u64> = (20..1320).collect(); // ids 20..30 replace rows of the first
     index.add_batch(Some(&ids), &big, None).unwrap();
-    index.wait_for_builds();
     let stats = index.stats();
     assert_eq!(stats.len, 1320);
     assert_eq!(
-        (
-            stats.segments.growing,
-            stats.segments.graph,
-            stats.segments.flat
-        ),
-        (1, 1, 0),
-        "one segment for the whole batch: {stats:?}"
+        (stats.graph.slots, stats.graph.removed_slots),
+        (1330, 10),
+        "{stats:?}"
     );
+    assert!(index.unreachable_ids().is_empty());
     for (i, v) in big.chunks(dim).enumerate().step_by(53) {
         assert_eq!(index.get(20 + i as u64).unwrap().vector, v);
         let hits = index.search(v, &SearchParams::new(1).exact(true)).unwrap();
         assert_eq!(hits.hits[0].id, 20 + i as u64);
+        let hits = index.search(v, &SearchParams::new(1)).unwrap();
+        assert_eq!(hits.hits[0].id, 20 + i as u64, "graph self-query");
     }
-    // Upsert rows of the big segment from a small batch: the old rows disappear.
+    // Upsert rows of the big batch from a small one: the old rows disappear.
     let moved = vec![100.0f32; dim];
     index.add(Some(700), &moved, None).unwrap();
     let hits = index
@@ -557,11 +559,11 @@ fn a_large_batch_gets_its_own_segment_and_upserts_across_segments() {
 #[test]
 fn transactions_publish_once_and_readers_never_see_half() {
     let dim = 4;
-    // Nothing is sealed, so the background builder never publishes: every version
-    // step below is the transactions' own (a graph swap landing between a commit
-    // and the version check made this test flaky).
+    // No compaction, so the background builder never publishes: every version step
+    // below is the transactions' own (a graph swap landing between a commit and the
+    // version check would make this test flaky).
     let mut cfg = config(dim, Metric::L2Sq);
-    cfg.seal_threshold = 1 << 20;
+    cfg.max_deleted_fraction = 1.0;
     let index = Arc::new(Index::new(cfg).unwrap());
     // The "bundle": 50 ids; each commit replaces the whole bundle with the next
     // generation (remove the old ids, add new ones) in one transaction.
@@ -635,21 +637,248 @@ fn transactions_publish_once_and_readers_never_see_half() {
 }
 
 #[test]
-fn dropping_during_a_long_build_returns_promptly() {
+fn dropping_during_a_long_compaction_returns_promptly() {
     let dim = 32;
-    let mut cfg = config(dim, Metric::L2Sq);
-    cfg.seal_threshold = 1000;
-    let index = Index::new(cfg).unwrap();
-    // One batch: its own segment, a graph build of 80k rows (several seconds here).
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
     index
-        .add_batch(None, &clustered(80_000, dim, 9), None)
+        .add_batch(None, &clustered(30_000, dim, 9), None)
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100)); // the build has started
+    // Half removed: a compaction rebuilds 15k rows (a second or more here).
+    let removed: Vec<u64> = (0..30_000).step_by(2).collect();
+    index.remove(&removed).unwrap();
+    index.compact();
+    std::thread::sleep(Duration::from_millis(100)); // the rebuild has started
     let t = std::time::Instant::now();
     drop(index);
     let took = t.elapsed();
     assert!(
         took < Duration::from_secs(2),
-        "drop waited {took:?} for the build"
+        "drop waited {took:?} for the compaction"
     );
+}
+
+/// Recall@10 of graph searches (at `ef`) of `queries` against brute force.
+fn recall_at_10(
+    index: &Index,
+    items: &[(u64, Vec<f32>)],
+    queries: &[f32],
+    dim: usize,
+    ef: usize,
+) -> f64 {
+    let mut hit = 0usize;
+    let mut total = 0usize;
+    for q in queries.chunks(dim) {
+        let want: HashSet<u64> = brute(Metric::L2Sq, items, q, 10)
+            .iter()
+            .map(|w| w.0)
+            .collect();
+        let got = index.search(q, &SearchParams::new(10).ef(ef)).unwrap();
+        hit += got.hits.iter().filter(|h| want.contains(&h.id)).count();
+        total += 10;
+    }
+    hit as f64 / total as f64
+}
+
+#[test]
+fn single_adds_reach_the_recall_of_a_batch_build() {
+    // 128-d: the graph walks (and is built on) the f16 copy.
+    let (dim, n) = (128, 3000);
+    let data = clustered(n, dim, 21);
+    let queries = clustered(100, dim, 22);
+    let items: Vec<(u64, Vec<f32>)> = (0..n as u64).zip(rows_of(&data, dim)).collect();
+    let batch = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    batch.add_batch(None, &data, None).unwrap();
+    let single = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    for v in data.chunks(dim) {
+        single.add(None, v, None).unwrap();
+    }
+    assert!(single.stats().graph.walks_f16);
+    for ef in [10, 16] {
+        let (b, s) = (
+            recall_at_10(&batch, &items, &queries, dim, ef),
+            recall_at_10(&single, &items, &queries, dim, ef),
+        );
+        println!("ef {ef}: recall@10 batch-built {b:.4}, single adds {s:.4}");
+        assert!(s >= b - 0.01, "ef {ef}: single adds {s} vs batch {b}");
+    }
+}
+
+#[test]
+fn concurrent_writers_insert_in_parallel_and_commit_in_order() {
+    let dim = 16;
+    let index = Arc::new(Index::new(config(dim, Metric::L2Sq)).unwrap());
+    let per = 400u64;
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let index = index.clone();
+            std::thread::spawn(move || {
+                let data = clustered(per as usize, dim, 100 + w);
+                let mut last = 0;
+                for (i, v) in data.chunks(dim).enumerate() {
+                    let id = w * 1_000_000 + i as u64;
+                    let done = index.add(Some(id), v, None).unwrap();
+                    // Versions a writer sees only grow; its own row is there at once.
+                    assert!(done.version > last);
+                    last = done.version;
+                    assert!(index.contains(id));
+                    if i % 50 == 0 {
+                        let hits = index.search(v, &SearchParams::new(1)).unwrap();
+                        assert_eq!(hits.hits[0].id, id, "graph self-query right after add");
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let stats = index.stats();
+    assert_eq!(stats.len, 4 * per as usize);
+    assert_eq!(stats.version, 4 * per, "one publish per add");
+    assert!(index.unreachable_ids().is_empty());
+}
+
+#[test]
+fn broken_publish_order_is_caught_by_the_reachability_checker() {
+    let dim = 8;
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    let data = clustered(600, dim, 31);
+    index.add_batch(None, &data[..500 * dim], None).unwrap();
+    assert!(index.unreachable_ids().is_empty(), "sound publish order");
+    // Acknowledged before linked: each added row is visible but no walk reaches it.
+    index.break_publish_order(true);
+    for (i, v) in data[500 * dim..].chunks(dim).enumerate() {
+        let id = 500 + i as u64;
+        index.add(Some(id), v, None).unwrap();
+        assert!(index.contains(id));
+        assert_eq!(
+            index.unreachable_ids(),
+            vec![id],
+            "the checker sees the acknowledged row {id} that no walk reaches"
+        );
+    }
+    index.break_publish_order(false);
+    // The next write links the deferred row; then everything is reachable again.
+    index.add(Some(10_000), &vec![0.5; dim], None).unwrap();
+    assert!(index.unreachable_ids().is_empty());
+    assert_eq!(index.stats().repairs, 0, "nothing needed a repair");
+}
+
+#[test]
+fn after_writes_settle_every_live_row_is_reachable() {
+    let dim = 6;
+    let index = Arc::new(Index::new(config(dim, Metric::L2Sq)).unwrap());
+    let workers: Vec<_> = (0..3u64)
+        .map(|w| {
+            let index = index.clone();
+            std::thread::spawn(move || {
+                let data = clustered(2000, dim, 200 + w);
+                for (i, v) in data.chunks(dim).enumerate() {
+                    let id = w * 1_000_000 + i as u64;
+                    index.add(Some(id), v, None).unwrap();
+                    if i % 4 == 3 {
+                        index.remove(&[id - 2]).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let before = index.unreachable_ids().len();
+    index.wait_for_builds();
+    let stats = index.stats();
+    println!(
+        "unreachable live rows after the writes: {before} of {}; repairs {}",
+        stats.len, stats.repairs
+    );
+    assert!(index.unreachable_ids().is_empty(), "{stats:?}");
+}
+
+#[test]
+fn f16_rows_beyond_the_fitted_scale_are_clipped_counted_and_refit() {
+    let dim = 128;
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    // The scale is fitted to the first rows (|x| <= ~5) with 32x headroom.
+    let small = clustered(300, dim, 41);
+    index.add_batch(None, &small, None).unwrap();
+    let scale = index.stats().graph.f16_scale.unwrap();
+    assert!(scale.is_finite() && scale > 0.0);
+    // Rows 10^4 times larger overflow f16 at that scale: clipped and counted, and
+    // still found, with their exact distances.
+    let big: Vec<f32> = clustered(20, dim, 42).iter().map(|x| x * 1e4).collect();
+    let w = index.add_batch(None, &big, None).unwrap();
+    let stats = index.stats();
+    assert_eq!(stats.graph.clipped_rows, 20, "{stats:?}");
+    let exact = sagevec_kernels::kernels();
+    for (id, v) in w.ids.iter().zip(big.chunks(dim)) {
+        let hits = index.search(v, &SearchParams::new(1).ef(64)).unwrap();
+        assert_eq!(hits.hits[0].id, *id);
+        assert_eq!(
+            hits.hits[0].distance,
+            exact.distance(Metric::L2Sq, v, v).unwrap()
+        );
+    }
+    // More than 1% of the rows clipped: the builder refits the scale.
+    index.wait_for_builds();
+    let stats = index.stats();
+    assert!(stats.compactions >= 1, "{stats:?}");
+    assert_eq!(stats.graph.clipped_rows, 0, "{stats:?}");
+    assert!(stats.graph.f16_scale.unwrap() < scale);
+    assert_eq!(stats.len, 320);
+}
+
+#[test]
+fn a_cancelled_add_changes_nothing() {
+    let dim = 32;
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    index
+        .add_batch(None, &clustered(100, dim, 51), None)
+        .unwrap();
+    let (len, version) = (index.len(), index.version());
+    // Raised before: refused at once, nothing visible.
+    let raised = std::sync::atomic::AtomicBool::new(true);
+    let big = clustered(20_000, dim, 52);
+    let err = index
+        .add_batch_cancellable(None, &big, None, Some(&raised))
+        .unwrap_err();
+    assert_eq!(err, IndexError::Cancelled);
+    assert_eq!((index.len(), index.version()), (len, version));
+    // Raised while the rows are being inserted, from another thread.
+    let flag = std::sync::atomic::AtomicBool::new(false);
+    let started = std::time::Instant::now();
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        index.add_batch_cancellable(None, &big, None, Some(&flag))
+    });
+    assert_eq!(result.unwrap_err(), IndexError::Cancelled);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!((index.len(), index.version()), (len, version));
+    // The dead slots are walked, never returned; the next add goes on as usual.
+    let hits = index.search(&big[..dim], &SearchParams::new(10)).unwrap();
+    assert!(hits.hits.iter().all(|h| h.id < 100), "{hits:?}");
+    let w = index.add(None, &big[..dim], None).unwrap();
+    assert_eq!(
+        w.ids,
+        vec![20_100],
+        "auto ids of the cancelled batch are not reused"
+    );
+    assert_eq!(
+        index
+            .search(&big[..dim], &SearchParams::new(1))
+            .unwrap()
+            .hits[0]
+            .id,
+        20_100
+    );
+    index.wait_for_builds();
+    assert!(index.unreachable_ids().is_empty());
 }

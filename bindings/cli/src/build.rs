@@ -164,7 +164,7 @@ pub(crate) fn run(
     writeln!(
         out,
         "built {rows} x {} ({}) from {} in {:.2} s ({:.0} vectors/s; read {:.2} s, add {:.2} s) \
-         on {} workers: {} graph segment(s), M = {}, ef_construction = {}\n\
+         on {} workers: one graph of {} slots, M = {}, ef_construction = {}\n\
          saved to {} in {:.2} s ({:.1} MiB in memory)",
         data.dim,
         args.metric,
@@ -174,7 +174,7 @@ pub(crate) fn run(
         read.as_secs_f64(),
         added.as_secs_f64(),
         pool.n_threads(),
-        stats.segments.graph,
+        stats.graph.slots,
         args.m,
         args.ef_construction,
         args.out.display(),

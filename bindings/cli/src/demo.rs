@@ -2,13 +2,16 @@
 //!
 //! Builds an index over seeded clustered vectors on every worker, measures exact
 //! batch search (the ground truth), graph batch search at a few beam widths
-//! (recall@10 and QPS), then a concurrent phase where reader threads search while
-//! a writer adds and removes, and prints latency percentiles and whether every
-//! acknowledged vector was found by searching for itself right after its add.
+//! (recall@10 and QPS), then the same reader threads twice: searching alone
+//! (read-only), and searching while a writer adds and removes (concurrent). It
+//! prints searches/s, latency percentiles and each search's own thread CPU time
+//! for both (the cost of a search while writes go into the graph, apart from the
+//! writer's share of the cores), and whether every acknowledged vector was found by
+//! searching for itself right after its add.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -62,6 +65,39 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (its first
+/// field, in nanoseconds); `None` where Linux does not provide it.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// One reader thread's phase: each search's latency, and its thread's CPU time.
+struct ReaderRun {
+    lat: Vec<Duration>,
+    cpu: Option<Duration>,
+}
+
+/// All readers of one phase (and the writer's tallies when it ran).
+#[derive(Default)]
+struct Phase {
+    searches: u64,
+    lat: Vec<Duration>,
+    cpu: Option<Duration>,
+    writes: u64,
+    found: u64,
+    checked: u64,
+}
+
+impl Phase {
+    /// Mean CPU time of one search on its own thread, in microseconds.
+    fn cpu_per_search(&self) -> Option<f64> {
+        let cpu = self.cpu?;
+        (self.searches > 0).then(|| us(cpu) / self.searches as f64)
+    }
+}
+
 pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let n = args.n.unwrap_or(if args.quick { 20_000 } else { 100_000 });
     let seconds = args.seconds.unwrap_or(if args.quick { 1.0 } else { 5.0 });
@@ -95,15 +131,10 @@ pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<(), CliError> 
     let index = Arc::new(Index::new(config)?);
     let t = Instant::now();
     index.add_batch(None, base, None)?;
-    let added = t.elapsed();
-    index.seal(); // a batch under the seal threshold would stay in the growing segment
-    index.wait_for_builds();
     let built = t.elapsed();
     writeln!(
         out,
-        "\nbuild: add_batch {:.0} ms ({:.2} M vectors/s), graph ready after {:.2} s ({:.0} vectors/s, M = 16, ef_construction = 200)",
-        added.as_secs_f64() * 1e3,
-        n as f64 / added.as_secs_f64() / 1e6,
+        "\nbuild: one add_batch, in the graph when it returns: {:.2} s ({:.0} vectors/s, M = 16, ef_construction = 200)",
         built.as_secs_f64(),
         n as f64 / built.as_secs_f64()
     )?;
@@ -149,95 +180,145 @@ pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<(), CliError> 
         )?;
     }
 
-    // Concurrent phase: readers search while one writer adds and removes.
+    // The same readers alone, then beside a writer that adds and removes.
     let readers = pool.n_threads().max(2);
-    let stop = Arc::new(AtomicBool::new(false));
-    let lat = Arc::new(Mutex::new(Vec::<Duration>::new()));
-    let (found, checked) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let queries: Arc<Vec<f32>> = Arc::new(queries.to_vec());
-    let mut handles = Vec::new();
-    for r in 0..readers {
-        let (index, stop, lat, queries) =
-            (index.clone(), stop.clone(), lat.clone(), queries.clone());
-        handles.push(std::thread::spawn(move || -> Result<u64, IndexError> {
-            let params = SearchParams::new(k).ef(64);
-            let mut mine = Vec::new();
-            let mut i = r;
-            while !stop.load(Ordering::Relaxed) {
-                let q = &queries[(i % nq) * dim..(i % nq + 1) * dim];
-                let t = Instant::now();
-                index.search(q, &params)?;
-                mine.push(t.elapsed());
-                i += readers;
-            }
-            let count = mine.len() as u64;
-            lat.lock().unwrap_or_else(|e| e.into_inner()).extend(mine);
-            Ok(count)
-        }));
-    }
-    let writer = {
-        let (index, stop, found, checked) =
-            (index.clone(), stop.clone(), found.clone(), checked.clone());
-        let seed = args.seed;
-        std::thread::spawn(move || -> Result<u64, IndexError> {
-            let mut writes = 0u64;
-            let mut round = 0u64;
-            let params = SearchParams::new(k).ef(64);
-            while !stop.load(Ordering::Relaxed) {
-                let fresh = clustered(100, dim, seed + 1000 + round);
-                let w = index.add_batch(None, &fresh, None)?;
-                // Each acknowledged vector must be found by searching for itself.
-                for (id, v) in w.ids.iter().zip(fresh.chunks(dim)).step_by(10) {
-                    checked.fetch_add(1, Ordering::Relaxed);
-                    if index.search(v, &params)?.hits.first().map(|h| h.id) == Some(*id) {
-                        found.fetch_add(1, Ordering::Relaxed);
+    let phase = |with_writer: bool| -> Result<Phase, CliError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (found, checked) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let mut handles = Vec::new();
+        for r in 0..readers {
+            let (index, stop, queries) = (index.clone(), stop.clone(), queries.clone());
+            handles.push(std::thread::spawn(
+                move || -> Result<ReaderRun, IndexError> {
+                    let params = SearchParams::new(k).ef(64);
+                    let mut lat = Vec::new();
+                    let mut i = r;
+                    let cpu0 = thread_cpu();
+                    while !stop.load(Ordering::Relaxed) {
+                        let q = &queries[(i % nq) * dim..(i % nq + 1) * dim];
+                        let t = Instant::now();
+                        index.search(q, &params)?;
+                        lat.push(t.elapsed());
+                        i += readers;
                     }
+                    let cpu = thread_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+                    Ok(ReaderRun { lat, cpu })
+                },
+            ));
+        }
+        let writer = with_writer.then(|| {
+            let (index, stop, found, checked) =
+                (index.clone(), stop.clone(), found.clone(), checked.clone());
+            let seed = args.seed;
+            std::thread::spawn(move || -> Result<u64, IndexError> {
+                let mut writes = 0u64;
+                let mut round = 0u64;
+                let params = SearchParams::new(k).ef(64);
+                while !stop.load(Ordering::Relaxed) {
+                    let fresh = clustered(100, dim, seed + 1000 + round);
+                    let w = index.add_batch(None, &fresh, None)?;
+                    // Each acknowledged vector must be found by searching for itself.
+                    for (id, v) in w.ids.iter().zip(fresh.chunks(dim)).step_by(10) {
+                        checked.fetch_add(1, Ordering::Relaxed);
+                        if index.search(v, &params)?.hits.first().map(|h| h.id) == Some(*id) {
+                            found.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    index.remove(&w.ids[..10])?;
+                    writes += 2;
+                    round += 1;
+                    std::thread::sleep(Duration::from_millis(2));
                 }
-                index.remove(&w.ids[..10])?;
-                writes += 2;
-                round += 1;
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Ok(writes)
-        })
+                Ok(writes)
+            })
+        });
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        stop.store(true, Ordering::Relaxed);
+        let mut p = Phase {
+            cpu: Some(Duration::ZERO),
+            ..Phase::default()
+        };
+        for h in handles {
+            let run = h
+                .join()
+                .map_err(|_| CliError::Runtime("a reader panicked".into()))??;
+            p.searches += run.lat.len() as u64;
+            p.cpu = match (p.cpu, run.cpu) {
+                (Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
+            p.lat.extend(run.lat);
+        }
+        if let Some(w) = writer {
+            p.writes = w
+                .join()
+                .map_err(|_| CliError::Runtime("the writer panicked".into()))??;
+        }
+        p.lat.sort_unstable();
+        p.found = found.load(Ordering::Relaxed);
+        p.checked = checked.load(Ordering::Relaxed);
+        Ok(p)
     };
-    std::thread::sleep(Duration::from_secs_f64(seconds));
-    stop.store(true, Ordering::Relaxed);
-    let mut searches = 0;
-    for h in handles {
-        searches += h
-            .join()
-            .map_err(|_| CliError::Runtime("a reader panicked".into()))??;
-    }
-    let writes = writer
-        .join()
-        .map_err(|_| CliError::Runtime("the writer panicked".into()))??;
-    let mut lat = std::mem::take(&mut *lat.lock().unwrap_or_else(|e| e.into_inner()));
-    lat.sort_unstable();
+    let alone = phase(false)?;
+    let mixed = phase(true)?;
     writeln!(
         out,
-        "\nconcurrent phase ({seconds} s): {readers} reader threads, 1 writer (add 100 / remove 10)\n\
-         searches {searches} ({:.0}/s), writes {writes}, search p50 {:.0} us, p99 {:.0} us, \
-         acknowledged vectors found by self-search: {}/{}",
-        searches as f64 / seconds,
-        us(percentile(&lat, 0.5)),
-        us(percentile(&lat, 0.99)),
-        found.load(Ordering::Relaxed),
-        checked.load(Ordering::Relaxed)
+        "\n{readers} reader threads, {seconds} s each{}:\n{:<30} {:>10} {:>9} {:>9} {:>14}",
+        if alone.cpu.is_none() {
+            " (thread CPU time: /proc/thread-self/schedstat unreadable)"
+        } else {
+            ""
+        },
+        "",
+        "searches/s",
+        "p50 us",
+        "p99 us",
+        "CPU us/search"
+    )?;
+    for (name, p) in [
+        ("read-only", &alone),
+        ("while 1 writer adds/removes", &mixed),
+    ] {
+        writeln!(
+            out,
+            "{name:<30} {:>10.0} {:>9.0} {:>9.0} {:>14}",
+            p.searches as f64 / seconds,
+            us(percentile(&p.lat, 0.5)),
+            us(percentile(&p.lat, 0.99)),
+            p.cpu_per_search()
+                .map_or_else(|| "n/a".into(), |c| format!("{c:.1}")),
+        )?;
+    }
+    if let (Some(a), Some(m)) = (alone.cpu_per_search(), mixed.cpu_per_search()) {
+        writeln!(
+            out,
+            "search CPU time while writing / read-only: {:.2}x",
+            m / a
+        )?;
+    }
+    writeln!(
+        out,
+        "writer: {} writes (add 100 / remove 10), acknowledged vectors found by self-search: {}/{}",
+        mixed.writes, mixed.found, mixed.checked
     )?;
     index.wait_for_builds();
     let s = index.stats();
     writeln!(
         out,
-        "\nindex: {} live vectors, version {}, segments: {} growing / {} flat / {} graph, \
-         seals {}, merges {}, builder errors {}, memory {:.1} MiB",
+        "\nindex: {} live vectors in one graph of {} slots ({} removed, walks {}), version {}, \
+         compactions {}, repairs {}, builder errors {}, memory {:.1} MiB",
         s.len,
+        s.graph.slots,
+        s.graph.removed_slots,
+        if s.graph.walks_f16 {
+            "an f16 copy"
+        } else {
+            "f32"
+        },
         s.version,
-        s.segments.growing,
-        s.segments.flat,
-        s.segments.graph,
-        s.seals,
-        s.merges,
+        s.compactions,
+        s.repairs,
         s.builder_errors,
         s.memory.total() as f64 / f64::from(1u32 << 20)
     )?;

@@ -111,10 +111,9 @@ pub(crate) fn index_error(err: IndexError) -> CliError {
     }
 }
 
-/// Seals what is still growing and waits for every graph build; a failed build
-/// is an error (the index would only scan).
+/// Waits for the builder's work after a bulk add (its reachability check); a
+/// failed background job is an error.
 pub(crate) fn finish_build(index: &Index) -> Result<IndexStats, CliError> {
-    index.seal(); // rows under the seal threshold wait in the growing segment
     index.wait_for_builds();
     let stats = index.stats();
     if stats.builder_errors > 0 {

@@ -45,7 +45,6 @@ struct Params {
     m: usize,
     ef_construction: usize,
     ef_search: usize,
-    seal_threshold: usize,
     threads: Option<usize>,
     /// Which copy of the vectors graph searches walk (not stored in index
     /// files: every open or load applies this one).
@@ -61,7 +60,6 @@ impl Params {
         m: i64,
         ef_construction: i64,
         ef_search: i64,
-        seal_threshold: i64,
         threads: Option<i64>,
         traversal: &str,
     ) -> PyResult<Self> {
@@ -70,11 +68,24 @@ impl Params {
             m: nonneg(m, "m")?,
             ef_construction: nonneg(ef_construction, "ef_construction")?,
             ef_search: nonneg(ef_search, "ef_search")?,
-            seal_threshold: nonneg(seal_threshold, "seal_threshold")?,
             threads: threads.map(|t| nonneg(t, "threads")).transpose()?,
             traversal: traversal.parse().map_err(index_error)?,
         })
     }
+}
+
+/// `seal_threshold=` is accepted for old callers and ignored, with a
+/// `DeprecationWarning`: there is no growing segment to seal any more.
+fn warn_seal_threshold(py: Python<'_>, given: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    if given.is_some_and(|g| !g.is_none()) {
+        PyErr::warn(
+            py,
+            &py.get_type::<pyo3::exceptions::PyDeprecationWarning>(),
+            c"seal_threshold= has no effect any more (writes go straight into the live graph) and will be removed",
+            1,
+        )?;
+    }
+    Ok(())
 }
 
 /// Where and how a durable index keeps its files.
@@ -457,7 +468,6 @@ impl PyIndex {
         config.graph.ef_construction = params.ef_construction;
         config.graph.traversal = params.traversal;
         config.ef_search = params.ef_search;
-        config.seal_threshold = params.seal_threshold;
         if let Some(s) = store {
             config.durability = s.durability;
             if let Some(bytes) = s.checkpoint_bytes {
@@ -676,19 +686,22 @@ fn stats_dict<'py>(py: Python<'py>, s: &IndexStats) -> PyResult<Bound<'py, PyDic
     d.set_item("dim", s.dim)?;
     d.set_item("metric", s.metric.name())?;
     d.set_item("version", s.version)?;
-    let seg = PyDict::new(py);
-    seg.set_item("growing", s.segments.growing)?;
-    seg.set_item("flat", s.segments.flat)?;
-    seg.set_item("graph", s.segments.graph)?;
-    d.set_item("segments", seg)?;
+    let g = PyDict::new(py);
+    g.set_item("slots", s.graph.slots)?;
+    g.set_item("removed_slots", s.graph.removed_slots)?;
+    g.set_item("max_level", s.graph.max_level)?;
+    g.set_item("walks_f16", s.graph.walks_f16)?;
+    g.set_item("f16_scale", s.graph.f16_scale)?;
+    g.set_item("clipped_rows", s.graph.clipped_rows)?;
+    d.set_item("graph", g)?;
     d.set_item("rows_stored", s.rows_stored)?;
     d.set_item("searches", s.searches)?;
     d.set_item("batch_searches", s.batch_searches)?;
     d.set_item("vectors_added", s.vectors_added)?;
     d.set_item("vectors_removed", s.vectors_removed)?;
-    d.set_item("seals", s.seals)?;
-    d.set_item("graphs_built", s.graphs_built)?;
-    d.set_item("merges", s.merges)?;
+    d.set_item("compactions", s.compactions)?;
+    d.set_item("repairs", s.repairs)?;
+    d.set_item("checkpoints", s.checkpoints)?;
     d.set_item("builder_errors", s.builder_errors)?;
     d.set_item("last_builder_error", s.last_builder_error.as_deref())?;
     d.set_item("exact_fallbacks", s.exact_fallbacks)?;
@@ -711,7 +724,7 @@ fn stats_dict<'py>(py: Python<'py>, s: &IndexStats) -> PyResult<Bound<'py, PyDic
 #[pymethods]
 impl PyIndex {
     #[new]
-    #[pyo3(signature = (dim, metric="l2", *, path=None, read_only=false, durability=None, sync_interval_ms=None, checkpoint_bytes=None, m=16, ef_construction=200, ef_search=64, seal_threshold=2048, threads=None, traversal="auto"))]
+    #[pyo3(signature = (dim, metric="l2", *, path=None, read_only=false, durability=None, sync_interval_ms=None, checkpoint_bytes=None, m=16, ef_construction=200, ef_search=64, seal_threshold=None, threads=None, traversal="auto"))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn new(
         py: Python<'_>,
@@ -725,16 +738,16 @@ impl PyIndex {
         m: i64,
         ef_construction: i64,
         ef_search: i64,
-        seal_threshold: i64,
+        seal_threshold: Option<&Bound<'_, PyAny>>,
         threads: Option<i64>,
         traversal: &str,
     ) -> PyResult<Self> {
+        warn_seal_threshold(py, seal_threshold)?;
         let params = Params::checked(
             nonneg(dim, "dim")?,
             m,
             ef_construction,
             ef_search,
-            seal_threshold,
             threads,
             traversal,
         )?;
@@ -803,7 +816,7 @@ impl PyIndex {
     /// record it). No index in ``path``: ``FileNotFoundError``; a damaged
     /// file: ``OSError`` naming it.
     #[classmethod]
-    #[pyo3(signature = (path, dim=None, metric=None, *, m=16, ef_construction=200, ef_search=64, seal_threshold=2048, threads=None, traversal="auto"))]
+    #[pyo3(signature = (path, dim=None, metric=None, *, m=16, ef_construction=200, ef_search=64, seal_threshold=None, threads=None, traversal="auto"))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn load(
         _cls: &Bound<'_, PyType>,
@@ -814,10 +827,11 @@ impl PyIndex {
         m: i64,
         ef_construction: i64,
         ef_search: i64,
-        seal_threshold: i64,
+        seal_threshold: Option<&Bound<'_, PyAny>>,
         threads: Option<i64>,
         traversal: &str,
     ) -> PyResult<Self> {
+        warn_seal_threshold(py, seal_threshold)?;
         let dir = path_arg(path)?;
         // dim and metric from the files, unless given.
         let found = py.detach(|| manifest_shape(&dir))?;
@@ -837,15 +851,7 @@ impl PyIndex {
                 )));
             }
         };
-        let params = Params::checked(
-            dim,
-            m,
-            ef_construction,
-            ef_search,
-            seal_threshold,
-            threads,
-            traversal,
-        )?;
+        let params = Params::checked(dim, m, ef_construction, ef_search, threads, traversal)?;
         let config = Self::config(metric, params, None)?;
         let index = py
             .detach(|| Index::load(&dir, config))
@@ -943,12 +949,6 @@ impl PyIndex {
     #[getter]
     fn ef_search(&self) -> usize {
         self.params.ef_search
-    }
-
-    /// Rows after which the growing segment is sealed and a graph built for it.
-    #[getter]
-    fn seal_threshold(&self) -> usize {
-        self.params.seal_threshold
     }
 
     /// Which copy of the vectors graph searches walk, as given: ``"auto"``,
@@ -1167,16 +1167,24 @@ impl PyIndex {
         stats_dict(py, &s)
     }
 
-    /// Seals the growing segment now (a graph is built for it in the
-    /// background); returns the version current afterwards.
+    /// Deprecated, does nothing: every write goes straight into the live graph,
+    /// so there is nothing to seal. Returns the current version (and emits a
+    /// ``DeprecationWarning``).
     fn seal(&self, py: Python<'_>) -> PyResult<u64> {
         let index = self.live()?;
-        let index: &Index = &index;
-        Ok(py.detach(|| index.seal()))
+        PyErr::warn(
+            py,
+            &py.get_type::<pyo3::exceptions::PyDeprecationWarning>(),
+            c"Index.seal() does nothing any more: writes go straight into the live graph",
+            1,
+        )?;
+        Ok(index.version())
     }
 
-    /// Seals, then asks the builder to merge every sealed segment into one
-    /// (dropping removed rows). Returns at once; ``wait_for_builds`` waits.
+    /// Asks the background builder to rebuild the graph without removed rows
+    /// (and refit its f16 copy's scale), carrying over writes made meanwhile;
+    /// searches go on with the current graph until the swap. Returns at once;
+    /// ``wait_for_builds`` waits.
     fn compact(&self, py: Python<'_>) -> PyResult<()> {
         let index = self.live()?;
         let index: &Index = &index;
@@ -1185,7 +1193,9 @@ impl PyIndex {
     }
 
     /// Blocks (GIL released) until the background builder has finished every
-    /// job pending when called. Ctrl-C ends the wait with
+    /// job pending when called (a compaction, a checkpoint, the reachability
+    /// check of the graph after writes). Writes never need it: their rows are
+    /// searchable when ``add`` returns. Ctrl-C ends the wait with
     /// ``KeyboardInterrupt`` (the builds go on in the background). In a forked
     /// child (no builder there) this raises ``RuntimeError`` instead of
     /// waiting forever.
@@ -1354,7 +1364,6 @@ impl PyIndex {
         params.set_item("m", self.params.m)?;
         params.set_item("ef_construction", self.params.ef_construction)?;
         params.set_item("ef_search", self.params.ef_search)?;
-        params.set_item("seal_threshold", self.params.seal_threshold)?;
         params.set_item("threads", self.params.threads)?;
         params.set_item("traversal", self.params.traversal.name())?;
         let meta = if metadata.iter().all(Option::is_none) {
@@ -1419,7 +1428,6 @@ pub(crate) fn restore_index<'py>(
             get("m")?,
             get("ef_construction")?,
             get("ef_search")?,
-            get("seal_threshold")?,
             threads,
             &traversal,
         )?,

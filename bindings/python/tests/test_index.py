@@ -51,12 +51,12 @@ def small_ints(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 def test_defaults_properties_and_repr() -> None:
     ix = Index(8)
     assert (ix.dim, ix.metric, len(ix), ix.version) == (8, "l2", 0, 0)
-    assert (ix.m, ix.ef_construction, ix.ef_search, ix.seal_threshold, ix.threads) == (16, 200, 64, 2048, None)
+    assert (ix.m, ix.ef_construction, ix.ef_search, ix.threads) == (16, 200, 64, None)
     assert "dim=8" in repr(ix) and "l2" in repr(ix)
     assert sagevec.Index is sagevec._native.Index
-    ix2 = Index(3, "cosine", m=8, ef_construction=50, ef_search=20, seal_threshold=100, threads=1)
-    assert (ix2.metric, ix2.m, ix2.ef_construction, ix2.ef_search, ix2.seal_threshold, ix2.threads) == (
-        "cosine", 8, 50, 20, 100, 1)
+    ix2 = Index(3, "cosine", m=8, ef_construction=50, ef_search=20, threads=1)
+    assert (ix2.metric, ix2.m, ix2.ef_construction, ix2.ef_search, ix2.threads) == (
+        "cosine", 8, 50, 20, 1)
     assert Index(3, "IP").metric == "ip" and Index(3, "dot").metric == "ip"
 
 
@@ -71,7 +71,6 @@ def test_defaults_properties_and_repr() -> None:
         (dict(dim=4, m=-3), "m"),
         (dict(dim=4, ef_construction=0), "ef_construction"),
         (dict(dim=4, ef_search=0), "ef_search"),
-        (dict(dim=4, seal_threshold=0), "seal_threshold"),
         (dict(dim=4, threads=0), "threads"),
         (dict(dim=4, threads=-2), "threads"),
     ],
@@ -79,6 +78,14 @@ def test_defaults_properties_and_repr() -> None:
 def test_bad_construction_is_a_value_error(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         Index(**kwargs)
+
+
+def test_seal_threshold_is_accepted_ignored_and_deprecated() -> None:
+    with pytest.warns(DeprecationWarning, match="seal_threshold"):
+        ix = Index(4, seal_threshold=100)
+    ix.add(np.ones((3, 4), dtype=np.float32))
+    assert ix.stats()["graph"]["slots"] == 3
+    assert not hasattr(ix, "seal_threshold")
 
 
 def test_construction_type_errors() -> None:
@@ -108,7 +115,6 @@ def test_empty_index() -> None:
     with pytest.raises(KeyError):
         ix.get(0)
     assert ix.remove([0, 1]) == 0 and ix.version == 0
-    assert ix.seal() == 0
     ix.compact()
     ix.wait_for_builds()
 
@@ -338,9 +344,8 @@ def test_remove_get_contains_ids() -> None:
 def test_removed_ids_are_never_returned() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((300, 8)).astype(np.float32)
-    ix = Index(8, seal_threshold=100)
+    ix = Index(8)
     ix.add(x)
-    ix.wait_for_builds()
     gone = np.arange(0, 300, 3)
     assert ix.remove(gone) == 100
     for exact in (False, True):
@@ -364,9 +369,10 @@ def test_exact_search_equals_numpy_brute_force(metric: str, k: int) -> None:
     base = small_ints(rng, 400, 12)
     queries = small_ints(rng, 30, 12)
     base_ids = rng.permutation(10_000)[:400]
-    ix = Index(12, metric, seal_threshold=128)  # several segments, some graphs
-    ix.add(base, ids=base_ids)
-    ix.wait_for_builds()
+    ix = Index(12, metric)
+    ix.add(base[:150], ids=base_ids[:150])  # one bulk add, then single rows
+    for row, i in zip(base[150:], base_ids[150:]):
+        ix.add(row, ids=[i])
     want_ids, want_d = brute_force(queries, base, base_ids, k, metric)
     ids, dist = ix.search(queries, k=k, exact=True)
     assert ids.shape == (30, k) and ids.dtype == np.int64 and dist.dtype == np.float32
@@ -395,10 +401,9 @@ def test_graph_search_2d_equals_1d_and_has_good_recall(metric: str) -> None:
     rng = np.random.default_rng(7)
     base = rng.standard_normal((2_000, 16)).astype(np.float32)
     queries = rng.standard_normal((40, 16)).astype(np.float32)
-    ix = Index(16, metric, m=8, ef_construction=64, seal_threshold=1_000)
+    ix = Index(16, metric, m=8, ef_construction=64)
     ix.add(base)
-    ix.wait_for_builds()
-    assert ix.stats()["segments"]["graph"] >= 1
+    assert ix.stats()["graph"]["slots"] == 2_000
     for kwargs in (dict(), dict(ef=16), dict(ef=16, filter=np.arange(0, 2_000, 2))):
         ids, dist = ix.batch_search(queries, k=10, **kwargs)
         for qi in range(len(queries)):
@@ -545,7 +550,7 @@ def test_include_metadata() -> None:
 
 def test_stats_versions_and_background_builds() -> None:
     rng = np.random.default_rng(1)
-    ix = Index(8, seal_threshold=64)
+    ix = Index(8)
     v0 = ix.version
     ix.add(rng.standard_normal((200, 8)))
     assert ix.version == v0 + 1
@@ -558,8 +563,10 @@ def test_stats_versions_and_background_builds() -> None:
     ix.wait_for_builds()
     s = ix.stats()
     assert s["len"] == 200 and s["dim"] == 8 and s["metric"] == "l2" and s["version"] == ix.version
-    assert s["segments"]["graph"] >= 1 and s["segments"]["flat"] == 0  # built: 200 rows > seal_threshold
-    assert s["vectors_added"] == 200 and s["seals"] >= 1 and s["graphs_built"] >= 1
+    g = s["graph"]
+    assert (g["slots"], g["removed_slots"], g["walks_f16"], g["clipped_rows"]) == (200, 0, False, 0)
+    assert g["f16_scale"] is None and g["max_level"] >= 0  # 8-d: the graph walks f32
+    assert s["vectors_added"] == 200 and s["compactions"] == 0 and s["checkpoints"] == 0
     assert s["builder_errors"] == 0 and s["last_builder_error"] is None
     assert s["memory_bytes"]["total"] == sum(s["memory_bytes"][k] for k in ("vectors", "graphs", "rows")) > 0
     ix.search(rng.standard_normal(8))
@@ -567,14 +574,16 @@ def test_stats_versions_and_background_builds() -> None:
     s = ix.stats()
     assert s["searches"] == 1 and s["batch_searches"] == 1 and s["latency"]["count"] == 6
     assert s["latency"]["p99_us"] >= s["latency"]["p50_us"] > 0
-    v = ix.seal()
-    assert v == ix.version and ix.stats()["segments"]["growing"] == 0
+    with pytest.warns(DeprecationWarning, match="seal"):
+        v = ix.seal()  # nothing to seal any more
+    assert v == ix.version
     ix.remove(np.arange(100))
+    assert ix.stats()["graph"]["removed_slots"] == 100
     ix.compact()
     ix.wait_for_builds()
     s = ix.stats()
     assert s["len"] == 100 and s["rows_stored"] == 100  # compaction dropped the removed rows
-    assert s["vectors_removed"] == 100
+    assert s["vectors_removed"] == 100 and s["compactions"] == 1
     ids, _ = ix.search(rng.standard_normal((10, 8)), k=100, exact=True)
     assert sorted(ids[0].tolist()) == list(range(100, 200))
 
@@ -586,14 +595,13 @@ def test_stats_versions_and_background_builds() -> None:
 def test_pickle_round_trip(metric: str) -> None:
     rng = np.random.default_rng(11)
     x = small_ints(rng, 300, 6)
-    ix = Index(6, metric, m=8, ef_construction=40, ef_search=30, seal_threshold=100)
+    ix = Index(6, metric, m=8, ef_construction=40, ef_search=30)
     meta = [{"i": i, "s": str(i)} if i % 4 else None for i in range(300)]
     ix.add(x, ids=np.arange(300) * 3, metadata=meta)
     ix.remove(np.arange(0, 900, 9))
     back = pickle.loads(pickle.dumps(ix))
     assert isinstance(back, Index)
-    assert (back.dim, back.metric, back.m, back.ef_construction, back.ef_search, back.seal_threshold) == (
-        6, metric, 8, 40, 30, 100)
+    assert (back.dim, back.metric, back.m, back.ef_construction, back.ef_search) == (6, metric, 8, 40, 30)
     np.testing.assert_array_equal(back.ids(), ix.ids())
     for i in ix.ids()[:50]:
         v0, m0 = ix.get(i)

@@ -1,11 +1,13 @@
-//! The on-disk format: write-ahead log, segment files and the manifest.
+//! The on-disk format (version 2): write-ahead log, row blocks, links and the
+//! manifest.
 //!
 //! | file | what | written |
 //! |---|---|---|
 //! | `LOCK` | exclusive lock of the writer process | at open |
-//! | `MANIFEST` | which segment files and log generation make the index | replaced atomically at each checkpoint |
-//! | `seg-<uid>-<rows>.dat` | one segment's rows: ids, vectors, metadata | once, at the checkpoint after it appears |
-//! | `wal-<gen>.log` | writes since the checkpoint of generation `gen` | appended before each write is visible |
+//! | `MANIFEST` | which row blocks, links file and log generation make the index | replaced atomically at each checkpoint |
+//! | `rows-<graph>-<first>-<n>.dat` | `n` slots' ids, vectors and metadata from slot `first` of graph `graph` | once, at the first checkpoint that covers them; never rewritten |
+//! | `links-<gen>.dat` | every slot's level and neighbour lists at a checkpoint | at each checkpoint |
+//! | `wal-<gen>.log` | writes since the checkpoint that started generation `gen` | appended before each write is visible |
 //!
 //! All integers are little-endian; every file starts with an 8-byte magic and a
 //! `u32` format version ([`FORMAT_VERSION`]); CRCs are CRC-32C.
@@ -18,26 +20,38 @@
 //! `1:u8 n:u64 ids:u64[n] rows:f32[n*dim] has_meta:u8 [metadata[n]]` (add, ids
 //! resolved) or `2:u8 n:u64 ids:u64[n]` (remove). Metadata: `0:u8` (none) or
 //! `1:u8 n:u32 (key:str tag:u8 value)*` with tags 1 str, 2 i64, 3 f64 bits,
-//! 4 bool; `str` is `len:u32 utf8[len]`.
+//! 4 bool; `str` is `len:u32 utf8[len]`. Version 1 logs have the same layout.
 //!
-//! **Segment file** (`seg-<uid>-<rows>.dat`, or `…-g.dat` with a graph):
-//! `"SAGEVSEG" version:u32 dim:u32 uid:u64 rows:u64 ids:u64[rows]
-//! vectors:f32[rows*dim] metadata[rows] has_graph:u8 [graph] crc:u32` (CRC of
-//! all bytes before it). Vectors are stored as the index stores them (unit
-//! vectors under cosine). The graph is the frozen HNSW layout (links per level,
-//! entry point, parameters; see `graph/persist.rs`), so reopening does not
-//! rebuild it; a segment written before its graph was built is written again
-//! (as `-g`) at the next checkpoint after.
+//! **Row block**: `"SAGEVROW" version:u32 dim:u32 graph:u64 first:u64 n:u64
+//! ids:u64[n] vectors:f32[n*dim] metadata[n] crc:u32` (CRC of all bytes before
+//! it). Vectors as the index stores them (unit vectors under cosine). A graph's
+//! blocks cover its slots `0..slots` in order, without gaps; a compaction starts a
+//! new graph (new slot numbers) and so a new set of blocks.
+//!
+//! **Links**: `"SAGEVLNK" version:u32 graph:u64 slots:u64 m:u32`, then per slot
+//! `level:u8` and per level `0..=level` `count:u16 ids:u32[count]` (at most `2m`
+//! ids on level 0 and `m` above, every id below `slots`), then `crc:u32`. Lists
+//! are read while writers may change them, so links to slots past the checkpoint's
+//! cut are left out when written; a node that loses its last in-link that way is
+//! linked again when the index is opened (a reachability repair).
 //!
 //! **Manifest**: `"SAGEVMAN" version:u32 dim:u32 metric:u8 snapshot_version:u64
-//! next_auto_id:u64 next_uid:u64 wal_gen:u64 n:u64` then per segment
-//! `uid:u64 rows:u64 growing:u8 file:str n_deleted:u64 deleted_rows:u64[n]`,
-//! then `crc:u32` of all bytes before it. Recovery loads the segments, marks
-//! the deleted rows, then replays every log of generation `>= wal_gen` in order.
+//! next_auto_id:u64 wal_gen:u64`, the graph: `graph:u64 m:u64 ef_construction:u64
+//! has_mult:u8 mult:f64 seed:u64 has_scale:u8 f16_scale:f32 clipped:u64
+//! slots:u64 has_entry:u8 entry_node:u64 entry_level:u64`, the blocks:
+//! `n:u64 (file:str first:u64 rows:u64)*`, `has_links:u8 [links_file:str]`, the
+//! removed slots `n:u64 slots:u32[n]`, then `crc:u32` of all bytes before it.
+//! Recovery loads the blocks and links, marks the removed slots, then replays every
+//! log of generation `>= wal_gen` in order.
 //!
 //! Recovery drops a torn last log record (it was never acknowledged) and cuts
 //! the file there; any other damage is an [`IndexError::Corrupt`] naming the
-//! file and offset, and nothing is dropped or overwritten.
+//! file and offset, and nothing is dropped or overwritten. Every decoder checks
+//! each count against the bytes that are left before allocating for it.
+//!
+//! **Version 1** (segments: `seg-<uid>-<rows>[-g].dat` and a manifest listing
+//! them; see `v1.rs`) still opens: its live rows are built into one graph and
+//! written as version 2 on that open (read-only opens convert in memory only).
 
 use sagevec_kernels::Metric;
 
@@ -46,17 +60,20 @@ use crate::error::IndexError;
 use crate::metadata::Metadata;
 
 /// The format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const WAL_MAGIC: &[u8; 8] = b"SAGEVWAL";
-const SEG_MAGIC: &[u8; 8] = b"SAGEVSEG";
-const MAN_MAGIC: &[u8; 8] = b"SAGEVMAN";
+pub(crate) const SEG_MAGIC: &[u8; 8] = b"SAGEVSEG";
+pub(crate) const MAN_MAGIC: &[u8; 8] = b"SAGEVMAN";
+const ROW_MAGIC: &[u8; 8] = b"SAGEVROW";
+const LNK_MAGIC: &[u8; 8] = b"SAGEVLNK";
 /// Bytes of a log file's header.
 pub(crate) const WAL_HEADER_BYTES: u64 = 8 + 4 + 4 + 1 + 8 + 4;
 /// Bytes before a log record's payload.
 const RECORD_HEAD: usize = 12;
-/// Largest log record accepted (a damaged length beyond it is corruption).
-const MAX_RECORD: usize = 1 << 31;
+/// Largest log record accepted (a damaged length beyond it is corruption, and a
+/// write whose record would be larger is refused before it is logged).
+pub(crate) const MAX_RECORD: usize = 1 << 31;
 
 pub(crate) fn metric_code(m: Metric) -> u8 {
     match m {
@@ -66,7 +83,7 @@ pub(crate) fn metric_code(m: Metric) -> u8 {
     }
 }
 
-fn metric_from(code: u8) -> Option<Metric> {
+pub(crate) fn metric_from(code: u8) -> Option<Metric> {
     match code {
         1 => Some(Metric::L2Sq),
         2 => Some(Metric::InnerProduct),
@@ -83,12 +100,16 @@ pub(crate) fn corrupt(path: &str, offset: usize, what: impl Into<String>) -> Ind
     }
 }
 
-fn decode_err(path: &str, e: DecodeError) -> IndexError {
+pub(crate) fn decode_err(path: &str, e: DecodeError) -> IndexError {
     corrupt(path, e.offset, e.what)
 }
 
-/// Checks magic and format version; returns the decoder after them.
-fn open_header<'a>(bytes: &'a [u8], magic: &[u8; 8], path: &str) -> Result<Dec<'a>, IndexError> {
+/// Checks magic and format version; returns the decoder after them and the version.
+pub(crate) fn open_header<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 8],
+    path: &str,
+) -> Result<(Dec<'a>, u32), IndexError> {
     let mut d = Dec::new(bytes);
     let m = d.take(8, "magic").map_err(|e| decode_err(path, e))?;
     if m != magic {
@@ -109,11 +130,11 @@ fn open_header<'a>(bytes: &'a [u8], magic: &[u8; 8], path: &str) -> Result<Dec<'
     if version == 0 {
         return Err(corrupt(path, 8, "format version 0"));
     }
-    Ok(d)
+    Ok((d, version))
 }
 
 /// Checks a trailing CRC over everything before it.
-fn check_trailing_crc(bytes: &[u8], path: &str) -> Result<(), IndexError> {
+pub(crate) fn check_trailing_crc(bytes: &[u8], path: &str) -> Result<(), IndexError> {
     if bytes.len() < 4 {
         return Err(corrupt(path, 0, "shorter than its checksum"));
     }
@@ -129,7 +150,7 @@ fn check_trailing_crc(bytes: &[u8], path: &str) -> Result<(), IndexError> {
     Ok(())
 }
 
-fn check_shape(
+pub(crate) fn check_shape(
     path: &str,
     dim: usize,
     metric: Option<Metric>,
@@ -315,7 +336,7 @@ pub(crate) fn parse_log(
         // the file was damaged after the fact.
         return Err(corrupt(path, bytes.len(), "log shorter than its header"));
     }
-    let mut d = open_header(bytes, WAL_MAGIC, path)?;
+    let (mut d, _version) = open_header(bytes, WAL_MAGIC, path)?;
     let file_dim = d.u32("dim").map_err(|e| decode_err(path, e))? as usize;
     let file_metric = metric_from(d.u8("metric").map_err(|e| decode_err(path, e))?);
     let file_gen = d.u64("generation").map_err(|e| decode_err(path, e))?;
@@ -383,118 +404,235 @@ pub(crate) fn parse_log(
     })
 }
 
-// ---------------------------------------------------------------- segments
+// ---------------------------------------------------------------- row blocks
 
-/// Rows of one segment file.
+/// One row block's rows.
 #[derive(Debug)]
-pub(crate) struct SegmentData {
+pub(crate) struct RowBlockData {
     pub(crate) ids: Vec<u64>,
     pub(crate) vectors: Vec<f32>,
     pub(crate) metadata: Vec<Option<Metadata>>,
-    /// The frozen graph, if the segment had one when written.
-    pub(crate) graph: Option<crate::graph::Graph>,
 }
 
-/// Encodes a segment file from row accessors.
-pub(crate) fn encode_segment<'a>(
+/// Encodes a row block from row accessors (slots `first..first + rows`).
+pub(crate) fn encode_rows<'a>(
     dim: usize,
-    uid: u64,
+    graph: u64,
+    first: usize,
     rows: usize,
     id: impl Fn(usize) -> u64,
     vector: impl Fn(usize) -> &'a [f32],
     metadata: impl Fn(usize) -> Option<&'a Metadata>,
-    graph: Option<&crate::graph::Graph>,
 ) -> Vec<u8> {
     let mut e = Enc::default();
     e.buf.reserve(64 + rows * (8 + 4 * dim + 1));
-    e.bytes(SEG_MAGIC);
+    e.bytes(ROW_MAGIC);
     e.u32(FORMAT_VERSION);
     e.u32(dim as u32);
-    e.u64(uid);
+    e.u64(graph);
+    e.u64(first as u64);
     e.u64(rows as u64);
-    for r in 0..rows {
+    for r in first..first + rows {
         e.u64(id(r));
     }
-    for r in 0..rows {
+    for r in first..first + rows {
         e.f32s(vector(r));
     }
-    for r in 0..rows {
+    for r in first..first + rows {
         e.metadata(metadata(r));
-    }
-    match graph {
-        Some(g) => {
-            e.u8(1);
-            g.encode_links(&mut e);
-        }
-        None => e.u8(0),
     }
     let crc = crc32c::crc32c(&e.buf);
     e.u32(crc);
     e.buf
 }
 
-/// Decodes and checks a segment file.
-pub(crate) fn decode_segment(
+/// Decodes and checks a row block against what the manifest says it holds.
+pub(crate) fn decode_rows(
     bytes: &[u8],
     path: &str,
     dim: usize,
-    uid: u64,
+    graph: u64,
+    first: usize,
     rows: usize,
-    graph_metric: Metric,
-) -> Result<SegmentData, IndexError> {
-    let d = open_header(bytes, SEG_MAGIC, path)?;
+) -> Result<RowBlockData, IndexError> {
+    let (_, _version) = open_header(bytes, ROW_MAGIC, path)?;
     check_trailing_crc(bytes, path)?;
-    let body = &bytes[..bytes.len() - 4];
-    let mut d2 = Dec::new(body);
-    d2.take(d.pos(), "header")
-        .map_err(|e| decode_err(path, e))?;
+    let mut d = Dec::new(&bytes[..bytes.len() - 4]);
+    d.take(12, "header").map_err(|e| decode_err(path, e))?;
     let e = |x| decode_err(path, x);
-    let file_dim = d2.u32("dim").map_err(e)? as usize;
-    let file_uid = d2.u64("uid").map_err(e)?;
-    let file_rows = d2.u64("rows").map_err(e)? as usize;
-    if file_dim != dim || file_uid != uid || file_rows != rows {
+    let file_dim = d.u32("dim").map_err(e)? as usize;
+    let file_graph = d.u64("graph").map_err(e)?;
+    let file_first = d.u64("first slot").map_err(e)? as usize;
+    let file_rows = d.u64("rows").map_err(e)? as usize;
+    if (file_dim, file_graph, file_first, file_rows) != (dim, graph, first, rows) {
         return Err(corrupt(
             path,
             12,
             format!(
-                "holds dim {file_dim}, segment {file_uid}, {file_rows} rows; the manifest says dim {dim}, segment {uid}, {rows} rows"
+                "holds dim {file_dim}, graph {file_graph}, slots {file_first}+{file_rows}; \
+                 the manifest says dim {dim}, graph {graph}, slots {first}+{rows}"
             ),
         ));
     }
-    let ids = d2.u64s(rows, "ids").map_err(e)?;
-    let vectors = d2.f32s(rows * dim, "vectors").map_err(e)?;
+    let per_row = 8usize
+        .checked_add(dim.checked_mul(4).ok_or_else(|| corrupt(path, 12, "dim"))?)
+        .and_then(|b| b.checked_add(1))
+        .ok_or_else(|| corrupt(path, 12, "dim"))?;
+    if rows.checked_mul(per_row).is_none_or(|b| b > d.remaining()) {
+        return Err(corrupt(path, d.pos(), "row count does not fit the file"));
+    }
+    let ids = d.u64s(rows, "ids").map_err(e)?;
+    let vectors = d.f32s(rows * dim, "vectors").map_err(e)?;
     let metadata = (0..rows)
-        .map(|_| d2.metadata())
+        .map(|_| d.metadata())
         .collect::<Result<Vec<_>, _>>()
         .map_err(e)?;
-    let graph = match d2.u8("graph flag").map_err(e)? {
-        0 => None,
-        1 => Some(
-            crate::graph::Graph::decode_links(graph_metric, &vectors, dim, &mut d2).map_err(e)?,
-        ),
-        f => return Err(corrupt(path, d2.pos(), format!("bad graph flag {f}"))),
-    };
-    if d2.remaining() != 0 {
-        return Err(corrupt(path, d2.pos(), "bytes after the last row"));
+    if d.remaining() != 0 {
+        return Err(corrupt(path, d.pos(), "bytes after the last row"));
     }
-    Ok(SegmentData {
+    Ok(RowBlockData {
         ids,
         vectors,
         metadata,
-        graph,
     })
+}
+
+// ---------------------------------------------------------------- links
+
+/// Encodes every slot's level and lists: `links(slot, out)` fills `out[l]` with
+/// the ids on level `l` and returns the level.
+pub(crate) fn encode_links(
+    graph: u64,
+    slots: usize,
+    m: usize,
+    mut links: impl FnMut(usize, &mut Vec<Vec<u32>>) -> usize,
+) -> Vec<u8> {
+    let mut e = Enc::default();
+    e.bytes(LNK_MAGIC);
+    e.u32(FORMAT_VERSION);
+    e.u64(graph);
+    e.u64(slots as u64);
+    e.u32(m as u32);
+    let mut lists = Vec::new();
+    for slot in 0..slots {
+        let level = links(slot, &mut lists);
+        e.u8(level as u8);
+        for list in &lists[..=level] {
+            let kept: Vec<u32> = list
+                .iter()
+                .copied()
+                .filter(|&t| (t as usize) < slots)
+                .collect();
+            e.buf.extend_from_slice(&(kept.len() as u16).to_le_bytes());
+            for t in kept {
+                e.u32(t);
+            }
+        }
+    }
+    let crc = crc32c::crc32c(&e.buf);
+    e.u32(crc);
+    e.buf
+}
+
+/// Decodes and checks a links file: `slots` slots, lists within `m`'s
+/// capacities, every id a slot. Calls `f(slot, level, lists)` per slot.
+pub(crate) fn decode_links(
+    bytes: &[u8],
+    path: &str,
+    graph: u64,
+    slots: usize,
+    m: usize,
+    mut f: impl FnMut(usize, u8, &[Vec<u32>]) -> Result<(), String>,
+) -> Result<(), IndexError> {
+    let (_, _version) = open_header(bytes, LNK_MAGIC, path)?;
+    check_trailing_crc(bytes, path)?;
+    let mut d = Dec::new(&bytes[..bytes.len() - 4]);
+    d.take(12, "header").map_err(|e| decode_err(path, e))?;
+    let e = |x| decode_err(path, x);
+    let file_graph = d.u64("graph").map_err(e)?;
+    let file_slots = d.u64("slots").map_err(e)? as usize;
+    let file_m = d.u32("m").map_err(e)? as usize;
+    if (file_graph, file_slots, file_m) != (graph, slots, m) {
+        return Err(corrupt(
+            path,
+            12,
+            format!(
+                "holds graph {file_graph}, {file_slots} slots, m {file_m}; \
+                 the manifest says graph {graph}, {slots} slots, m {m}"
+            ),
+        ));
+    }
+    // Each slot takes at least 3 bytes (level and one count).
+    if slots.checked_mul(3).is_none_or(|b| b > d.remaining()) {
+        return Err(corrupt(path, d.pos(), "slot count does not fit the file"));
+    }
+    let mut lists: Vec<Vec<u32>> = Vec::new();
+    for slot in 0..slots {
+        let at = d.pos();
+        let level = d.u8("level").map_err(e)?;
+        if level as usize > crate::graph::MAX_LEVEL {
+            return Err(corrupt(path, at, format!("slot {slot}: level {level}")));
+        }
+        lists.resize_with(level as usize + 1, Vec::new);
+        for (l, list) in lists.iter_mut().enumerate() {
+            let at = d.pos();
+            let b = d.take(2, "list length").map_err(e)?;
+            let count = u16::from_le_bytes([b[0], b[1]]) as usize;
+            let cap = if l == 0 { 2 * m } else { m };
+            if count > cap {
+                return Err(corrupt(
+                    path,
+                    at,
+                    format!("slot {slot} level {l}: {count} links, at most {cap}"),
+                ));
+            }
+            let raw = d.take(count * 4, "links").map_err(e)?;
+            list.clear();
+            list.extend(
+                raw.chunks_exact(4)
+                    .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))),
+            );
+            if let Some(&bad) = list.iter().find(|&&t| t as usize >= slots) {
+                return Err(corrupt(
+                    path,
+                    at,
+                    format!("slot {slot} level {l}: link to {bad}, beyond {slots} slots"),
+                ));
+            }
+        }
+        f(slot, level, &lists).map_err(|what| corrupt(path, at, what))?;
+    }
+    if d.remaining() != 0 {
+        return Err(corrupt(path, d.pos(), "bytes after the last slot"));
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- manifest
 
-/// One segment as the manifest lists it.
+/// One row block as the manifest lists it.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct ManifestSegment {
-    pub(crate) uid: u64,
-    pub(crate) rows: usize,
-    pub(crate) growing: bool,
+pub(crate) struct BlockRef {
     pub(crate) file: String,
-    pub(crate) deleted: Vec<u64>,
+    pub(crate) first: usize,
+    pub(crate) rows: usize,
+}
+
+/// The graph a manifest describes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct GraphManifest {
+    pub(crate) uid: u64,
+    pub(crate) m: usize,
+    pub(crate) ef_construction: usize,
+    pub(crate) level_multiplier: Option<f64>,
+    pub(crate) seed: u64,
+    pub(crate) f16_scale: Option<f32>,
+    pub(crate) clipped: u64,
+    pub(crate) slots: usize,
+    pub(crate) entry: Option<(u32, usize)>,
+    pub(crate) blocks: Vec<BlockRef>,
+    pub(crate) links: Option<String>,
+    pub(crate) removed: Vec<u32>,
 }
 
 /// What a checkpoint made durable.
@@ -502,9 +640,8 @@ pub(crate) struct ManifestSegment {
 pub(crate) struct Manifest {
     pub(crate) version: u64,
     pub(crate) next_auto_id: u64,
-    pub(crate) next_uid: u64,
     pub(crate) wal_gen: u64,
-    pub(crate) segments: Vec<ManifestSegment>,
+    pub(crate) graph: GraphManifest,
 }
 
 pub(crate) fn encode_manifest(m: &Manifest, dim: usize, metric: Metric) -> Vec<u8> {
@@ -515,16 +652,46 @@ pub(crate) fn encode_manifest(m: &Manifest, dim: usize, metric: Metric) -> Vec<u
     e.u8(metric_code(metric));
     e.u64(m.version);
     e.u64(m.next_auto_id);
-    e.u64(m.next_uid);
     e.u64(m.wal_gen);
-    e.u64(m.segments.len() as u64);
-    for s in &m.segments {
-        e.u64(s.uid);
-        e.u64(s.rows as u64);
-        e.u8(u8::from(s.growing));
-        e.str(&s.file);
-        e.u64(s.deleted.len() as u64);
-        e.u64s(&s.deleted);
+    let g = &m.graph;
+    e.u64(g.uid);
+    e.u64(g.m as u64);
+    e.u64(g.ef_construction as u64);
+    e.u8(u8::from(g.level_multiplier.is_some()));
+    e.u64(g.level_multiplier.unwrap_or(0.0).to_bits());
+    e.u64(g.seed);
+    e.u8(u8::from(g.f16_scale.is_some()));
+    e.u32(g.f16_scale.unwrap_or(0.0).to_bits());
+    e.u64(g.clipped);
+    e.u64(g.slots as u64);
+    match g.entry {
+        Some((node, level)) => {
+            e.u8(1);
+            e.u64(u64::from(node));
+            e.u64(level as u64);
+        }
+        None => {
+            e.u8(0);
+            e.u64(0);
+            e.u64(0);
+        }
+    }
+    e.u64(g.blocks.len() as u64);
+    for b in &g.blocks {
+        e.str(&b.file);
+        e.u64(b.first as u64);
+        e.u64(b.rows as u64);
+    }
+    match &g.links {
+        Some(f) => {
+            e.u8(1);
+            e.str(f);
+        }
+        None => e.u8(0),
+    }
+    e.u64(g.removed.len() as u64);
+    for &r in &g.removed {
+        e.u32(r);
     }
     let crc = crc32c::crc32c(&e.buf);
     e.u32(crc);
@@ -534,7 +701,7 @@ pub(crate) fn encode_manifest(m: &Manifest, dim: usize, metric: Metric) -> Vec<u
 /// The dimension and metric a manifest records, after checking its magic, format
 /// version and checksum (what [`stored_shape`](super::stored_shape) reports).
 pub(crate) fn manifest_shape(bytes: &[u8], path: &str) -> Result<(usize, Metric), IndexError> {
-    let mut d = open_header(bytes, MAN_MAGIC, path)?;
+    let (mut d, _) = open_header(bytes, MAN_MAGIC, path)?;
     check_trailing_crc(bytes, path)?;
     let dim = d.u32("dim").map_err(|e| decode_err(path, e))? as usize;
     let code = d.u8("metric").map_err(|e| decode_err(path, e))?;
@@ -543,185 +710,136 @@ pub(crate) fn manifest_shape(bytes: &[u8], path: &str) -> Result<(usize, Metric)
     Ok((dim, metric))
 }
 
+/// A manifest of either format version.
+#[derive(Debug)]
+pub(crate) enum AnyManifest {
+    V1(super::v1::Manifest),
+    V2(Manifest),
+}
+
+/// A file name a manifest may list: a plain name in the index's directory.
+fn plain_name(path: &str, at: usize, name: &str) -> Result<(), IndexError> {
+    if name.is_empty() || name.contains('/') || name.contains('\\') || name.contains("..") {
+        return Err(corrupt(path, at, format!("file name {name:?}")));
+    }
+    Ok(())
+}
+
 pub(crate) fn decode_manifest(
     bytes: &[u8],
     path: &str,
     dim: usize,
     metric: Metric,
-) -> Result<Manifest, IndexError> {
-    let mut d = open_header(bytes, MAN_MAGIC, path)?;
+) -> Result<AnyManifest, IndexError> {
+    let (_, version) = open_header(bytes, MAN_MAGIC, path)?;
+    if version == 1 {
+        return super::v1::decode_manifest(bytes, path, dim, metric).map(AnyManifest::V1);
+    }
+    let (mut d, _) = open_header(bytes, MAN_MAGIC, path)?;
     check_trailing_crc(bytes, path)?;
     let e = |x| decode_err(path, x);
     let file_dim = d.u32("dim").map_err(e)? as usize;
     let file_metric = metric_from(d.u8("metric").map_err(e)?);
     check_shape(path, file_dim, file_metric, dim, metric)?;
-    let version = d.u64("version").map_err(e)?;
+    let snapshot_version = d.u64("version").map_err(e)?;
     let next_auto_id = d.u64("next auto id").map_err(e)?;
-    let next_uid = d.u64("next uid").map_err(e)?;
     let wal_gen = d.u64("log generation").map_err(e)?;
-    let n = d.count(17, "segments").map_err(e)?;
-    let mut segments = Vec::with_capacity(n);
+    let uid = d.u64("graph").map_err(e)?;
+    let m = d.u64("m").map_err(e)? as usize;
+    let ef_construction = d.u64("ef_construction").map_err(e)? as usize;
+    let has_mult = d.u8("level multiplier flag").map_err(e)? != 0;
+    let mult = f64::from_bits(d.u64("level multiplier").map_err(e)?);
+    let seed = d.u64("seed").map_err(e)?;
+    let params = crate::graph::GraphParams {
+        m,
+        ef_construction,
+        level_multiplier: has_mult.then_some(mult),
+        seed,
+        ..crate::graph::GraphParams::default()
+    };
+    params
+        .validate()
+        .map_err(|x| corrupt(path, d.pos(), format!("graph parameters: {x}")))?;
+    let has_scale = d.u8("f16 scale flag").map_err(e)? != 0;
+    let scale = f32::from_bits(d.u32("f16 scale").map_err(e)?);
+    if has_scale && !(scale.is_finite() && scale > 0.0) {
+        return Err(corrupt(path, d.pos(), format!("f16 scale {scale}")));
+    }
+    let clipped = d.u64("clipped rows").map_err(e)?;
+    let slots = d.u64("slots").map_err(e)? as usize;
+    if slots > crate::live::MAX_SLOTS {
+        return Err(corrupt(path, d.pos(), format!("{slots} slots")));
+    }
+    let has_entry = d.u8("entry flag").map_err(e)? != 0;
+    let entry_node = d.u64("entry node").map_err(e)?;
+    let entry_level = d.u64("entry level").map_err(e)? as usize;
+    let entry = if has_entry {
+        if entry_node as usize >= slots || entry_level > crate::graph::MAX_LEVEL {
+            return Err(corrupt(path, d.pos(), "entry point out of range"));
+        }
+        Some((entry_node as u32, entry_level))
+    } else {
+        None
+    };
+    let n = d.count(4 + 16, "row blocks").map_err(e)?;
+    let mut blocks = Vec::with_capacity(n);
+    let mut next = 0usize;
     for _ in 0..n {
-        let uid = d.u64("uid").map_err(e)?;
+        let at = d.pos();
+        let file = d.str("row block file").map_err(e)?;
+        plain_name(path, at, &file)?;
+        let first = d.u64("first slot").map_err(e)? as usize;
         let rows = d.u64("rows").map_err(e)? as usize;
-        let growing = d.u8("growing").map_err(e)? != 0;
-        let file = d.str("file").map_err(e)?;
-        if file.contains('/') || file.contains("..") {
-            return Err(corrupt(
-                path,
-                d.pos(),
-                format!("segment file name {file:?}"),
-            ));
+        if first != next || rows == 0 || first.checked_add(rows).is_none_or(|end| end > slots) {
+            return Err(corrupt(path, at, "row blocks do not tile the slots"));
         }
-        let nd = d.count(8, "deleted rows").map_err(e)?;
-        let deleted = d.u64s(nd, "deleted rows").map_err(e)?;
-        if deleted.iter().any(|&r| r as usize >= rows) {
-            return Err(corrupt(path, d.pos(), "deleted row beyond its segment"));
+        next = first + rows;
+        blocks.push(BlockRef { file, first, rows });
+    }
+    if next != slots {
+        return Err(corrupt(path, d.pos(), "row blocks do not cover every slot"));
+    }
+    let links = match d.u8("links flag").map_err(e)? {
+        0 => None,
+        _ => {
+            let at = d.pos();
+            let f = d.str("links file").map_err(e)?;
+            plain_name(path, at, &f)?;
+            Some(f)
         }
-        segments.push(ManifestSegment {
-            uid,
-            rows,
-            growing,
-            file,
-            deleted,
-        });
+    };
+    if links.is_none() && slots > 0 {
+        return Err(corrupt(path, d.pos(), "slots without a links file"));
+    }
+    let nr = d.count(4, "removed slots").map_err(e)?;
+    let mut removed = Vec::with_capacity(nr);
+    for _ in 0..nr {
+        let r = d.u32("removed slot").map_err(e)?;
+        if r as usize >= slots {
+            return Err(corrupt(path, d.pos(), "removed slot beyond the graph"));
+        }
+        removed.push(r);
     }
     if d.remaining() != 4 {
-        return Err(corrupt(path, d.pos(), "bytes after the last segment"));
+        return Err(corrupt(path, d.pos(), "bytes after the removed slots"));
     }
-    Ok(Manifest {
-        version,
+    Ok(AnyManifest::V2(Manifest {
+        version: snapshot_version,
         next_auto_id,
-        next_uid,
         wal_gen,
-        segments,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_records_round_trip_and_torn_tails_are_told_from_damage() {
-        let dim = 2;
-        let mut file = wal_header(dim, Metric::L2Sq, 3);
-        let meta: Vec<Option<Metadata>> = vec![None, Some(Metadata::new())];
-        let r1 = encode_record(&[RecordOp::Add {
-            ids: &[1, 2],
-            rows: &[1.0, 2.0, 3.0, 4.0],
-            metadata: Some(&meta),
-        }]);
-        let r2 = encode_record(&[
-            RecordOp::Remove(&[1]),
-            RecordOp::Add {
-                ids: &[9],
-                rows: &[0.5, 0.5],
-                metadata: None,
-            },
-        ]);
-        file.extend_from_slice(&r1);
-        file.extend_from_slice(&r2);
-        let p = parse_log(&file, "w", dim, Metric::L2Sq, 3).unwrap();
-        assert_eq!(p.records.len(), 2);
-        assert!(!p.torn_tail);
-        assert_eq!(p.records[1][0], LoggedOp::Remove(vec![1]));
-        // Every cut inside the last record is a torn tail keeping the first.
-        let whole = file.len() - r2.len();
-        for cut in whole + 1..file.len() {
-            let p = parse_log(&file[..cut], "w", dim, Metric::L2Sq, 3).unwrap();
-            assert_eq!(
-                (p.records.len(), p.torn_tail, p.good_len),
-                (1, true, whole as u64),
-                "cut {cut}"
-            );
-        }
-        // A flipped byte in the first record (with another after it) is damage.
-        let mut bad = file.clone();
-        bad[WAL_HEADER_BYTES as usize + 20] ^= 1;
-        assert!(matches!(
-            parse_log(&bad, "w", dim, Metric::L2Sq, 3),
-            Err(IndexError::Corrupt { .. })
-        ));
-        // The same flip in the last record is a torn write.
-        let mut last = file.clone();
-        let n = last.len();
-        last[n - 3] ^= 1;
-        assert!(
-            parse_log(&last, "w", dim, Metric::L2Sq, 3)
-                .unwrap()
-                .torn_tail
-        );
-        // Wrong dimension, metric, magic, future version.
-        assert!(matches!(
-            parse_log(&file, "w", 3, Metric::L2Sq, 3),
-            Err(IndexError::ConfigMismatch { .. })
-        ));
-        assert!(matches!(
-            parse_log(&file, "w", 2, Metric::Cosine, 3),
-            Err(IndexError::ConfigMismatch { .. })
-        ));
-        let mut magic = file.clone();
-        magic[0] = b'X';
-        assert!(matches!(
-            parse_log(&magic, "w", 2, Metric::L2Sq, 3),
-            Err(IndexError::Corrupt { .. })
-        ));
-        let mut future = file.clone();
-        future[8] = 9;
-        assert!(matches!(
-            parse_log(&future, "w", 2, Metric::L2Sq, 3),
-            Err(IndexError::UnsupportedFormat { found: 9, .. })
-        ));
-    }
-
-    #[test]
-    fn manifests_and_segments_round_trip_and_reject_damage() {
-        let m = Manifest {
-            version: 9,
-            next_auto_id: 100,
-            next_uid: 4,
-            wal_gen: 2,
-            segments: vec![ManifestSegment {
-                uid: 3,
-                rows: 2,
-                growing: false,
-                file: "seg-3-2.dat".into(),
-                deleted: vec![1],
-            }],
-        };
-        let b = encode_manifest(&m, 2, Metric::InnerProduct);
-        assert_eq!(
-            decode_manifest(&b, "m", 2, Metric::InnerProduct).unwrap(),
-            m
-        );
-        for i in 0..b.len() {
-            let mut bad = b.clone();
-            bad[i] ^= 0x10;
-            assert!(
-                decode_manifest(&bad, "m", 2, Metric::InnerProduct).is_err(),
-                "byte {i}"
-            );
-        }
-        assert!(decode_manifest(&b[..b.len() - 1], "m", 2, Metric::InnerProduct).is_err());
-        let v = [1.0f32, 2.0, 3.0, 4.0];
-        let s = encode_segment(
-            2,
-            3,
-            2,
-            |r| 10 + r as u64,
-            |r| &v[r * 2..r * 2 + 2],
-            |_| None,
-            None,
-        );
-        let seg = decode_segment(&s, "s", 2, 3, 2, Metric::L2Sq).unwrap();
-        assert_eq!((seg.ids, seg.vectors), (vec![10, 11], v.to_vec()));
-        for cut in 0..s.len() {
-            assert!(decode_segment(&s[..cut], "s", 2, 3, 2, Metric::L2Sq).is_err());
-        }
-        assert!(
-            decode_segment(&s, "s", 2, 3, 3, Metric::L2Sq).is_err(),
-            "rows differ from the manifest"
-        );
-    }
+        graph: GraphManifest {
+            uid,
+            m,
+            ef_construction,
+            level_multiplier: has_mult.then_some(mult),
+            seed,
+            f16_scale: has_scale.then_some(scale),
+            clipped,
+            slots,
+            entry,
+            blocks,
+            links,
+            removed,
+        },
+    }))
 }

@@ -13,8 +13,8 @@
 pub(crate) mod codec;
 pub mod format;
 pub mod io;
+mod v1;
 
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,14 +24,17 @@ use std::time::{Duration, Instant};
 use sagevec_kernels::Metric;
 
 use self::format::{
-    LoggedOp, Manifest, ManifestSegment, RecordOp, decode_manifest, decode_segment,
-    encode_manifest, encode_record, encode_segment, parse_log, wal_header,
+    AnyManifest, BlockRef, GraphManifest, LoggedOp, MAX_RECORD, Manifest, RecordOp, decode_links,
+    decode_manifest, decode_rows, encode_links, encode_manifest, encode_record, encode_rows,
+    parse_log, wal_header,
 };
 use self::io::{LogFile, Storage};
-use crate::arena::{RowTable, VectorArena};
+use crate::config::IndexConfig;
 use crate::error::IndexError;
-use crate::segment::Segment;
-use crate::snapshot::State;
+use crate::index::{Inner, new_graph_with};
+use crate::shared::Shared;
+use crate::snapshot::{IdMap, State};
+use crate::write::{self, CheckedAdd, Op};
 
 /// When a durable index syncs its log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -87,13 +90,28 @@ fn parse_wal_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-fn segment_name(seg: &Segment) -> String {
-    let g = if matches!(seg.vectors, crate::segment::Vectors::Graph(_)) {
-        "-g"
-    } else {
-        ""
-    };
-    format!("seg-{:016x}-{}{g}.dat", seg.uid, seg.rows)
+fn rows_name(graph: u64, first: usize, rows: usize) -> String {
+    format!("rows-{graph:016x}-{first:016x}-{rows}.dat")
+}
+
+fn links_name(gen_: u64) -> String {
+    format!("links-{gen_:016x}.dat")
+}
+
+/// Rows per row-block file: at most 65 536, and about 64 MiB of vectors.
+fn block_rows(dim: usize) -> usize {
+    ((64usize << 20) / (dim.max(1) * 4)).clamp(1, 1 << 16)
+}
+
+/// How [`open`] treats the directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpenMode {
+    /// Durable: lock, log, checkpoints.
+    Write,
+    /// As the files are; no lock, no change; writes refused.
+    ReadOnly,
+    /// As the files are, then an ordinary in-memory index.
+    Load,
 }
 
 pub(crate) fn io_err(path: &Path, op: &'static str, e: &std::io::Error) -> IndexError {
@@ -125,37 +143,26 @@ pub(crate) struct Durable {
     metric: Metric,
     checkpoint_bytes: u64,
     log: Mutex<LogState>,
-    /// Segment files on disk (per uid: file name and rows).
-    persisted: Mutex<HashMap<u64, (String, usize)>>,
+    /// The row blocks on disk, of which graph.
+    persisted: Mutex<Persisted>,
     checkpointing: Mutex<()>,
     /// A failed append could not be undone: refuse writes until reopened.
     broken: AtomicBool,
     _lock: Box<dyn Debug + Send + Sync>,
 }
 
-/// What recovery hands the index to start from.
-#[derive(Debug)]
-pub(crate) struct Recovered {
-    /// The log and lock (`None` when opened read-only).
-    pub(crate) durable: Option<Durable>,
-    pub(crate) manifest: Manifest,
-    /// Loaded segments, in manifest order (their kind as listed).
-    pub(crate) segments: Vec<LoadedSegment>,
-    /// Log records to replay, in order.
-    pub(crate) replay: Vec<Vec<LoggedOp>>,
+/// Row blocks a checkpoint has written: of graph `graph`, covering its slots
+/// `0..end` in order.
+#[derive(Clone, Debug, Default)]
+struct Persisted {
+    graph: u64,
+    blocks: Vec<BlockRef>,
 }
 
-/// One segment loaded from its file.
-#[derive(Debug)]
-pub(crate) struct LoadedSegment {
-    pub(crate) uid: u64,
-    pub(crate) rows: usize,
-    pub(crate) growing: bool,
-    pub(crate) table: Arc<RowTable>,
-    pub(crate) arena: Arc<VectorArena>,
-    pub(crate) capacity: usize,
-    /// The frozen graph stored with it (sealed segments).
-    pub(crate) graph: Option<Arc<crate::graph::Graph>>,
+impl Persisted {
+    fn end(&self) -> usize {
+        self.blocks.last().map_or(0, |b| b.first + b.rows)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -175,10 +182,27 @@ impl Durable {
         }
     }
 
-    /// Appends one write to the log (and syncs it, per the durability mode).
-    /// On failure the log is cut back to where it was and the write must not
-    /// be applied.
-    pub(crate) fn log_write(&self, ops: &[RecordOp<'_>]) -> Result<(), IndexError> {
+    /// One write as a log record, refused (before anything changes) when it is
+    /// past the record size limit.
+    pub(crate) fn encode_write(&self, ops: &[RecordOp<'_>]) -> Result<Vec<u8>, IndexError> {
+        let record = encode_record(ops);
+        if record.len() - 12 > MAX_RECORD {
+            return Err(IndexError::InvalidParameter {
+                name: "vectors",
+                reason: format!(
+                    "one write of {} bytes is past the log's record limit of {MAX_RECORD} \
+                     bytes: split the batch",
+                    record.len()
+                ),
+            });
+        }
+        Ok(record)
+    }
+
+    /// Appends one encoded write to the log (and syncs it, per the durability
+    /// mode). On failure the log is cut back to where it was and the write must
+    /// not be applied.
+    pub(crate) fn append_write(&self, record: &[u8]) -> Result<(), IndexError> {
         if self.broken.load(Ordering::SeqCst) {
             return Err(IndexError::Io {
                 path: self.dir.display().to_string(),
@@ -187,7 +211,6 @@ impl Durable {
                 message: "an earlier log failure could not be undone; reopen the index".into(),
             });
         }
-        let record = encode_record(ops);
         let mut log = lock(&self.log);
         let path = self.path(&wal_name(log.gen_));
         let before = log.file.len();
@@ -198,7 +221,7 @@ impl Durable {
         };
         let result = log
             .file
-            .append(&record)
+            .append(record)
             .and_then(|()| if sync_now { log.file.sync() } else { Ok(()) });
         if let Err(e) = result {
             if log.file.truncate(before).is_err() {
@@ -234,19 +257,9 @@ impl Durable {
         Ok(())
     }
 
-    /// Whether a checkpoint is due for `state`: the log has grown past its
-    /// budget, or a sealed segment is not on disk yet.
-    pub(crate) fn wants_checkpoint(&self, state: &State) -> bool {
-        if lock(&self.log).bytes_since_checkpoint > self.checkpoint_bytes {
-            return true;
-        }
-        let persisted = lock(&self.persisted);
-        state.segments.iter().any(|s| {
-            !s.growing
-                && persisted
-                    .get(&s.uid)
-                    .is_none_or(|(f, _)| *f != segment_name(s))
-        })
+    /// Whether a checkpoint is due: the log has outgrown its budget.
+    pub(crate) fn wants_checkpoint(&self, _state: &State) -> bool {
+        lock(&self.log).bytes_since_checkpoint > self.checkpoint_bytes
     }
 
     /// Starts a new log generation (writer lock held by the caller): the old
@@ -267,37 +280,41 @@ impl Durable {
         Ok(gen_)
     }
 
-    /// Writes a checkpoint of `state` (taken under the writer lock together
-    /// with `rotate`): segment files, then the manifest, then cleanup.
-    pub(crate) fn checkpoint(&self, inner: &crate::index::Inner) -> Result<(), IndexError> {
+    /// Writes a checkpoint: a consistent cut taken with the writer lock held and
+    /// no write in flight (a new log generation starts there), then, with no lock
+    /// held, the row blocks of slots not on disk yet, the links, and the manifest;
+    /// then old logs and files no manifest names are deleted.
+    pub(crate) fn checkpoint(&self, inner: &Inner) -> Result<(), IndexError> {
         let _one = lock(&self.checkpointing);
-        let (state, next_auto_id, next_uid, gen_) = {
+        let (state, next_auto_id, gen_, entry) = {
             let w = inner.lock_writer();
-            let state = inner.current.load_full();
+            let turn = inner.turns.quiesce(inner, &w);
+            let state = turn.current();
             let gen_ = self.rotate()?;
-            (state, w.next_auto_id, w.next_uid, gen_)
+            let entry = state.graph.entry();
+            drop(turn);
+            (state, w.next_auto_id, gen_, entry)
         };
         maybe_crash(CrashPoint::AfterRotate);
-        let persisted = lock(&self.persisted).clone();
-        let files = write_image(
+        let before = lock(&self.persisted).clone();
+        let after = write_image(
             &*self.storage,
             &self.dir,
-            self.dim,
-            self.metric,
+            &inner.shared,
             &state,
-            (next_auto_id, next_uid, gen_),
-            |uid, name| persisted.get(&uid).is_some_and(|(f, _)| f == name),
+            Cut {
+                next_auto_id,
+                gen_,
+                entry,
+            },
+            &before,
         )?;
-        *lock(&self.persisted) = files.clone();
+        *lock(&self.persisted) = after.clone();
         // The manifest is durable: older logs and unlisted files can go. A
         // failure here only leaves garbage that the next open deletes.
         if let Ok(names) = self.storage.list(&self.dir) {
             for name in names {
-                let stale_log = parse_wal_name(&name).is_some_and(|g| g < gen_);
-                let stale_seg = name.starts_with("seg-")
-                    && name.ends_with(".dat")
-                    && !files.values().any(|(f, _)| *f == name);
-                if stale_log || stale_seg || name.ends_with(".tmp") {
+                if is_stale(&name, gen_, &after) {
                     let _ = self.storage.remove(&self.path(&name));
                 }
             }
@@ -306,79 +323,123 @@ impl Durable {
     }
 }
 
-/// Writes the segment files of `state` (those `on_disk` does not claim) and a
-/// manifest naming them and log generation `gen_`; returns uid -> (file, rows).
+/// Whether a file of the index's directory is not needed by the checkpoint of
+/// generation `gen_` with row blocks `blocks` (old logs, links and row blocks,
+/// temporary files, and version-1 segments after a conversion).
+fn is_stale(name: &str, gen_: u64, blocks: &Persisted) -> bool {
+    parse_wal_name(name).is_some_and(|g| g < gen_)
+        || (name.starts_with("links-") && name.ends_with(".dat") && name != links_name(gen_))
+        || (name.starts_with("rows-")
+            && name.ends_with(".dat")
+            && !blocks.blocks.iter().any(|b| b.file == name))
+        || (name.starts_with("seg-") && name.ends_with(".dat"))
+        || name.ends_with(".tmp")
+}
+
+/// What a checkpoint's cut fixed besides the state.
+struct Cut {
+    next_auto_id: u64,
+    gen_: u64,
+    entry: Option<(u32, usize)>,
+}
+
+/// Writes the row blocks of `state`'s slots that `on_disk` lacks, the links and a
+/// manifest naming them and log generation `cut.gen_`; returns the blocks now on
+/// disk.
 fn write_image(
     storage: &dyn Storage,
     dir: &Path,
-    dim: usize,
-    metric: Metric,
+    shared: &Shared,
     state: &State,
-    (next_auto_id, next_uid, gen_): (u64, u64, u64),
-    on_disk: impl Fn(u64, &str) -> bool,
-) -> Result<HashMap<u64, (String, usize)>, IndexError> {
-    let mut segments = Vec::with_capacity(state.segments.len());
-    let mut files = HashMap::new();
-    for seg in &state.segments {
-        let name = segment_name(seg);
-        if !on_disk(seg.uid, &name) {
-            let graph = match &seg.vectors {
-                crate::segment::Vectors::Graph(g) => Some(&**g),
-                crate::segment::Vectors::Arena(_) => None,
-            };
-            let bytes = encode_segment(
-                dim,
-                seg.uid,
-                seg.rows,
-                |r| seg.table.id(r),
-                |r| seg.vector(r),
-                |r| seg.table.metadata(r),
-                graph,
-            );
-            let path = dir.join(&name);
-            storage
-                .write_atomic(&path, &bytes)
-                .map_err(|e| io_err(&path, "write", &e))?;
-        }
-        files.insert(seg.uid, (name.clone(), seg.rows));
-        segments.push(ManifestSegment {
-            uid: seg.uid,
-            rows: seg.rows,
-            growing: seg.growing,
+    cut: Cut,
+    on_disk: &Persisted,
+) -> Result<Persisted, IndexError> {
+    let graph = &state.graph;
+    let view = graph.view(state.bound);
+    let (mut blocks, mut first) = if on_disk.graph == graph.uid {
+        (on_disk.blocks.clone(), on_disk.end())
+    } else {
+        (Vec::new(), 0)
+    };
+    let per = block_rows(shared.dim);
+    while first < state.bound {
+        let rows = per.min(state.bound - first);
+        let name = rows_name(graph.uid, first, rows);
+        let bytes = encode_rows(
+            shared.dim,
+            graph.uid,
+            first,
+            rows,
+            |s| view.id(s),
+            |s| view.vector(s),
+            |s| view.metadata(s),
+        );
+        let path = dir.join(&name);
+        storage
+            .write_atomic(&path, &bytes)
+            .map_err(|e| io_err(&path, "write", &e))?;
+        blocks.push(BlockRef {
             file: name,
-            deleted: (0..seg.rows)
-                .filter(|&r| seg.table.deleted_at(r) <= state.version)
-                .map(|r| r as u64)
-                .collect(),
+            first,
+            rows,
         });
+        first += rows;
     }
+    let links = encode_links(graph.uid, state.bound, graph.params.m, |s, out| {
+        view.links_of(s, out)
+    });
+    let links_file = links_name(cut.gen_);
+    let path = dir.join(&links_file);
+    storage
+        .write_atomic(&path, &links)
+        .map_err(|e| io_err(&path, "write", &e))?;
+    let p = &graph.params;
     let manifest = Manifest {
         version: state.version,
-        next_auto_id,
-        next_uid,
-        wal_gen: gen_,
-        segments,
+        next_auto_id: cut.next_auto_id,
+        wal_gen: cut.gen_,
+        graph: GraphManifest {
+            uid: graph.uid,
+            m: p.m,
+            ef_construction: p.ef_construction,
+            level_multiplier: p.level_multiplier,
+            seed: p.seed,
+            f16_scale: graph.f16_scale(),
+            clipped: graph.clipped(),
+            slots: state.bound,
+            entry: cut.entry.filter(|&(n, _)| (n as usize) < state.bound),
+            blocks: blocks.clone(),
+            links: Some(links_file),
+            removed: (0..state.bound)
+                .filter(|&s| !view.alive_at(s, state.version))
+                .map(|s| s as u32)
+                .collect(),
+        },
     };
     maybe_crash(CrashPoint::AfterSegments);
     let path = dir.join(MANIFEST);
     storage
-        .write_atomic(&path, &encode_manifest(&manifest, dim, metric))
+        .write_atomic(
+            &path,
+            &encode_manifest(&manifest, shared.dim, shared.metric),
+        )
         .map_err(|e| io_err(&path, "write", &e))?;
     maybe_crash(CrashPoint::AfterManifest);
-    Ok(files)
+    Ok(Persisted {
+        graph: graph.uid,
+        blocks,
+    })
 }
 
 /// Writes a self-contained copy of `state` into `dir`, which must be empty or
-/// absent: segment files, a manifest and an empty log (what
+/// absent: row blocks, links, a manifest and an empty log (what
 /// [`Index::save`](crate::Index::save) does).
 pub(crate) fn export(
     storage: &dyn Storage,
     dir: &Path,
-    dim: usize,
-    metric: Metric,
+    shared: &Shared,
     state: &State,
     next_auto_id: u64,
-    next_uid: u64,
 ) -> Result<(), IndexError> {
     storage
         .create_dir_all(dir)
@@ -392,16 +453,21 @@ pub(crate) fn export(
             message: "directory is not empty".into(),
         });
     }
+    // Every write is committed when the state is published, so the entry word now
+    // names a committed node or one past the state (then left out).
     write_image(
         storage,
         dir,
-        dim,
-        metric,
+        shared,
         state,
-        (next_auto_id, next_uid, 1),
-        |_, _| false,
+        Cut {
+            next_auto_id,
+            gen_: 1,
+            entry: state.graph.entry(),
+        },
+        &Persisted::default(),
     )?;
-    create_log(storage, dir, 1, dim, metric)?;
+    create_log(storage, dir, 1, shared.dim, shared.metric)?;
     Ok(())
 }
 
@@ -437,140 +503,32 @@ pub fn stored_shape(dir: &Path) -> Result<(usize, Metric), IndexError> {
     format::manifest_shape(&bytes, &path.display().to_string())
 }
 
-/// Opens (or creates) the durable files of an index in `dir`: takes the lock,
-/// reads the manifest and segment files, parses the logs (cutting a torn last
-/// record), and opens the log to append to.
-pub(crate) fn recover(
-    storage: Arc<dyn Storage>,
+/// Parsed logs of generation `>= wal_gen` (older ones are deleted unless
+/// read-only), and the last one opened for appending (writable opens).
+struct Logs {
+    replay: Vec<Vec<LoggedOp>>,
+    log: Option<(Box<dyn LogFile>, u64)>,
+}
+
+fn read_logs(
+    storage: &dyn Storage,
     dir: &Path,
-    config: &crate::config::IndexConfig,
+    names: &[String],
+    wal_gen: u64,
+    (dim, metric): (usize, Metric),
     read_only: bool,
-) -> Result<Recovered, IndexError> {
-    let (dim, metric, seal_threshold) = (config.dim, config.metric, config.seal_threshold);
-    let guard = if read_only {
-        None
-    } else {
-        storage
-            .create_dir_all(dir)
-            .map_err(|e| io_err(dir, "create directory", &e))?;
-        let lock_path = dir.join(LOCK);
-        Some(storage.lock(&lock_path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                IndexError::Locked {
-                    path: lock_path.display().to_string(),
-                }
-            } else {
-                io_err(&lock_path, "lock", &e)
-            }
-        })?)
-    };
-    let names = storage.list(dir).map_err(|e| io_err(dir, "list", &e))?;
-    let man_path = dir.join(MANIFEST);
-    let manifest = match storage.read(&man_path) {
-        Ok(bytes) => decode_manifest(&bytes, &man_path.display().to_string(), dim, metric)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && read_only => {
-            return Err(io_err(&man_path, "read (no index here)", &e));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if names
-                .iter()
-                .any(|n| parse_wal_name(n).is_some() || n.starts_with("seg-"))
-            {
-                return Err(format::corrupt(
-                    &man_path.display().to_string(),
-                    0,
-                    "missing while log or segment files exist",
-                ));
-            }
-            let fresh = Manifest {
-                version: 0,
-                next_auto_id: 0,
-                next_uid: 0,
-                wal_gen: 1,
-                segments: Vec::new(),
-            };
-            storage
-                .write_atomic(&man_path, &encode_manifest(&fresh, dim, metric))
-                .map_err(|e| io_err(&man_path, "write", &e))?;
-            fresh
-        }
-        Err(e) => return Err(io_err(&man_path, "read", &e)),
-    };
-
-    // Segments.
-    let mut segments = Vec::with_capacity(manifest.segments.len());
-    let mut persisted = HashMap::new();
-    for ms in &manifest.segments {
-        let path = dir.join(&ms.file);
-        let shown = path.display().to_string();
-        let bytes = storage.read(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                format::corrupt(&shown, 0, "segment file listed in the manifest is missing")
-            } else {
-                io_err(&path, "read", &e)
-            }
-        })?;
-        let graph_metric = match metric {
-            Metric::Cosine => Metric::InnerProduct,
-            m => m,
-        };
-        let mut data = decode_segment(&bytes, &shown, dim, ms.uid, ms.rows, graph_metric)?;
-        if let Some(graph) = &mut data.graph {
-            graph.set_traversal(config.graph.traversal);
-        }
-        let capacity = if ms.growing {
-            ms.rows.max(seal_threshold)
-        } else {
-            ms.rows
-        };
-        let table = Arc::new(RowTable::new(capacity));
-        // A sealed segment with its graph keeps its vectors in the graph only.
-        let with_graph = data.graph.is_some() && !ms.growing;
-        let arena = Arc::new(VectorArena::new(dim, if with_graph { 0 } else { capacity }));
-        let mut metadata = data.metadata.into_iter();
-        for (r, (&id, v)) in data
-            .ids
-            .iter()
-            .zip(data.vectors.chunks_exact(dim))
-            .enumerate()
-        {
-            if !with_graph {
-                // SAFETY: this arena is new and private to recovery (no snapshot
-                // has seen it); each row is written once.
-                #[allow(unsafe_code)]
-                unsafe {
-                    arena.write(r, v)
-                };
-            }
-            table.write(r, id, metadata.next().flatten());
-        }
-        for &r in &ms.deleted {
-            table.mark_deleted(r as usize, 0);
-        }
-        persisted.insert(ms.uid, (ms.file.clone(), ms.rows));
-        segments.push(LoadedSegment {
-            uid: ms.uid,
-            rows: ms.rows,
-            growing: ms.growing,
-            table,
-            arena,
-            capacity,
-            graph: data.graph.map(Arc::new),
-        });
-    }
-
-    // Logs: delete generations the manifest no longer needs; parse the rest.
+) -> Result<Logs, IndexError> {
     let mut gens: Vec<u64> = names.iter().filter_map(|n| parse_wal_name(n)).collect();
     gens.sort_unstable();
-    for &g in gens.iter().filter(|&&g| g < manifest.wal_gen && !read_only) {
+    for &g in gens.iter().filter(|&&g| g < wal_gen && !read_only) {
         let _ = storage.remove(&dir.join(wal_name(g)));
     }
-    gens.retain(|&g| g >= manifest.wal_gen);
+    gens.retain(|&g| g >= wal_gen);
     if let Some(&first) = gens.first()
-        && first != manifest.wal_gen
+        && first != wal_gen
     {
         return Err(format::corrupt(
-            &dir.join(wal_name(manifest.wal_gen)).display().to_string(),
+            &dir.join(wal_name(wal_gen)).display().to_string(),
             0,
             "log generation named by the manifest is missing",
         ));
@@ -589,7 +547,7 @@ pub(crate) fn recover(
         if last && bytes.len() < header.len() && header.starts_with(&bytes) {
             // Created but its header not yet complete when the process died (no
             // record can follow an unsynced header): start it again.
-            log = Some((create_log(&*storage, dir, g, dim, metric)?, g));
+            log = Some((create_log(storage, dir, g, dim, metric)?, g));
             break;
         }
         let parsed = parse_log(&bytes, &shown, dim, metric, g)?;
@@ -613,60 +571,352 @@ pub(crate) fn recover(
             log = Some((file, g));
         }
     }
-    let Some(guard) = guard else {
-        return Ok(Recovered {
-            durable: None,
-            manifest,
-            segments,
-            replay,
-        });
-    };
-    let (file, gen_) = match log {
-        Some(l) => l,
-        None => (
-            create_log(&*storage, dir, manifest.wal_gen, dim, metric)?,
-            manifest.wal_gen,
-        ),
-    };
-    let durable = Durable {
-        storage,
-        dir: dir.to_path_buf(),
-        mode: config.durability,
-        dim,
-        metric,
-        checkpoint_bytes: config.checkpoint_bytes,
-        log: Mutex::new(LogState {
-            file,
-            gen_,
-            last_sync: Instant::now(),
-            dirty: false,
-            bytes_since_checkpoint: 0,
-        }),
-        persisted: Mutex::new(persisted),
-        checkpointing: Mutex::new(()),
-        broken: AtomicBool::new(false),
-        _lock: guard,
-    };
-    Ok(Recovered {
-        durable: Some(durable),
-        manifest,
-        segments,
-        replay,
-    })
+    Ok(Logs { replay, log })
 }
 
-/// A loaded segment as a snapshot segment (sealed ones flat until the builder
-/// rebuilds their graphs).
-pub(crate) fn loaded_view(s: &LoadedSegment) -> Arc<Segment> {
-    Arc::new(Segment {
-        uid: s.uid,
-        growing: s.growing,
-        rows: s.rows,
-        table: s.table.clone(),
-        vectors: match &s.graph {
-            Some(g) if !s.growing => crate::segment::Vectors::Graph(g.clone()),
-            _ => crate::segment::Vectors::Arena(s.arena.clone()),
+/// Opens (or creates) the index in `dir` and returns its state, ready to start:
+/// takes the lock (writable opens), reads the manifest, loads the graph from its
+/// row blocks and links (version 2) or builds it from a version-1 directory's
+/// segments, replays the logs (cutting a torn last record), and, for a writable
+/// open of a version-1 directory, writes it as version 2 at once.
+pub(crate) fn open(
+    storage: Arc<dyn Storage>,
+    dir: &Path,
+    config: &IndexConfig,
+    mode: OpenMode,
+) -> Result<Inner, IndexError> {
+    let (dim, metric) = (config.dim, config.metric);
+    let read_only = mode != OpenMode::Write;
+    let guard = if read_only {
+        None
+    } else {
+        storage
+            .create_dir_all(dir)
+            .map_err(|e| io_err(dir, "create directory", &e))?;
+        let lock_path = dir.join(LOCK);
+        Some(storage.lock(&lock_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                IndexError::Locked {
+                    path: lock_path.display().to_string(),
+                }
+            } else {
+                io_err(&lock_path, "lock", &e)
+            }
+        })?)
+    };
+    let names = storage.list(dir).map_err(|e| io_err(dir, "list", &e))?;
+    let man_path = dir.join(MANIFEST);
+    let manifest = match storage.read(&man_path) {
+        Ok(bytes) => Some(decode_manifest(
+            &bytes,
+            &man_path.display().to_string(),
+            dim,
+            metric,
+        )?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && read_only => {
+            return Err(io_err(&man_path, "read (no index here)", &e));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if names.iter().any(|n| {
+                parse_wal_name(n).is_some()
+                    || n.starts_with("seg-")
+                    || n.starts_with("rows-")
+                    || n.starts_with("links-")
+            }) {
+                return Err(format::corrupt(
+                    &man_path.display().to_string(),
+                    0,
+                    "missing while log or data files exist",
+                ));
+            }
+            None
+        }
+        Err(e) => return Err(io_err(&man_path, "read", &e)),
+    };
+    let shown = |name: &str| dir.join(name).display().to_string();
+    let read = |name: &str| -> Result<Vec<u8>, IndexError> {
+        let path = dir.join(name);
+        storage.read(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format::corrupt(&shown(name), 0, "file listed in the manifest is missing")
+            } else {
+                io_err(&path, "read", &e)
+            }
+        })
+    };
+    // The graph and id map to start from, and version-1 rows still to insert.
+    let mut v1_rows = None;
+    let (state, next_auto_id, wal_gen, persisted) = match &manifest {
+        None => {
+            let fresh = new_graph_with(config, &config.graph, 1)?;
+            if !read_only {
+                let m = empty_manifest(&fresh);
+                storage
+                    .write_atomic(&man_path, &encode_manifest(&m, dim, metric))
+                    .map_err(|e| io_err(&man_path, "write", &e))?;
+            }
+            (empty_state(fresh, 0), 0, 1, Persisted::default())
+        }
+        Some(AnyManifest::V2(m)) => {
+            let (state, persisted) = load_graph(config, m, &read, &shown)?;
+            (state, m.next_auto_id, m.wal_gen, persisted)
+        }
+        Some(AnyManifest::V1(m)) => {
+            v1_rows = Some(v1::live_rows(m, dim, metric, &read, &shown)?);
+            let fresh = new_graph_with(config, &config.graph, 1)?;
+            (
+                empty_state(fresh, m.version),
+                m.next_auto_id,
+                m.wal_gen,
+                Persisted::default(),
+            )
+        }
+    };
+    let logs = read_logs(&*storage, dir, &names, wal_gen, (dim, metric), read_only)?;
+    let durable = match guard {
+        None => None,
+        Some(guard) => {
+            let (file, gen_) = match logs.log {
+                Some(l) => l,
+                None => (create_log(&*storage, dir, wal_gen, dim, metric)?, wal_gen),
+            };
+            Some(Durable {
+                storage,
+                dir: dir.to_path_buf(),
+                mode: config.durability,
+                dim,
+                metric,
+                checkpoint_bytes: config.checkpoint_bytes,
+                log: Mutex::new(LogState {
+                    file,
+                    gen_,
+                    last_sync: Instant::now(),
+                    dirty: false,
+                    bytes_since_checkpoint: 0,
+                }),
+                persisted: Mutex::new(persisted),
+                checkpointing: Mutex::new(()),
+                broken: AtomicBool::new(false),
+                _lock: guard,
+            })
+        }
+    };
+    let mut inner = Inner::with_state(config, state, durable, next_auto_id);
+    if mode == OpenMode::ReadOnly {
+        inner.read_only = Some(dir.display().to_string());
+    }
+    if let Some(rows) = v1_rows
+        && rows.n > 0
+    {
+        write::apply(&inner, vec![Op::Add(rows)], false, None)?;
+    }
+    for ops in logs.replay {
+        let ops = ops
+            .into_iter()
+            .map(|op| match op {
+                LoggedOp::Add {
+                    ids,
+                    rows,
+                    metadata,
+                } => Op::Add(CheckedAdd {
+                    n: ids.len(),
+                    ids: Some(ids),
+                    rows: std::borrow::Cow::Owned(rows),
+                    metadata,
+                }),
+                LoggedOp::Remove(ids) => Op::Remove(ids),
+            })
+            .collect();
+        write::apply(&inner, ops, false, None)?;
+    }
+    // Links left out at the checkpoint's cut (and, rarely, pruning during the
+    // replay) can leave a node no walk reaches: link those again now.
+    crate::builder::repair(&inner);
+    if matches!(manifest, Some(AnyManifest::V1(_)))
+        && let Some(d) = &inner.durable
+    {
+        // Converted once: from now on the directory is version 2.
+        d.checkpoint(&inner)?;
+    }
+    Ok(inner)
+}
+
+fn empty_state(graph: Arc<crate::live::LiveGraph>, version: u64) -> State {
+    State {
+        version,
+        bound: 0,
+        ids: IdMap::new(),
+        graph,
+    }
+}
+
+/// The manifest of a new, empty index.
+fn empty_manifest(graph: &crate::live::LiveGraph) -> Manifest {
+    let p = &graph.params;
+    Manifest {
+        version: 0,
+        next_auto_id: 0,
+        wal_gen: 1,
+        graph: GraphManifest {
+            uid: graph.uid,
+            m: p.m,
+            ef_construction: p.ef_construction,
+            level_multiplier: p.level_multiplier,
+            seed: p.seed,
+            f16_scale: graph.f16_scale(),
+            clipped: 0,
+            slots: 0,
+            entry: None,
+            blocks: Vec::new(),
+            links: None,
+            removed: Vec::new(),
         },
-        node: 0,
-    })
+    }
+}
+
+/// Loads a version-2 graph: its rows from the row blocks, its links (checked
+/// against the levels the seed draws), the entry point and the removed slots.
+fn load_graph(
+    config: &IndexConfig,
+    m: &Manifest,
+    read: &dyn Fn(&str) -> Result<Vec<u8>, IndexError>,
+    shown: &dyn Fn(&str) -> String,
+) -> Result<(State, Persisted), IndexError> {
+    let g = &m.graph;
+    // The stored graph's shape wins over the configuration's (its links were made
+    // with it); the copy walked is the configuration's choice.
+    let params = crate::graph::GraphParams {
+        m: g.m,
+        ef_construction: g.ef_construction,
+        level_multiplier: g.level_multiplier,
+        seed: g.seed,
+        traversal: config.graph.traversal,
+    };
+    let graph = new_graph_with(config, &params, g.uid)?;
+    let dim = config.dim;
+    let decode = |b: &BlockRef| -> Result<format::RowBlockData, IndexError> {
+        let data = decode_rows(
+            &read(&b.file)?,
+            &shown(&b.file),
+            dim,
+            g.uid,
+            b.first,
+            b.rows,
+        )?;
+        if !crate::shared::all_finite(&data.vectors) {
+            return Err(format::corrupt(
+                &shown(&b.file),
+                0,
+                "a vector holds NaN or an infinity",
+            ));
+        }
+        Ok(data)
+    };
+    if graph.walks_f16() && graph.f16_scale().is_none() {
+        match g.f16_scale {
+            Some(s) => graph.set_f16_scale(s),
+            None => {
+                // Written by an index that did not walk a copy: fit the scale first.
+                let mut max_abs = 0.0f32;
+                for b in &g.blocks {
+                    max_abs = decode(b)?
+                        .vectors
+                        .iter()
+                        .fold(max_abs, |a, x| a.max(x.abs()));
+                }
+                graph.fit_f16_scale(max_abs);
+            }
+        }
+    }
+    let mut rest = graph.reserve(g.slots, &[])?;
+    for b in &g.blocks {
+        let data = decode(b)?;
+        let (mine, tail) = rest.split(b.rows);
+        rest = tail;
+        let mut meta = data.metadata.into_iter();
+        graph.fill(mine, &data.vectors, &data.ids, Some(&mut meta));
+    }
+    if let Some(links) = &g.links {
+        decode_links(
+            &read(links)?,
+            &shown(links),
+            g.uid,
+            g.slots,
+            g.m,
+            |slot, level, lists| graph.restore_links(slot, level, lists),
+        )?;
+    }
+    let man = shown(MANIFEST);
+    match g.entry {
+        Some((node, level)) if graph.level(node as usize) != level => {
+            return Err(format::corrupt(
+                &man,
+                0,
+                "entry level differs from its node's",
+            ));
+        }
+        None if g.slots > 0 => {
+            return Err(format::corrupt(
+                &man,
+                0,
+                "a graph of slots without an entry point",
+            ));
+        }
+        _ => {}
+    }
+    graph.set_entry(g.entry);
+    for &r in &g.removed {
+        graph.mark_dead(r as usize);
+    }
+    let mut ids = IdMap::new();
+    {
+        let view = graph.view(g.slots);
+        for slot in 0..g.slots {
+            if view.alive_at(slot, m.version) && ids.insert(view.id(slot), slot as u32).is_some() {
+                return Err(format::corrupt(
+                    &man,
+                    0,
+                    format!("id {} is live in two slots", view.id(slot)),
+                ));
+            }
+        }
+    }
+    Ok((
+        State {
+            version: m.version,
+            bound: g.slots,
+            ids,
+            graph,
+        },
+        Persisted {
+            graph: g.uid,
+            blocks: g.blocks.clone(),
+        },
+    ))
+}
+
+#[cfg(all(test, not(sagevec_loom)))]
+mod names_tests {
+    use super::*;
+
+    #[test]
+    fn stale_files_are_told_from_live_ones() {
+        let blocks = Persisted {
+            graph: 7,
+            blocks: vec![BlockRef {
+                file: rows_name(7, 0, 10),
+                first: 0,
+                rows: 10,
+            }],
+        };
+        assert!(!is_stale(&rows_name(7, 0, 10), 5, &blocks));
+        assert!(is_stale(&rows_name(6, 0, 10), 5, &blocks));
+        assert!(!is_stale(&links_name(5), 5, &blocks));
+        assert!(is_stale(&links_name(4), 5, &blocks));
+        assert!(!is_stale(&wal_name(5), 5, &blocks));
+        assert!(is_stale(&wal_name(4), 5, &blocks));
+        assert!(is_stale("seg-0000000000000002-64-g.dat", 5, &blocks));
+        assert!(is_stale("MANIFEST.tmp", 5, &blocks));
+        assert!(!is_stale("MANIFEST", 5, &blocks) && !is_stale("LOCK", 5, &blocks));
+    }
 }

@@ -6,15 +6,14 @@
 //! shared counter in row order, so a parallel build inserts in nearly the same order
 //! as a sequential one.
 
-use std::sync::Mutex;
-use std::sync::MutexGuard;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use sagevec_scheduler::{Par, rayon};
 
 use super::insert::{self, InsertScratch, LinkStore, NO_ENTRY, unpack_entry};
 use super::params::GraphParams;
 use super::search::BuildDistance;
+use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard};
 
 /// The graph while it is being built, over the rows `dist` reads (the f32 vectors,
 /// or the f16 copy a graph that walks one is built on).
@@ -157,8 +156,16 @@ impl<'a, D: BuildDistance> Builder<'a, D> {
             e => Some(unpack_entry(e)),
         };
         Some(Built {
-            level0: self.level0.into_iter().map(AtomicU32::into_inner).collect(),
-            upper: self.upper.into_iter().map(AtomicU32::into_inner).collect(),
+            level0: self
+                .level0
+                .iter()
+                .map(|a| a.load(Ordering::Relaxed))
+                .collect(),
+            upper: self
+                .upper
+                .iter()
+                .map(|a| a.load(Ordering::Relaxed))
+                .collect(),
             upper_start: self.upper_start,
             entry,
         })

@@ -27,11 +27,18 @@ const HUGE_PAGE: usize = 2 << 20;
 /// its interior is released and reads back as zeros.
 pub(crate) fn advise_huge_pages<T: Copy + Zeroable + PartialEq>(m: &AlignedMatrix<T>) {
     debug_assert!(m.as_padded_slice().iter().all(|x| *x == T::zeroed()));
+    let data = m.as_padded_slice();
+    advise_zeroed_region(data.as_ptr().cast(), size_of_val(data));
+}
+
+/// [`advise_huge_pages`] for a raw allocation of `bytes` bytes from `start` that
+/// holds only zeros and that nothing reads or writes during the call (a live
+/// graph's chunk, right after its zeroed allocation).
+pub(crate) fn advise_zeroed_region(start: *const u8, bytes: usize) {
     #[cfg(target_os = "linux")]
     {
-        let data = m.as_padded_slice();
-        let start = data.as_ptr() as usize;
-        let end = start + size_of_val(data);
+        let start = start as usize;
+        let end = start + bytes;
         let (lo, hi) = (
             start.next_multiple_of(HUGE_PAGE),
             end / HUGE_PAGE * HUGE_PAGE,
@@ -41,7 +48,7 @@ pub(crate) fn advise_huge_pages<T: Copy + Zeroable + PartialEq>(m: &AlignedMatri
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = m;
+    let _ = (start, bytes);
 }
 
 #[cfg(target_os = "linux")]

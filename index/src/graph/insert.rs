@@ -29,8 +29,10 @@
 //! old and new entries mixed, every one a node that was fully inserted when it was
 //! linked, so the worst outcome is a slightly different route, never a bad access.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+
+use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard};
 
 use super::search::{BuildDistance, Links, SearchScratch, beam, greedy};
 use super::visited::{distance_of, pack, row_of};
@@ -233,7 +235,12 @@ pub(crate) fn insert<S: LinkStore, D: BuildDistance>(
     // 2. `q`'s own lists, every level, before anything links to `q`.
     for level in 0..=levels_linked {
         let _g = store.lock(q);
-        store_new_list(store, q, level, s.selected[level].iter().map(|&k| row_of(k)));
+        store_new_list(
+            store,
+            q,
+            level,
+            s.selected[level].iter().map(|&k| row_of(k)),
+        );
     }
     // 3. Links to `q`.
     for level in (0..=levels_linked).rev() {
@@ -302,7 +309,8 @@ fn store_new_list<S: LinkStore>(
 }
 
 /// Adds `q` to `nb`'s list on `level`, shrinking a full list with the heuristic and
-/// the last-in-link rule (see the module docs).
+/// the last-in-link rule (see the module docs). Returns whether `q` is in the list
+/// afterwards.
 fn add_reverse_link<S: LinkStore, D: BuildDistance>(
     store: &S,
     dist: &D,
@@ -310,7 +318,7 @@ fn add_reverse_link<S: LinkStore, D: BuildDistance>(
     q: u32,
     level: usize,
     s: &mut InsertScratch,
-) {
+) -> bool {
     let cap = cap_of(store.m(), level);
     let _g = store.lock(nb);
     let slots = store.slots(nb, level);
@@ -319,7 +327,7 @@ fn add_reverse_link<S: LinkStore, D: BuildDistance>(
     s.ids
         .extend(slots[1..=count].iter().map(|a| a.load(Ordering::Acquire)));
     if s.ids.contains(&q) {
-        return;
+        return true;
     }
     if count < cap {
         slots[1 + count].store(q, Ordering::Release);
@@ -327,7 +335,7 @@ fn add_reverse_link<S: LinkStore, D: BuildDistance>(
             store.in_links(q).fetch_add(1, Ordering::AcqRel);
         }
         slots[0].store(count as u32 + 1, Ordering::Release);
-        return;
+        return true;
     }
     // Full: shrink `nb`'s list plus `q` back to `cap` with the heuristic.
     s.ids.push(q);
@@ -351,7 +359,9 @@ fn add_reverse_link<S: LinkStore, D: BuildDistance>(
         slot.store(row_of(k), Ordering::Release);
     }
     slots[0].store(kept.len() as u32, Ordering::Release);
+    let linked = kept.iter().any(|&k| row_of(k) == q);
     s.kept = kept;
+    linked
 }
 
 /// Level 0: turns the heuristic's pick `kept` (from `cands`, `nb`'s old list plus
@@ -403,4 +413,93 @@ fn keep_last_in_links<S: LinkStore>(
     if kept.iter().any(|&c| row_of(c) == q) {
         store.in_links(q).fetch_add(1, Ordering::AcqRel);
     }
+}
+
+/// Links `q` again on level 0 from its nearest neighbours that a walk from the
+/// entry point reaches (its own lists are left as they are): the repair for a node
+/// no walk reaches. If the heuristic keeps `q` in none of their lists, `q` takes
+/// the place of the farthest entry that has another in-link in the nearest list
+/// that has one. Returns whether `q` got a link from a reached node.
+pub(crate) fn relink<S: LinkStore, D: BuildDistance>(
+    store: &S,
+    dist: &D,
+    q: u32,
+    ef_construction: usize,
+    s: &mut InsertScratch,
+) -> bool {
+    let entry = store.entry().load(Ordering::Acquire);
+    if entry == NO_ENTRY {
+        return false;
+    }
+    let (ep, top) = unpack_entry(entry);
+    if ep == q {
+        return true;
+    }
+    let links = StoreLinks(store);
+    let mut query_buf = std::mem::take(&mut s.query);
+    let query = dist.row_query(q, &mut query_buf);
+    let mut cur = pack(dist.dist_to(query, ep), ep);
+    for level in (1..=top).rev() {
+        cur = greedy(&links, dist, query, level, cur, &mut s.search);
+    }
+    beam(
+        &links,
+        dist,
+        store.n_nodes(),
+        query,
+        0,
+        cur,
+        ef_construction,
+        |_| true,
+        &mut s.search,
+    );
+    s.found.clear();
+    s.found
+        .extend(s.search.results.drain().filter(|&key| row_of(key) != q));
+    sort_candidates(q, &mut s.found);
+    if s.selected.is_empty() {
+        s.selected.push(Vec::new());
+    }
+    let mut chosen = std::mem::take(&mut s.selected[0]);
+    select(dist, &s.found, store.m(), &mut chosen, &mut s.cand);
+    s.query = query_buf;
+    let mut linked = false;
+    for &nb in &chosen {
+        linked |= add_reverse_link(store, dist, row_of(nb), q, 0, s);
+    }
+    if !linked {
+        linked = chosen.iter().any(|&nb| force_link(store, row_of(nb), q));
+    }
+    s.selected[0] = chosen;
+    linked
+}
+
+/// Puts `q` into `nb`'s level-0 list in place of its farthest-listed entry that has
+/// another in-link (or into a free slot); false if every entry is some node's last.
+fn force_link<S: LinkStore>(store: &S, nb: u32, q: u32) -> bool {
+    let _g = store.lock(nb);
+    let slots = store.slots(nb, 0);
+    let cap = slots.len() - 1;
+    let count = (slots[0].load(Ordering::Acquire) as usize).min(cap);
+    if slots[1..=count]
+        .iter()
+        .any(|a| a.load(Ordering::Acquire) == q)
+    {
+        return true;
+    }
+    if count < cap {
+        slots[1 + count].store(q, Ordering::Release);
+        store.in_links(q).fetch_add(1, Ordering::AcqRel);
+        slots[0].store(count as u32 + 1, Ordering::Release);
+        return true;
+    }
+    for slot in slots[1..=count].iter().rev() {
+        let old = slot.load(Ordering::Acquire);
+        if release_in_link(store.in_links(old)) {
+            slot.store(q, Ordering::Release);
+            store.in_links(q).fetch_add(1, Ordering::AcqRel);
+            return true;
+        }
+    }
+    false
 }

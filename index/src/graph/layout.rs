@@ -22,8 +22,8 @@ use std::fmt;
 use sagevec_kernels::{AlignedMatrix, KernelTable, Metric, TopK, f16, f16_scale_for};
 
 use super::params::{GraphParams, Traversal};
-use super::search::{Dist, F16Dist, Links, SearchScratch, WalkDistance, beam, greedy, prefetch};
-use super::visited::{distance_of, pack, row_of};
+use super::search::{Dist, F16Dist, Links, SearchScratch, prefetch, rerank, scale_query, walk};
+use super::visited::{distance_of, row_of};
 
 /// An immutable HNSW graph over a copy of its rows, ready to search from any number
 /// of threads at once (`Send + Sync`; a search takes `&self` and a per-thread
@@ -70,22 +70,7 @@ impl F16Copy {
             scale,
         }
     }
-
-    /// `query` in the copy's units, into `out`; false when an element lands beyond
-    /// [`MAX_SCALED_QUERY`] (the query must walk the f32 rows). Branch-free, so
-    /// both loops vectorise: they run once per query.
-    fn scale_query(&self, query: &[f32], out: &mut Vec<f32>) -> bool {
-        out.clear();
-        out.extend(query.iter().map(|&x| x * self.scale));
-        out.iter()
-            .fold(true, |ok, x| ok & (x.abs() <= MAX_SCALED_QUERY))
-    }
 }
-
-/// Largest `|element|` of a scaled query an f16 walk takes (2^24, far past any row's
-/// 2^15): beyond it squared terms could overflow f32 and the walk would compare
-/// infinities, so such a query walks the f32 rows instead.
-const MAX_SCALED_QUERY: f32 = 16_777_216.0;
 
 impl fmt::Debug for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -237,14 +222,23 @@ impl Graph {
         let exact = Dist::new(self.table, self.metric, self.vectors.rows());
         if let Some(copy) = &self.f16 {
             let mut scaled = std::mem::take(&mut scratch.scaled_query);
-            let on_f16 = copy.scale_query(query, &mut scaled);
+            let on_f16 = scale_query(copy.scale, query, &mut scaled);
             if on_f16 {
                 let dist = F16Dist {
                     table: self.table,
                     metric: self.metric,
                     rows: copy.vectors.rows(),
                 };
-                self.walk(&dist, &scaled, ep, top, ef, &admit, scratch);
+                walk(
+                    self,
+                    self.len(),
+                    &dist,
+                    &scaled,
+                    (ep, top),
+                    ef,
+                    &admit,
+                    scratch,
+                );
             }
             scratch.scaled_query = scaled;
             if on_f16 {
@@ -252,49 +246,18 @@ impl Graph {
                 return;
             }
         }
-        self.walk(&exact, query, ep, top, ef, &admit, scratch);
+        walk(
+            self,
+            self.len(),
+            &exact,
+            query,
+            (ep, top),
+            ef,
+            &admit,
+            scratch,
+        );
         for &key in scratch.results.iter() {
             out.push(distance_of(key), u64::from(row_of(key)));
         }
-    }
-
-    /// Greedy descent from the entry point, then the level-0 beam, with `dist`;
-    /// leaves the beam in `scratch.results`.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn walk<D: WalkDistance>(
-        &self,
-        dist: &D,
-        query: &[f32],
-        ep: u32,
-        top: usize,
-        ef: usize,
-        admit: impl Fn(u32) -> bool,
-        scratch: &mut SearchScratch,
-    ) {
-        let mut cur = pack(dist.dist_to(query, ep), ep);
-        scratch.stats.distances += 1;
-        for level in (1..=top).rev() {
-            cur = greedy(self, dist, query, level, cur, scratch);
-        }
-        beam(self, dist, self.len(), query, 0, cur, ef, admit, scratch);
-    }
-}
-
-/// Pushes the beam of an f16 walk into `out` with each row's f32 distance: one
-/// gather call, whose distances are the one-to-one kernel's bit for bit (what an
-/// f32 walk and exact search report).
-fn rerank(exact: &Dist<'_>, query: &[f32], scratch: &mut SearchScratch, out: &mut TopK) {
-    scratch.ids.clear();
-    scratch
-        .ids
-        .extend(scratch.results.iter().map(|&key| row_of(key)));
-    if scratch.dists.len() < scratch.ids.len() {
-        scratch.dists.resize(scratch.ids.len(), 0.0);
-    }
-    exact.gather(query, &scratch.ids, &mut scratch.dists);
-    scratch.stats.reranked += scratch.ids.len() as u64;
-    for (&row, &d) in scratch.ids.iter().zip(&scratch.dists) {
-        out.push(d, u64::from(row));
     }
 }

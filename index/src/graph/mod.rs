@@ -44,8 +44,8 @@
 //! ```
 
 mod build;
-pub(crate) mod insert;
 pub(crate) mod huge;
+pub(crate) mod insert;
 pub(crate) mod layout;
 mod params;
 mod persist;

@@ -1,4 +1,5 @@
-//! The frozen graph in segment files: its links and entry point next to the
+//! The frozen graph in version-1 segment files (read when such a directory is
+//! converted; nothing writes them any more): its links and entry point next to the
 //! segment's vectors, so reopening a durable index does not rebuild graphs.
 //!
 //! Layout (little-endian, inside a segment file whose CRC covers it):
@@ -12,45 +13,11 @@ use sagevec_kernels::{AlignedMatrix, Metric, try_kernels};
 
 use super::layout::Graph;
 use super::params::{GraphParams, Traversal};
-use crate::durable::codec::{Dec, DecodeError, Enc};
+use crate::durable::codec::{Dec, DecodeError};
 
 impl Graph {
-    /// Appends the links, entry point and parameters (not the vectors).
-    pub(crate) fn encode_links(&self, e: &mut Enc) {
-        let p = &self.params;
-        e.u64(p.m as u64);
-        e.u64(p.ef_construction as u64);
-        e.u8(u8::from(p.level_multiplier.is_some()));
-        e.u64(p.level_multiplier.unwrap_or(0.0).to_bits());
-        e.u64(p.seed);
-        match self.entry {
-            Some((node, level)) => {
-                e.u8(1);
-                e.u64(u64::from(node));
-                e.u64(level as u64);
-            }
-            None => {
-                e.u8(0);
-                e.u64(0);
-                e.u64(0);
-            }
-        }
-        e.u64(self.level0.len() as u64);
-        for x in &self.level0 {
-            e.u32(*x);
-        }
-        e.u64(self.upper.len() as u64);
-        for x in &self.upper {
-            e.u32(*x);
-        }
-        e.u64(self.upper_start.len() as u64);
-        for x in &self.upper_start {
-            e.u64(*x as u64);
-        }
-    }
-
     /// Rebuilds a frozen graph from its vectors (`rows` x `dim`, row-major) and
-    /// the bytes [`encode_links`](Self::encode_links) wrote.
+    /// the bytes a version-1 segment file holds after them.
     pub(crate) fn decode_links(
         metric: Metric,
         vectors: &[f32],

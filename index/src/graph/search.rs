@@ -335,3 +335,64 @@ pub(crate) fn beam<L: Links, D: WalkDistance>(
         }
     }
 }
+
+/// Greedy descent from the entry point `(ep, top)` over the upper levels, then the
+/// level-0 beam of width `ef`, with `dist`, over a graph of `n` nodes; leaves the
+/// beam in `scratch.results`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn walk<L: Links, D: WalkDistance>(
+    links: &L,
+    n: usize,
+    dist: &D,
+    query: &[f32],
+    (ep, top): (u32, usize),
+    ef: usize,
+    admit: impl Fn(u32) -> bool,
+    scratch: &mut SearchScratch,
+) {
+    let mut cur = pack(dist.dist_to(query, ep), ep);
+    scratch.stats.distances += 1;
+    for level in (1..=top).rev() {
+        cur = greedy(links, dist, query, level, cur, scratch);
+    }
+    beam(links, dist, n, query, 0, cur, ef, admit, scratch);
+}
+
+/// Pushes the beam of a walk over a copy into `out` with each row's exact distance
+/// from `exact`: one gather call, whose distances are the one-to-one kernel's bit
+/// for bit (what an f32 walk and exact search report).
+pub(crate) fn rerank<D: WalkDistance>(
+    exact: &D,
+    query: &[f32],
+    scratch: &mut SearchScratch,
+    out: &mut sagevec_kernels::TopK,
+) {
+    scratch.ids.clear();
+    scratch
+        .ids
+        .extend(scratch.results.iter().map(|&key| row_of(key)));
+    if scratch.dists.len() < scratch.ids.len() {
+        scratch.dists.resize(scratch.ids.len(), 0.0);
+    }
+    exact.gather(query, &scratch.ids, &mut scratch.dists);
+    scratch.stats.reranked += scratch.ids.len() as u64;
+    for (&row, &d) in scratch.ids.iter().zip(&scratch.dists) {
+        out.push(d, u64::from(row));
+    }
+}
+
+/// Largest `|element|` of a scaled query an f16 walk takes (2^24, far past any row's
+/// 2^15): beyond it squared terms could overflow f32 and the walk would compare
+/// infinities, so such a query walks the f32 rows instead.
+pub(crate) const MAX_SCALED_QUERY: f32 = 16_777_216.0;
+
+/// `query · scale` (the f16 copy's units) into `out`; false when an element lands
+/// beyond [`MAX_SCALED_QUERY`] (the query must walk the f32 rows). Branch-free, so
+/// both loops vectorise: they run once per query.
+pub(crate) fn scale_query(scale: f32, query: &[f32], out: &mut Vec<f32>) -> bool {
+    out.clear();
+    out.extend(query.iter().map(|&x| x * scale));
+    out.iter()
+        .fold(true, |ok, x| ok & (x.abs() <= MAX_SCALED_QUERY))
+}

@@ -55,7 +55,7 @@ class Index:
         m: int = 16,
         ef_construction: int = 200,
         ef_search: int = 64,
-        seal_threshold: int = 2048,
+        seal_threshold: Optional[int] = None,
         threads: Optional[int] = None,
         traversal: str = "auto",
     ) -> "Index": ...
@@ -69,7 +69,7 @@ class Index:
         m: int = 16,
         ef_construction: int = 200,
         ef_search: int = 64,
-        seal_threshold: int = 2048,
+        seal_threshold: Optional[int] = None,
         threads: Optional[int] = None,
         traversal: str = "auto",
     ) -> "Index": ...
@@ -96,8 +96,6 @@ class Index:
     def ef_construction(self) -> int: ...
     @property
     def ef_search(self) -> int: ...
-    @property
-    def seal_threshold(self) -> int: ...
     @property
     def threads(self) -> Optional[int]: ...
     @property

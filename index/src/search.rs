@@ -1,0 +1,297 @@
+//! The search engine: one query or a batch against one snapshot.
+//!
+//! A query walks the live graph with `admit(slot)` = "committed at this version,
+//! not removed at or before it, and passing the filter"; refused slots are walked
+//! through, never returned. Exact search (or a filter that admits few rows, or a
+//! graph walk that found fewer than `k` admitted rows) scans every committed slot
+//! with the one-to-many kernel instead. Distances are the f32 kernels' for the
+//! index's internal metric; the user sees them through [`Shared::report_distance`].
+
+use std::cell::RefCell;
+use std::time::Instant;
+
+use sagevec_kernels::{DistanceFn, KernelTable, Metric, Rows, TopK, try_kernels};
+use sagevec_scheduler::rayon::prelude::*;
+
+use crate::config::SearchParams;
+use crate::error::IndexError;
+use crate::graph::SearchScratch;
+use crate::live::View;
+use crate::metadata::Filter;
+use crate::results::{BatchResults, RowsMut, for_each_node_rows};
+use crate::shared::Shared;
+use crate::snapshot::{Hit, Hits, State, metadata_of};
+use crate::stats::Counters;
+
+/// Per-thread buffers, so a search allocates nothing once warm.
+#[derive(Debug, Default)]
+struct Scratch {
+    query: Vec<f32>,
+    top: Option<TopK>,
+    graph: SearchScratch,
+    local: Option<TopK>,
+    distances: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Rows a filter sample looks at to estimate how many rows pass.
+const FILTER_SAMPLE: usize = 64;
+
+/// A checked search call: what every query of it shares.
+struct Plan<'a> {
+    state: &'a State,
+    shared: &'a Shared,
+    params: &'a SearchParams,
+    ef: usize,
+    table: &'static KernelTable,
+    pair: DistanceFn<f32>,
+}
+
+/// One query's view of the snapshot.
+struct Query<'a, 'v> {
+    plan: &'a Plan<'a>,
+    view: &'a View<'v>,
+    /// The query in stored units (unit vector under cosine).
+    q: &'a [f32],
+}
+
+impl Query<'_, '_> {
+    /// Whether committed slot `slot` is live at the snapshot and passes the filter.
+    #[inline(always)]
+    fn admits(&self, slot: usize) -> bool {
+        let version = self.plan.state.version;
+        self.view.alive_at(slot, version)
+            && self
+                .plan
+                .params
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.admits(self.view.id(slot), self.view.metadata(slot)))
+    }
+
+    /// Exact scan of every committed slot into `out`.
+    fn scan(&self, distances: &mut Vec<f32>, out: &mut TopK) {
+        let plan = self.plan;
+        self.view.for_each_run(|first, rows| {
+            distances.resize(rows.n_rows(), 0.0);
+            plan.table
+                .distances(plan.shared.internal_metric, self.q, rows, distances)
+                .expect("query and rows share the index's dimension");
+            for (i, &d) in distances.iter().enumerate() {
+                let slot = first + i;
+                if self.admits(slot) {
+                    out.push(d, self.view.id(slot));
+                }
+            }
+        });
+    }
+
+    /// Whether a sample says fewer than `4 * ef` committed slots pass `filter`.
+    fn few_pass(&self, ef: usize) -> bool {
+        let n = self.view.bound();
+        let sample = n.min(FILTER_SAMPLE);
+        if sample == 0 {
+            return true;
+        }
+        let step = n / sample;
+        let passed = (0..sample).filter(|i| self.admits(i * step)).count();
+        passed * n < 4 * ef * sample
+    }
+}
+
+impl Plan<'_> {
+    fn new<'a>(
+        shared: &'a Shared,
+        state: &'a State,
+        params: &'a SearchParams,
+    ) -> Result<Plan<'a>, IndexError> {
+        let ef = params.validate(shared.ef_search)?;
+        let table = try_kernels()?;
+        Ok(Plan {
+            state,
+            shared,
+            params,
+            ef,
+            table,
+            pair: table.distance_fn::<f32>(shared.internal_metric),
+        })
+    }
+
+    /// Searches one (unchecked) query into `top` (cleared here, bound `k`), with
+    /// the index's internal distances and ids.
+    fn run(&self, query: &[f32], scratch: &mut Scratch, top: &mut TopK) -> Result<(), IndexError> {
+        self.shared.check_query(query, &mut scratch.query)?;
+        let q = if self.shared.metric == Metric::Cosine {
+            &scratch.query[..]
+        } else {
+            query
+        };
+        let k = self.params.k;
+        top.reset(k);
+        let view = self.state.graph.view(self.state.bound);
+        let one = Query {
+            plan: self,
+            view: &view,
+            q,
+        };
+        // A small allowed-id set: evaluate exactly those rows, nothing else.
+        if let Some(Filter::Ids(set)) = &self.params.filter
+            && set.len() <= 32 * self.ef
+        {
+            for id in set {
+                if let Some(slot) = self.state.slot(*id)
+                    && view.alive_at(slot, self.state.version)
+                {
+                    top.push(self.pair.call(q, view.vector(slot)), *id);
+                }
+            }
+            return Ok(());
+        }
+        if self.params.exact {
+            one.scan(&mut scratch.distances, top);
+            return Ok(());
+        }
+        if self.params.filter.is_some() && one.few_pass(self.ef.max(k)) {
+            Counters::bump(&self.shared.counters.exact_fallbacks, 1);
+            one.scan(&mut scratch.distances, top);
+            return Ok(());
+        }
+        let local = scratch.local.get_or_insert_with(|| TopK::new(k));
+        local.reset(k);
+        let bound = view.bound();
+        self.state.graph.search(
+            q,
+            self.ef,
+            |slot| (slot as usize) < bound && one.admits(slot as usize),
+            &mut scratch.graph,
+            local,
+        );
+        // A walk that found fewer than k admitted rows (a filter or many tombstones
+        // cut the beam short) may have missed some: scan instead, so a search
+        // returns k results whenever k rows pass.
+        if local.len() < k && self.state.ids.len() > local.len() {
+            if self.params.filter.is_some() {
+                Counters::bump(&self.shared.counters.exact_fallbacks, 1);
+            }
+            one.scan(&mut scratch.distances, top);
+            return Ok(());
+        }
+        for n in local.as_unordered_slice() {
+            top.push(n.distance, view.id(n.id as usize));
+        }
+        Ok(())
+    }
+
+    /// Reported distance from the index's internal one.
+    fn report(&self, d: f32) -> f32 {
+        self.shared.report_distance(d)
+    }
+}
+
+/// One query on the caller's thread.
+pub(crate) fn search(
+    shared: &Shared,
+    state: &State,
+    query: &[f32],
+    params: &SearchParams,
+) -> Result<Hits, IndexError> {
+    let start = Instant::now();
+    let plan = Plan::new(shared, state, params)?;
+    let hits = SCRATCH.with(|cell| -> Result<Vec<Hit>, IndexError> {
+        let mut scratch = cell.borrow_mut();
+        let mut top = scratch.top.take().unwrap_or_else(|| TopK::new(params.k));
+        let result = plan.run(query, &mut scratch, &mut top);
+        let hits = result.map(|()| {
+            let mut found: Vec<_> = top.as_unordered_slice().to_vec();
+            found.sort_unstable_by(sagevec_kernels::cmp_neighbors);
+            found
+                .into_iter()
+                .map(|n| Hit {
+                    id: n.id,
+                    distance: plan.report(n.distance),
+                    metadata: if params.include_metadata {
+                        metadata_of(state, n.id)
+                    } else {
+                        None
+                    },
+                })
+                .collect()
+        });
+        scratch.top = Some(top);
+        hits
+    })?;
+    Counters::bump(&shared.counters.searches, 1);
+    shared.latency.record(start.elapsed());
+    Ok(Hits {
+        hits,
+        version: state.version,
+    })
+}
+
+/// Queries per parallel work item of a batch.
+const BATCH_GRAIN: usize = 8;
+
+/// Every row of `queries` on the index's pool, from one snapshot, into `out`.
+pub(crate) fn batch_search(
+    shared: &Shared,
+    state: &State,
+    queries: Rows<'_, f32>,
+    params: &SearchParams,
+    out: &mut BatchResults,
+) -> Result<u64, IndexError> {
+    let plan = Plan::new(shared, state, params)?;
+    out.check_shape(queries.n_rows(), params.k)?;
+    if queries.n_rows() > 0 && queries.dim() != shared.dim {
+        return Err(IndexError::DimensionMismatch {
+            expected: shared.dim,
+            got: queries.dim(),
+        });
+    }
+    // Check every query first, so a bad row refuses the batch before any work.
+    SCRATCH.with(|cell| -> Result<(), IndexError> {
+        let mut scratch = cell.borrow_mut();
+        queries
+            .iter()
+            .try_for_each(|q| shared.check_query(q, &mut scratch.query))
+    })?;
+    let one = |q: usize, ids: &mut [u64], dists: &mut [f32]| -> Result<(), IndexError> {
+        let start = Instant::now();
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let mut top = scratch.top.take().unwrap_or_else(|| TopK::new(params.k));
+            let r = plan.run(queries.row(q), &mut scratch, &mut top);
+            if r.is_ok() {
+                top.drain_sorted_into(ids, dists);
+                for d in dists.iter_mut() {
+                    *d = plan.report(*d);
+                }
+            }
+            scratch.top = Some(top);
+            r
+        })?;
+        shared.latency.record(start.elapsed());
+        Ok(())
+    };
+    let par = shared.par()?;
+    let parallel = !par.is_seq();
+    for_each_node_rows(par, out, |_node, range, rows| {
+        let work = |(c, mut chunk): (usize, RowsMut<'_>)| {
+            let first = range.start + c * BATCH_GRAIN;
+            (0..chunk.len()).try_for_each(|i| {
+                let (ids, dists) = chunk.row(i);
+                one(first + i, ids, dists)
+            })
+        };
+        let items = rows.into_chunks(BATCH_GRAIN);
+        if parallel {
+            items.into_par_iter().enumerate().try_for_each(work)
+        } else {
+            items.into_iter().enumerate().try_for_each(work)
+        }
+    })?;
+    Counters::bump(&shared.counters.batch_searches, 1);
+    Ok(state.version)
+}
