@@ -73,8 +73,10 @@ pub(crate) struct BuilderCtl {
     /// Raised by `stop`: a compaction in progress gives up.
     cancel: AtomicBool,
     /// The builder's own workers, at a lowered priority so builds use idle cores
-    /// and yield them to searches (built on first use). Large writes link on them.
-    pool: std::sync::OnceLock<Option<NumaPool>>,
+    /// and yield them to searches (built on first use), with the id of the process
+    /// that built them: a forked child has none of their threads. Large writes
+    /// link on them.
+    pool: std::sync::OnceLock<(u32, Option<NumaPool>)>,
     /// Slot count at which the next reachability check is due.
     next_repair_at: AtomicUsize,
     /// Rows written or removed since the last reachability check.
@@ -156,12 +158,21 @@ impl BuilderCtl {
 
     /// The workers large inserts run on: the builder's pool (built from the
     /// index's placement on first use), or the caller's thread without one.
+    /// In a forked child (whose copy of the pool has no threads) it is the
+    /// caller's thread.
     pub(crate) fn bulk_par<'a>(&'a self, shared: &Shared) -> Par<'a> {
-        let pool = self.pool.get_or_init(|| {
-            let placement = shared.par().ok()?.pool()?.placement().clone();
-            NumaPool::new_background(placement).ok()
+        let (pid, pool) = self.pool.get_or_init(|| {
+            let pool = shared
+                .par()
+                .ok()
+                .and_then(|p| p.pool().map(|p| p.placement().clone()))
+                .and_then(|placement| NumaPool::new_background(placement).ok());
+            (std::process::id(), pool)
         });
-        pool.as_ref().map_or(Par::Seq, Par::Pool)
+        match pool {
+            Some(p) if *pid == std::process::id() => Par::Pool(p),
+            _ => Par::Seq,
+        }
     }
 
     /// Keeps a replaced graph until no snapshot holds it, and frees those that
@@ -291,17 +302,18 @@ fn record_error(inner: &Inner, message: String, job: Job) {
 fn next_job(inner: &Inner, compact: bool, settle: bool, compaction_failed: bool) -> Option<Job> {
     let state = inner.current.load_full();
     let slots = state.bound;
-    if compact {
+    let removed = slots - state.ids.len();
+    let clipped = state.graph.clipped() as usize;
+    // Asked for: whenever there is something to drop or refit.
+    if compact && (removed > 0 || clipped > 0) {
         return Some(Job::Compact);
     }
-    if !compaction_failed && slots > 0 {
-        let removed = slots - state.ids.len();
-        let clipped = state.graph.clipped() as usize;
-        if removed as f64 > inner.shared.max_deleted_fraction * slots as f64
-            || clipped * 100 > slots
-        {
-            return Some(Job::Compact);
-        }
+    if !compaction_failed
+        && slots > 0
+        && (removed as f64 > inner.shared.max_deleted_fraction * slots as f64
+            || clipped * 100 > slots)
+    {
+        return Some(Job::Compact);
     }
     let ctl = &inner.builder;
     if slots >= ctl.next_repair_at.load(Ordering::Relaxed)

@@ -451,7 +451,8 @@ impl Index {
     }
 
     /// Asks the builder to rebuild the graph without removed rows (and with the
-    /// f16 walk copy's scale fitted again to every row), off the caller's thread:
+    /// f16 walk copy's scale fitted again to every row; nothing happens when no row
+    /// is removed and none was clipped), off the caller's thread:
     /// readers go on with the current graph until the new one is swapped in, and
     /// writes made meanwhile are carried over. Returns at once;
     /// [`wait_for_builds`](Self::wait_for_builds) waits. Also retries work that

@@ -74,6 +74,56 @@ impl Params {
     }
 }
 
+/// Adds of at least this many rows run on a helper thread while this one watches
+/// for Ctrl-C (which cancels them); smaller ones take milliseconds and run here.
+const CANCELLABLE_ADD_ROWS: usize = 512;
+
+/// Runs a large add on a helper thread (GIL released) and polls for signals; on
+/// Ctrl-C raises the add's cancel flag, waits for the helper (each worker
+/// finishes the row it is inserting), and returns the `KeyboardInterrupt`.
+fn add_cancellable_on_ctrl_c(
+    py: Python<'_>,
+    index: Arc<Index>,
+    ids: Option<Vec<u64>>,
+    data: Vec<f32>,
+    metadata: Option<Vec<Option<sagevec_index::Metadata>>>,
+) -> PyResult<Result<sagevec_index::Written, sagevec_index::IndexError>> {
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (done, result) = std::sync::mpsc::channel();
+    let flag = cancel.clone();
+    std::thread::Builder::new()
+        .name("sagevec-add".into())
+        .spawn(move || {
+            let r = index.add_batch_cancellable(ids.as_deref(), &data, metadata, Some(&flag));
+            let _ = done.send(r);
+        })
+        .map_err(|e| runtime_error(format!("could not start a thread to add: {e}")))?;
+    // Receivers are not `Sync`; the polled closure runs with the GIL released.
+    let result = std::sync::Mutex::new(result);
+    let recv = |limit: Duration| result.lock().ok().map(|r| r.recv_timeout(limit));
+    let waited = wait_polling(py, None, |limit| {
+        let Some(got) = recv(limit) else {
+            return Ok(Some(None));
+        };
+        Ok(match got {
+            Ok(r) => Some(Some(r)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Some(None),
+        })
+    });
+    match waited {
+        Ok(Some(Some(r))) => Ok(r),
+        Ok(_) => Err(runtime_error(
+            "the add stopped without a result (a bug in sagevec)",
+        )),
+        Err(interrupt) => {
+            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = py.detach(|| recv(Duration::from_secs(3600)).is_some());
+            Err(interrupt)
+        }
+    }
+}
+
 /// `seal_threshold=` is accepted for old callers and ignored, with a
 /// `DeprecationWarning`: there is no growing segment to seal any more.
 fn warn_seal_threshold(py: Python<'_>, given: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
@@ -1007,12 +1057,15 @@ impl PyIndex {
     /// list with one dict (``str`` keys; ``str``/``int``/``float``/``bool``
     /// values) or ``None`` per vector (a single dict for a single vector).
     ///
-    /// The batch becomes visible all at once or not at all: a wrong shape,
-    /// NaN/inf, a zero vector under cosine, a duplicate id, an id out of range or
-    /// lists of the wrong length raise ``ValueError`` (``TypeError`` for wrong
-    /// types) and change nothing. On a durable index the batch is in the log
-    /// (synced, under ``"every_write"``) before this returns; a file error is an
-    /// ``OSError`` and changes nothing.
+    /// The rows are in the graph, searchable, when this returns. The batch becomes
+    /// visible all at once or not at all: a wrong shape, NaN/inf, a zero vector
+    /// under cosine, a duplicate id, an id out of range or lists of the wrong
+    /// length raise ``ValueError`` (``TypeError`` for wrong types) and change
+    /// nothing. On a durable index the batch is in the log (synced, under
+    /// ``"every_write"``) before this returns; a file error is an ``OSError`` and
+    /// changes nothing. Ctrl-C during a large add (its rows being inserted)
+    /// cancels it: ``KeyboardInterrupt``, and nothing was added (unless the signal
+    /// came as it was being made visible: then the whole batch is there).
     #[pyo3(signature = (vectors, ids=None, metadata=None))]
     fn add<'py>(
         &self,
@@ -1024,15 +1077,18 @@ impl PyIndex {
         let mut args = AddArgs::read(self.params.dim, vectors, ids, metadata)?;
         let (ids, metadata) = (args.ids.take(), args.metadata.take());
         let data = args.rows(py)?;
-        // Ctrl-C: the last chance before the commit, which is never cut short
-        // (a batch is added whole or not at all).
         py.check_signals()?;
-        let index = self.live()?;
+        self.live()?;
         self.writable()?;
-        let index: &Index = &index;
-        let written = py
-            .detach(|| index.add_batch(ids.as_deref(), &data, metadata))
-            .map_err(index_error)?;
+        let written = if data.len() < CANCELLABLE_ADD_ROWS * self.params.dim.max(1) {
+            let index = self.live()?;
+            let index: &Index = &index;
+            py.detach(|| index.add_batch(ids.as_deref(), &data, metadata))
+        } else {
+            let index = self.index.load_full().ok_or_else(closed_error)?;
+            add_cancellable_on_ctrl_c(py, index, ids, data.into_owned(), metadata)?
+        }
+        .map_err(index_error)?;
         Ok(PyArray1::from_vec(
             py,
             written.ids.into_iter().map(py_id).collect(),

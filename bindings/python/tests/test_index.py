@@ -583,7 +583,7 @@ def test_stats_versions_and_background_builds() -> None:
     ix.wait_for_builds()
     s = ix.stats()
     assert s["len"] == 100 and s["rows_stored"] == 100  # compaction dropped the removed rows
-    assert s["vectors_removed"] == 100 and s["compactions"] == 1
+    assert s["vectors_removed"] == 100 and s["compactions"] >= 1  # the remove's own, or compact()'s
     ids, _ = ix.search(rng.standard_normal((10, 8)), k=100, exact=True)
     assert sorted(ids[0].tolist()) == list(range(100, 200))
 

@@ -76,7 +76,7 @@ def rate(call: Callable[[np.ndarray], object], queries: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def flat_index() -> Index:
     rng = np.random.default_rng(11)
-    ix = Index(64, seal_threshold=100_000)  # one growing segment: exact scans
+    ix = Index(64)  # one bulk add: every row in the graph when it returns
     ix.add(rng.standard_normal((20_000, 64)).astype(np.float32))
     return ix
 
@@ -138,10 +138,13 @@ def test_ctrl_c_ends_wait_for_version() -> None:
 
 def test_ctrl_c_ends_wait_for_builds() -> None:
     rng = np.random.default_rng(14)
-    ix = Index(64, seal_threshold=2_500, threads=1)
+    ix = Index(64, threads=1)
     x = rng.standard_normal((10_000, 64)).astype(np.float32)
-    for part in np.split(x, 4):
-        ix.add(part)  # a graph for each sealed segment, built in the background
+    ix.add(x)
+    ix.remove(np.arange(10_000, 20_000))  # nothing there: no compaction due
+    ix.remove(np.arange(5_000, 10_000))
+    ix.compact()  # the graph of the 5 000 left, rebuilt in the background
+    x = x[:5_000]
     n, v = len(ix), ix.version
     latency, spent = interrupted(ix.wait_for_builds, delay=0.15)
     print(f"\nwait_for_builds: {latency and round(latency * 1e3, 1)} ms ({spent:.2f} s)")
@@ -156,14 +159,15 @@ def test_ctrl_c_ends_wait_for_builds() -> None:
 
 
 def test_ctrl_c_during_big_adds_leaves_whole_batches() -> None:
-    # Adds of big batches in a loop until Ctrl-C: the interrupted add is there
-    # whole (the signal came during its commit) or not at all (it came while
-    # its input was read), never in part.
+    # Adds of big batches in a loop until Ctrl-C: the interrupted add is not
+    # there at all (the signal came while its input was read or its rows were
+    # being inserted: cancelled) or whole (it came as the batch was being made
+    # visible), never in part.
     rng = np.random.default_rng(15)
-    batch = 100_000
+    batch = 3_000
     x = rng.standard_normal((batch, 32)).astype(np.float32)
     meta = [{"i": i} for i in range(batch)]
-    ix = Index(32, seal_threshold=1_000_000)  # no background builds to wait for
+    ix = Index(32)
     adds: list[int] = []
 
     def loop() -> None:

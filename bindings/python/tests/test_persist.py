@@ -30,11 +30,14 @@ def meta_of(i: int) -> dict | None:
 
 
 def filled(metric: str = "l2", **kwargs: object) -> Index:
-    """An index with graph segments, a growing segment, removed ids and metadata."""
-    ix = Index(DIM, metric, seal_threshold=500, **kwargs)
+    """An index of a bulk add and single adds, with removed ids, an upsert and metadata."""
+    ix = Index(DIM, metric, **kwargs)
     x = data(1_700)
     ids = np.arange(0, 3_400, 2)
-    ix.add(x, ids=ids, metadata=[meta_of(int(i)) for i in ids])
+    ix.add(x[:1_600], ids=ids[:1_600], metadata=[meta_of(int(i)) for i in ids[:1_600]])
+    for row, i in zip(x[1_600:], ids[1_600:]):
+        ix.add(row, ids=[int(i)], metadata=meta_of(int(i)))
+    ix.add(x[0], ids=[int(ids[5])], metadata=meta_of(int(ids[5])))  # an upsert
     ix.remove(ids[::7])
     ix.wait_for_builds()
     return ix
@@ -73,8 +76,9 @@ def test_save_load_round_trip(tmp_path: Path, metric: str) -> None:
     back = Index.load(saved)  # dim and metric from the files
     assert back.path is None and not back.read_only and back.durability is None
     assert_same_index(ix, back, data(40, seed=9))
-    # The graphs came with the files: nothing to rebuild.
-    assert back.stats()["segments"] == ix.stats()["segments"]
+    # The graph came with the files (its links, not a rebuild: the graph searches
+    # above returned the same rows), removed slots included.
+    assert back.stats()["graph"] == ix.stats()["graph"]
     # In memory and writable; auto ids go on after the largest ever used.
     before = files_of(saved)
     new = back.add(data(2, seed=3))
@@ -143,7 +147,7 @@ def test_load_errors(tmp_path: Path) -> None:
 
 def test_durable_and_read_only_indexes_save_and_load(tmp_path: Path) -> None:
     live = tmp_path / "live"
-    with Index(DIM, path=live, seal_threshold=400) as w:
+    with Index(DIM, path=live) as w:
         w.add(data(1_000), metadata=[meta_of(i) for i in range(1_000)])
         w.remove([5, 6])
         w.save(tmp_path / "copy")  # a durable index saves like any other
@@ -169,10 +173,10 @@ def test_durable_and_read_only_indexes_save_and_load(tmp_path: Path) -> None:
 
 def test_read_only_while_another_index_writes(tmp_path: Path) -> None:
     path = tmp_path / "kb"
-    w = Index(DIM, "cosine", path=path, seal_threshold=300)
+    w = Index(DIM, "cosine", path=path)
     x = data(700)
     w.add(x[:500], metadata=[meta_of(i) for i in range(500)])
-    w.checkpoint()  # segment files + a new log
+    w.checkpoint()  # row blocks, links and a new log
     w.add(x[500:600])  # and writes only in the log
     w.remove([1, 2])
 
@@ -199,7 +203,7 @@ def test_read_only_while_another_index_writes(tmp_path: Path) -> None:
     # The writer goes on; the reader keeps the state it opened.
     w.add(x[600:])
     assert len(w) == 698 and len(ro) == 598
-    ro.seal()  # in-memory housekeeping is allowed
+    ro.compact()  # in-memory housekeeping is allowed
     ro.wait_for_builds()
     assert len(ro) == 598
     # The reader took no lock and wrote nothing; the writer's lock still holds.

@@ -130,7 +130,7 @@ def worker(ix: Index, model: Model, w: int, deadline: float) -> dict[int, np.nda
 
 
 def test_service_pattern_ten_threads_no_lock() -> None:
-    ix = Index(DIM, m=8, ef_construction=40, seal_threshold=512)
+    ix = Index(DIM, m=8, ef_construction=40)
     model = Model()
     seconds = 3.0
     deadline = time.monotonic() + seconds
@@ -154,10 +154,11 @@ def test_service_pattern_ten_threads_no_lock() -> None:
     total = sum(model.ops.values())
     print(f"\nservice pattern: {total} operations in {seconds:.0f} s by 10 threads "
           f"({', '.join(f'{k} {v}' for k, v in sorted(model.ops.items()))}); "
-          f"{len(ix)} live, {model.removed} removed, {s['graphs_built']} graphs built, "
+          f"{len(ix)} live, {model.removed} removed, {s['compactions']} compactions, {s['repairs']} repairs, "
           f"{len(model.violations)} violations")
     assert not model.violations, model.violations[:10]
     assert total > 200 and s["builder_errors"] == 0
+    assert s["graph"]["slots"] - s["graph"]["removed_slots"] == len(ix)
 
 
 def test_the_gil_is_released_during_batch_search() -> None:
@@ -165,7 +166,7 @@ def test_the_gil_is_released_during_batch_search() -> None:
     # long batch_search. Were the GIL held for the call, the counter could not
     # run at all meanwhile: its longest gap would be about the call's length.
     rng = np.random.default_rng(5)
-    ix = Index(64, seal_threshold=100_000, threads=1)
+    ix = Index(64, threads=1)
     ix.add(rng.standard_normal((30_000, 64)).astype(np.float32))
     queries = rng.standard_normal((1_500, 64)).astype(np.float32)
     stamps: list[float] = []
@@ -191,7 +192,7 @@ def test_the_gil_is_released_during_batch_search() -> None:
 
 
 def test_arrays_mutated_during_calls_do_not_crash() -> None:
-    ix = Index(DIM, seal_threshold=256)
+    ix = Index(DIM)
     rng = np.random.default_rng(1)
     ix.add(rng.standard_normal((500, DIM)).astype(np.float32))
     shared = rng.standard_normal((64, DIM)).astype(np.float32) + 10
@@ -222,7 +223,7 @@ def test_pool_sizes_give_identical_results() -> None:
     queries = rng.standard_normal((100, DIM)).astype(np.float32)
     results = []
     for threads in (None, 1, 2):
-        ix = Index(DIM, threads=threads, seal_threshold=100_000)
+        ix = Index(DIM, threads=threads)
         ix.add(base)
         results.append(ix.batch_search(queries, k=10, exact=True))
     for ids, dist in results[1:]:
@@ -234,9 +235,8 @@ def test_an_index_in_a_forked_child() -> None:
     rng = np.random.default_rng(6)
     base = rng.standard_normal((2_000, DIM)).astype(np.float32)
     queries = rng.standard_normal((20, DIM)).astype(np.float32)
-    ix = Index(DIM, seal_threshold=500)
-    ix.add(base)
-    ix.wait_for_builds()
+    ix = Index(DIM)
+    ix.add(base)  # a bulk add: linked on the builder's pool, which the child lacks
     want, _ = ix.search(queries, k=5, exact=True)
     pid = os.fork()
     if pid == 0:  # child: any exception or mismatch becomes a non-zero exit
@@ -247,7 +247,7 @@ def test_an_index_in_a_forked_child() -> None:
                 raise AssertionError("different results in the child")
             if not np.array_equal(ix.search(queries[0], k=5, exact=True)[0], want[0]):
                 raise AssertionError("different 1-D results in the child")
-            ix.add(base[:600] + 1)  # seals a segment: no builder here, stays flat
+            ix.add(base[:600] + 1)  # a bulk add in the child: linked on this thread
             ix.remove([0, 1])
             ix.search(queries, k=5)
             try:

@@ -96,12 +96,11 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def graph_index(base: np.ndarray, traversal: str) -> Index:
-    ix = Index(DIM, "l2", m=16, ef_construction=100, seal_threshold=N, traversal=traversal)
+    ix = Index(DIM, "l2", m=16, ef_construction=100, traversal=traversal)
     ix.add(base)
-    ix.seal()
     ix.wait_for_builds()
-    s = ix.stats()["segments"]
-    assert (s["graph"], s["flat"], s["growing"]) == (1, 0, 0), s  # every row in one graph
+    g = ix.stats()["graph"]
+    assert g["slots"] == N and g["walks_f16"] == (traversal != "f32"), g  # every row in the graph
     return ix
 
 
@@ -157,11 +156,9 @@ def test_f16_copy_is_held_and_load_applies_its_own_argument(data, tmp_path: Path
 
     # A durable index reopened with another traversal walks that one.
     path = tmp_path / "durable"
-    with Index(DIM, path=path, seal_threshold=N, traversal="f16") as ix:
+    with Index(DIM, path=path, traversal="f16") as ix:
         ix.add(base)
-        ix.seal()
-        ix.wait_for_builds()
         assert graph_bytes(ix) == graph_bytes(f16)
-    with Index(DIM, path=path, seal_threshold=N, traversal="f32") as ix:
+    with Index(DIM, path=path, traversal="f32") as ix:
         assert ix.traversal == "f32"
-        assert ix.stats()["segments"]["graph"] == 1 and graph_bytes(ix) == graph_bytes(f32)
+        assert ix.stats()["graph"]["slots"] == N and graph_bytes(ix) == graph_bytes(f32)
