@@ -47,7 +47,7 @@ pub struct IndexConfig {
     /// (ignored in memory).
     pub durability: Durability,
     /// Log bytes after which the builder checkpoints a durable index (writes
-    /// segment files and a new manifest, starts a new log).
+    /// the graph's new rows and links and a new manifest, starts a new log).
     pub checkpoint_bytes: u64,
 }
 

@@ -4,12 +4,14 @@
 //! lock and never wait (see the design's *index* and *Semantics* sections, and
 //! [`docs::concurrency`] for the guarantees).
 //!
-//! - [`Index`]: readers load one immutable [`Snapshot`] per call through
-//!   `ArcSwap`; writers (`add_batch`, `remove`) are serialised by one lock, append
-//!   to a growing segment of never-moving 64-byte-aligned chunks and publish a new
-//!   snapshot; a background builder seals full segments into HNSW graphs
-//!   ([`graph`]) and merges small or holed ones, swapping them in. `batch_search`
-//!   runs one snapshot across every worker of a
+//! - [`Index`]: one live HNSW graph ([`graph`]'s insertion, on never-moving
+//!   chunks of slots) that writers insert into while readers walk it. Readers load
+//!   one [`Snapshot`] per call through `ArcSwap` (no lock, no wait); a snapshot
+//!   bounds which slots a search may return. Writers reserve slots under a short
+//!   lock, insert with no lock held (concurrently; large batches on every worker),
+//!   and publish in order. A background builder compacts removed rows away,
+//!   repairs reachability and checkpoints durable indexes. `batch_search` runs one
+//!   snapshot across every worker of a
 //!   [`NumaPool`](sagevec_scheduler::NumaPool) into a [`BatchResults`].
 //! - [`BatchResults`]: one 64-byte-aligned, line-padded row of ids and of distances
 //!   per query, so workers filling neighbouring queries never share a cache line;

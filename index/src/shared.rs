@@ -16,7 +16,7 @@ pub(crate) struct Shared {
     pub(crate) dim: usize,
     /// The metric users asked for.
     pub(crate) metric: Metric,
-    /// The metric segments compute: inner product on unit vectors for cosine
+    /// The metric the graph and scans compute: inner product on unit vectors for cosine
     /// (1 - cos = 1 + (-q.x)), so graphs and scans skip the norms.
     pub(crate) internal_metric: Metric,
     pub(crate) ef_search: usize,

@@ -259,7 +259,7 @@ pub(crate) struct WriteHooks {
 
 /// Abandons a write's slots if its insert unwinds, so commit order goes on: the
 /// slots stay dead (never visible, though walked through) and the ticket commits
-/// nothing. (A durable index has already logged the write: reopening applies it.)
+/// nothing (a durable index logs a write only at its commit, so not this one).
 struct AbandonOnUnwind<'a> {
     inner: &'a Inner,
     graph: &'a LiveGraph,

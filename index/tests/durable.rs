@@ -785,3 +785,165 @@ fn graphs_are_stored_and_reopen_without_a_rebuild() {
     drop(index);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ------------------------------------------------------------ format 1
+
+/// The fixture's vectors and metadata (`tests/fixtures/make_format_v1.rs.txt`).
+mod v1_fixture {
+    use sagevec_index::{Metadata, Value};
+
+    pub(crate) const DIM: usize = 8;
+
+    pub(crate) fn vector(id: u64, generation: u64) -> Vec<f32> {
+        let mut s = id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ generation.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+            | 1;
+        (0..DIM)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    pub(crate) fn meta(id: u64) -> Metadata {
+        let mut m = Metadata::new();
+        m.insert("id".into(), Value::Int(id as i64));
+        m.insert("tag".into(), Value::Str(format!("t{}", id % 7)));
+        m.insert("score".into(), Value::Float(id as f64 * 0.5));
+        m.insert("even".into(), Value::Bool(id.is_multiple_of(2)));
+        m
+    }
+
+    /// What the fixture holds: id -> (vector, metadata).
+    pub(crate) fn expected() -> std::collections::BTreeMap<u64, (Vec<f32>, Option<Metadata>)> {
+        let mut m = std::collections::BTreeMap::new();
+        for id in 0..300u64 {
+            if id % 10 != 7 {
+                m.insert(id, (vector(id, 0), (id % 3 == 0).then(|| meta(id))));
+            }
+        }
+        for id in 5..25u64 {
+            m.insert(id, (vector(id, 1), None));
+        }
+        for id in 1000..1030u64 {
+            m.insert(id, (vector(id, 0), None));
+        }
+        for id in [1, 2, 1003] {
+            m.remove(&id);
+        }
+        for id in [1030, 1031] {
+            m.insert(id, (vector(77777, 0), None));
+        }
+        m
+    }
+}
+
+fn copy_fixture(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-v1");
+    let dir = temp_dir(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    dir
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+fn check_v1_contents(index: &Index, when: &str) {
+    let want = v1_fixture::expected();
+    assert_eq!(index.len(), want.len(), "{when}: len");
+    assert_eq!(want.len(), 301);
+    for (&id, (v, m)) in &want {
+        let r = index
+            .get(id)
+            .unwrap_or_else(|| panic!("{when}: id {id} lost"));
+        assert_eq!(&r.vector, v, "{when}: id {id}");
+        assert_eq!(&r.metadata, m, "{when}: id {id} metadata");
+    }
+    for id in [1u64, 2, 7, 1003, 297] {
+        assert_eq!(
+            index.contains(id),
+            want.contains_key(&id),
+            "{when}: id {id}"
+        );
+    }
+    // Searchable through the graph, every row reachable.
+    for (&id, (v, _)) in want.iter().step_by(13) {
+        let hits = index.search(v, &SearchParams::new(3).ef(64)).unwrap();
+        assert!(
+            hits.hits.iter().any(|h| h.id == id),
+            "{when}: graph search for {id}"
+        );
+    }
+    assert!(index.unreachable_ids().is_empty(), "{when}");
+}
+
+fn v1_config() -> IndexConfig {
+    IndexConfig::new(v1_fixture::DIM, Metric::L2Sq)
+}
+
+#[test]
+fn a_format_1_directory_opens_converted_once() {
+    // Read-only and load: converted in memory, the files left as they are.
+    let dir = copy_fixture("v1-read");
+    let before = names_in(&dir);
+    let ro = Index::open_read_only(&dir, v1_config()).unwrap();
+    check_v1_contents(&ro, "read-only open of format 1");
+    drop(ro);
+    let loaded = Index::load(&dir, v1_config()).unwrap();
+    check_v1_contents(&loaded, "load of format 1");
+    drop(loaded);
+    assert_eq!(names_in(&dir), before, "a read-only open changes no file");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A writable open converts it: every row, then format 2 files only.
+    let dir = copy_fixture("v1-write");
+    let t = Instant::now();
+    let index = Index::open(&dir, v1_config()).unwrap();
+    println!(
+        "format 1 -> 2: {} rows converted on open in {:?}",
+        index.len(),
+        t.elapsed()
+    );
+    check_v1_contents(&index, "first open of format 1");
+    let names = names_in(&dir);
+    assert!(
+        !names.iter().any(|n| n.starts_with("seg-")),
+        "segment files gone: {names:?}"
+    );
+    assert!(names.iter().any(|n| n.starts_with("rows-")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("links-")), "{names:?}");
+    let manifest = std::fs::read(dir.join("MANIFEST")).unwrap();
+    assert_eq!(
+        u32::from_le_bytes(manifest[8..12].try_into().unwrap()),
+        sagevec_index::durable::format::FORMAT_VERSION
+    );
+    // Writes go on after the conversion, and a reopen reads format 2 (no rebuild).
+    index
+        .add(Some(5000), &v1_fixture::vector(5000, 0), None)
+        .unwrap();
+    drop(index);
+    let index = Index::open(&dir, v1_config()).unwrap();
+    assert_eq!(index.len(), 302);
+    assert!(index.contains(5000));
+    // 272 rows live at the format-1 checkpoint, 32 added and 3 removed in its log,
+    // one more added since: the graph was read back, not rebuilt without removals.
+    let g = index.stats().graph;
+    assert_eq!((g.slots, g.removed_slots), (305, 3), "{g:?}");
+    index.remove(&[5000]).unwrap();
+    check_v1_contents(&index, "reopen after the conversion");
+    drop(index);
+    let _ = std::fs::remove_dir_all(&dir);
+}

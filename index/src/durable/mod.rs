@@ -1,14 +1,17 @@
 //! Durable mode: an index in a directory that loses no acknowledged write.
 //!
 //! Every write is appended to a write-ahead log as one checksummed record (one
-//! per call or transaction) *before* it becomes visible; under
+//! per call or transaction) *before* it becomes visible, at its commit (so the
+//! log holds writes in the order they became visible); under
 //! [`Durability::EveryWrite`] the log is synced before the call returns. The
-//! builder checkpoints in the background: it starts a new log generation,
-//! writes the segments that are not on disk yet as files, replaces the manifest
-//! atomically, and only then deletes the old logs and unreferenced files, so a
-//! crash at any step leaves a manifest whose segments and logs are all there.
-//! Recovery loads the manifest's segments and replays the logs. The file formats
-//! are in the [`format`](mod@format) module.
+//! builder checkpoints in the background: at a consistent cut (writer lock held,
+//! no write in flight) it starts a new log generation, then writes the rows the
+//! files lack as immutable row blocks, the graph's links, and the manifest
+//! (replaced atomically), and only then deletes the old logs and files, so a
+//! crash at any step leaves a manifest whose files and logs are all there.
+//! Recovery loads the row blocks and links (no rebuild), replays the logs, and
+//! links again any node the cut's trimmed links left unreachable. The file
+//! formats are in the [`format`](mod@format) module.
 
 pub(crate) mod codec;
 pub mod format;
@@ -58,9 +61,9 @@ pub(crate) const MANIFEST: &str = "MANIFEST";
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CrashPoint {
-    /// The new log generation exists; no segment file written yet.
+    /// The new log generation exists; no row block or links file written yet.
     AfterRotate,
-    /// Segment files written; the manifest not yet replaced.
+    /// Row blocks and links written; the manifest not yet replaced.
     AfterSegments,
     /// The manifest replaced; old logs and files not yet deleted.
     AfterManifest,
@@ -495,7 +498,7 @@ fn create_log(
 
 /// The dimension and metric of the index saved (or durable) in `dir`, read from
 /// its manifest without opening it: what a tool needs to build the
-/// [`IndexConfig`](crate::IndexConfig) for [`Index::load`](crate::Index::load).
+/// [`IndexConfig`] for [`Index::load`](crate::Index::load).
 /// No manifest: an [`IndexError::Io`] whose message says no index is there.
 pub fn stored_shape(dir: &Path) -> Result<(usize, Metric), IndexError> {
     let path = dir.join(MANIFEST);
@@ -828,11 +831,11 @@ fn load_graph(
             }
         }
     }
-    let mut rest = graph.reserve(g.slots, &[])?;
+    // Slots are reserved block by block, after each block decoded: memory follows
+    // the bytes the files hold, never a count a damaged manifest claims.
     for b in &g.blocks {
         let data = decode(b)?;
-        let (mine, tail) = rest.split(b.rows);
-        rest = tail;
+        let mine = graph.reserve(b.rows, &[])?;
         let mut meta = data.metadata.into_iter();
         graph.fill(mine, &data.vectors, &data.ids, Some(&mut meta));
     }

@@ -1,10 +1,10 @@
 //! sagevec's own HNSW engine: parallel insertion into a private graph, then a frozen,
 //! compact search layout.
 //!
-//! The design's graph segments need an HNSW graph that is built off the readers'
-//! path (on the builder's pool) and then searched by many threads at once with no
-//! lock and no allocation. This module is that engine; the index wraps each built
-//! [`Graph`] in a sealed segment.
+//! This module is the engine: its insertion (`insert.rs`, over any shared link
+//! store) builds both the frozen [`Graph`] here (a private build, then a compact
+//! read-only layout, for callers who want a static graph) and the index's live
+//! graph, which writers insert into while readers walk it.
 //!
 //! - [`GraphParams`]: `m`, `ef_construction`, level multiplier and seed, validated
 //!   before anything runs.
