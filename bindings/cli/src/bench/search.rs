@@ -936,12 +936,4 @@ mod tests {
             0.75
         );
     }
-
-    #[test]
-    fn clustered_is_seeded() {
-        let a = clustered(50, 8, 7);
-        assert_eq!(a.len(), 400);
-        assert_eq!(a, clustered(50, 8, 7));
-        assert_ne!(a, clustered(50, 8, 8));
-    }
 }
