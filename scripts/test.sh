@@ -56,6 +56,13 @@ if ! echo "$ISAS" | grep -qw avx512; then
   for t in "${EMU_TESTS[@]}"; do SAGEVEC_ISA=avx512 "$t" -q; done
 fi
 
+# The scheduler's pointer swap (src/generational.rs) under every interleaving loom
+# explores; its own target directory, since the cfg rebuilds every dependency.
+step "loom model of the NumaPool pointer swap (sagevec-scheduler)"
+LOOM=(-q -p sagevec-scheduler --release --no-default-features --test loom_pool)
+RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo clippy "${LOOM[@]}" -- -D warnings
+RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo test "${LOOM[@]}"
+
 step "sagevec demo --quick (the README's main job, small), on every ISA"
 for isa in $ISAS; do
   echo "SAGEVEC_ISA=$isa"
