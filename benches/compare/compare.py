@@ -71,7 +71,6 @@ import platform  # noqa: E402
 import shlex  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -89,6 +88,7 @@ from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 import faiss_kernels as fk  # noqa: E402
 import hnsw_peers  # noqa: E402
 import index_mix  # noqa: E402
+import peers  # noqa: E402
 import report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -308,17 +308,17 @@ def load_fashion_mnist(data_dir: Path, rows: int | None, n_queries: int) -> Data
     info: dict[str, Any] = {}
     if rows is None or rows >= base.shape[0]:
         truth = np.load(d / "gt_ids.npy")[:n_queries, :K].astype(np.int64)
-        found = hnsw_peers.exact_top_k("l2", base, queries)
-        info["faiss_exact_vs_gt_recall"] = hnsw_peers.recall(found, truth)
+        found = peers.exact_knn(base, queries)
+        info["faiss_exact_vs_gt_recall"] = peers.recall(found, truth)
     else:
         base = np.ascontiguousarray(base[:rows])
-        truth = hnsw_peers.exact_top_k("l2", base, queries)
+        truth = peers.exact_knn(base, queries)
     return Dataset("fashion-mnist", base, queries, truth, f"{d} (raw pixels, L2)", info)
 
 
 def make_clustered(n: int, dim: int, clusters: int, n_queries: int, seed: int) -> Dataset:
     base, queries = hnsw_peers.clustered(n, n_queries, dim, clusters, seed)
-    truth = hnsw_peers.exact_top_k("l2", base, queries)
+    truth = peers.exact_knn(base, queries)
     return Dataset("clustered", base, queries, truth,
                    f"hnsw_peers.clustered: {clusters} gaussian clusters (centres U[-1,1]^{dim}, "
                    f"sigma 0.5), seed {seed}", {"clusters": clusters, "seed": seed})
@@ -328,13 +328,14 @@ def make_clustered(n: int, dim: int, clusters: int, n_queries: int, seed: int) -
 
 
 class Sagevec:
-    """sagevec behind hnsw_peers' engine interface. `threads=` of the index caps both
+    """sagevec behind peers.py's engine interface. `threads=` of the index caps both
     its graph build and its batch searches, so an index serves one thread count."""
     name = "sagevec"
 
-    def __init__(self, metric: str, dim: int, m: int, efc: int) -> None:
-        self.metric, self.dim, self.m, self.efc = metric, dim, m, efc
-        self.threads = 0
+    def __init__(self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0,
+                 k: int = K) -> None:
+        self.metric, self.dim, self.m, self.efc, self.k = metric, dim, m, efc, k
+        self.threads, self.ef = 0, 64
 
     def build(self, base: np.ndarray, threads: int) -> None:
         # One add of n >= seal_threshold rows becomes one sealed segment, one graph.
@@ -350,48 +351,31 @@ class Sagevec:
             raise RuntimeError(f"sagevec: expected one graph segment, got {segments}")
         return segments
 
-    def search(self, queries: np.ndarray, ef: int, threads: int) -> np.ndarray:
+    def set_ef(self, ef: int) -> None:
+        self.ef = ef
+
+    def batch(self, queries: np.ndarray, threads: int) -> np.ndarray:
         assert threads == self.threads, "a sagevec index searches on the pool it was built with"
-        ids, _ = self.index.batch_search(queries, K, ef=ef)
+        ids, _ = self.index.batch_search(queries, self.k, ef=self.ef)
         return ids
 
+    def search(self, q: np.ndarray) -> Any:
+        return self.index.search(q, self.k, ef=self.ef)
 
-ENGINES: dict[str, Callable[..., Any]] = {"sagevec": Sagevec, **hnsw_peers.PEERS}
+    @staticmethod
+    def ids(result: Any) -> np.ndarray:
+        return result[0]
 
 
-def single_query_fn(name: str, engine: Any, ef: int) -> Callable[[np.ndarray], Any]:
-    """One-query search (a 1-D row) on a built engine at `ef`, one thread per call."""
-    if name == "sagevec":
-        ix = engine.index
-        return lambda q: ix.search(q, K, ef=ef)
-    if name == "hnswlib":
-        engine.index.set_ef(ef)
-        hx = engine.index
-        return lambda q: hx.knn_query(q, k=K, num_threads=1)
-    if name == "faiss":
-        engine.index.hnsw.efSearch = ef
-        fx, faiss_mod, local = engine.index, engine.faiss, threading.local()
-
-        def search(q: np.ndarray) -> Any:
-            # faiss's OpenMP thread count is per OS thread: set it in each worker.
-            if not getattr(local, "set", False):
-                faiss_mod.omp_set_num_threads(1)
-                local.set = True
-            return fx.search(q.reshape(1, -1), K)
-
-        return search
-    if name == "usearch":
-        engine.index.expansion_search = ef
-        ux = engine.index
-        return lambda q: ux.search(q, K, threads=1)
-    raise KeyError(name)
+ENGINES: dict[str, Callable[..., Any]] = {"sagevec": Sagevec, **peers.PEERS}
 
 
 class SagevecMix:
-    """sagevec behind index_mix.py's peer interface (the 90/10 mix)."""
+    """sagevec behind peers.py's engine interface, configured for the 90/10 mix."""
     name = "sagevec"
 
-    def __init__(self, capacity: int, dim: int) -> None:
+    def __init__(self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0,
+                 k: int = K) -> None:
         self.version = sagevec.__version__
         self.dim, self.ef = dim, 64
 
@@ -411,8 +395,12 @@ class SagevecMix:
     def add(self, key: int, v2d: np.ndarray, key_arr: np.ndarray) -> None:
         self.index.add(v2d, ids=key_arr)
 
-    def search(self, q: np.ndarray) -> np.ndarray:
-        return self.index.search(q, K, ef=self.ef)[0]
+    def search(self, q: np.ndarray) -> Any:
+        return self.index.search(q, K, ef=self.ef)
+
+    @staticmethod
+    def ids(result: Any) -> np.ndarray:
+        return result[0]
 
     def drain(self) -> float:
         """Waits for background graph builds; returns the seconds waited."""
@@ -421,10 +409,10 @@ class SagevecMix:
         return time.perf_counter() - t0
 
 
-MIX_ENGINES: dict[str, Callable[[int, int], Any]] = {
+MIX_ENGINES: dict[str, Callable[..., Any]] = {
     "sagevec": SagevecMix,
-    "hnswlib": index_mix.Hnswlib,
-    "usearch": index_mix.Usearch,
+    "hnswlib": peers.Hnswlib,
+    "usearch": peers.Usearch,
 }
 
 
@@ -584,7 +572,7 @@ def exact_at_threads(d: int, t: int, base: np.ndarray, xq: np.ndarray, index: An
     # The warm-up call of each: its CPU use, and sagevec's ids against faiss's (BLAS, all queries).
     first = {name: busy_call(c.fn) for name, c in calls.items()}
     sv_name, faiss_all = next(iter(calls)), list(calls)[1]
-    agreement = hnsw_peers.recall(first[sv_name][2][0], first[faiss_all][2][1])
+    agreement = peers.recall(first[sv_name][2][0], first[faiss_all][2][1])
     # A call slower than SLOW_CALL_S is timed once (its first call): repeating it would
     # take minutes and change nothing that matters at that size.
     slow = {name: [first[name][1]] for name in calls if first[name][1] > SLOW_CALL_S}
@@ -677,8 +665,10 @@ def hnsw_sweep(ds: Dataset, s: Settings, graphs: Graphs, t: int) -> dict[str, li
     curves: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     for ef in s.ef:
         engines = {n: graphs.get(ds, n, t) for n in names}
-        found = {n: e.search(ds.queries, ef, t) for n, e in engines.items()}  # warm-up + recall
-        calls = {n: (lambda e=e, ef=ef: e.search(ds.queries, ef, t)) for n, e in engines.items()}
+        for e in engines.values():
+            e.set_ef(ef)
+        found = {n: e.batch(ds.queries, t) for n, e in engines.items()}  # warm-up + recall
+        calls = {n: (lambda e=e: e.batch(ds.queries, t)) for n, e in engines.items()}
         # Each timed block repeats one engine's batch for at least SWEEP_BLOCK_S after
         # an untimed call: steady-state throughput, as ann-benchmarks times warm
         # repeated runs. A single ~20 ms call right after another engine's measured
@@ -687,7 +677,7 @@ def hnsw_sweep(ds: Dataset, s: Settings, graphs: Graphs, t: int) -> dict[str, li
                                          between=pause)
         for n in names:
             qps = ds.queries.shape[0] / median(samples[n])
-            r = hnsw_peers.recall(found[n], ds.truth)
+            r = peers.recall(found[n], ds.truth)
             curves[n].append({"ef": ef, "recall": r, "qps": qps, "runs": len(samples[n]),
                               "samples_s": samples[n]})
         log(f"  {ds.name} t={t} ef={ef:<4} " + "  ".join(
@@ -721,7 +711,8 @@ def ef_for_target(ds: Dataset, name: str, engine: Any, t: int, results: dict[str
     if sweep is None:
         sweep = []
         for ef in EF_LADDER:
-            sweep.append({"ef": ef, "recall": hnsw_peers.recall(engine.search(ds.queries, ef, t), ds.truth)})
+            engine.set_ef(ef)
+            sweep.append({"ef": ef, "recall": peers.recall(engine.batch(ds.queries, t), ds.truth)})
             if sweep[-1]["recall"] >= TARGET_RECALL:
                 break
     ef = smallest_ef_at(sweep, TARGET_RECALL)
@@ -742,7 +733,8 @@ def section_threads(s: Settings, out: dict[str, Any], datasets: list[Dataset], g
         for name in ENGINES:
             engine = graphs.get(ds, name, t_build)
             efs[name] = ef_for_target(ds, name, engine, t_build, results, s)
-            fns[name] = single_query_fn(name, engine, efs[name][0])
+            engine.set_ef(efs[name][0])
+            fns[name] = engine.search  # one query, one thread per call
             py_threads.threads_qps(fns[name], rows, 1)  # warm
         samples: dict[str, dict[int, list[float]]] = {n: {t: [] for t in s.threads} for n in fns}
         for r in range(rounds):
@@ -814,7 +806,7 @@ def mix_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def mix_dataset(ds: Dataset, s: Settings) -> dict[str, Any]:
     base, reserve = mix_split(ds, s)
-    truth = hnsw_peers.exact_top_k("l2", base, ds.queries)
+    truth = peers.exact_knn(base, ds.queries)
     cores = len(os.sched_getaffinity(0))
     first_id = base.shape[0]
     efs: dict[str, int] = {}
@@ -823,7 +815,7 @@ def mix_dataset(ds: Dataset, s: Settings) -> dict[str, Any]:
         engines = {}
         for name, cls in MIX_ENGINES.items():
             pause()
-            engine = cls(base.shape[0] + reserve.shape[0] + 16, base.shape[1])
+            engine = cls("l2", base.shape[1], M, EF_CONSTRUCTION, capacity=base.shape[0] + reserve.shape[0] + 16)
             t0 = time.perf_counter()
             engine.build(base, cores)
             log(f"  {ds.name}: {name} built {base.shape[0]} rows in {time.perf_counter() - t0:.1f} s")

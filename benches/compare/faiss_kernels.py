@@ -72,8 +72,8 @@ import shlex  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from typing import Callable  # noqa: E402
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
@@ -268,7 +268,7 @@ def one_to_many(case: str, rows: np.ndarray, q: np.ndarray, runs: int, min_run_s
             for name, impl in impls.items()]
 
 
-def faiss_flat(base: np.ndarray) -> "faiss.IndexFlatL2":
+def faiss_flat(base: np.ndarray) -> faiss.IndexFlatL2:
     """`IndexFlatL2` over `base` with the row norms cached (sagevec's knn has them too)."""
     index = faiss.IndexFlatL2(base.shape[1])
     index.add(base)
@@ -291,7 +291,7 @@ def simd_batch(d: int, threshold: int) -> int:
     return min(100, max(1, (threshold - 1) // d))
 
 
-def faiss_knn_calls(index: "faiss.IndexFlatL2", xq: np.ndarray, threshold: int,
+def faiss_knn_calls(index: faiss.IndexFlatL2, xq: np.ndarray, threshold: int,
                     k: int = K) -> dict[str, KnnCall]:
     """faiss's two IndexFlatL2 search paths: all queries in one call (BLAS when
     nq·d >= threshold), and batches below the threshold (the sequential SIMD scan,

@@ -31,14 +31,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 # numpy's OpenBLAS pool is not used here; keep its threads from spinning
 # beside the pools being measured (set before numpy is imported).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 try:
     import sagevec
@@ -47,6 +48,10 @@ except ImportError:  # run from a checkout without installing: use the in-tree p
     import sagevec
 
 ROOT = Path(__file__).resolve().parents[2]
+# The peer engines and ground truth every Python bench shares.
+sys.path.insert(0, str(ROOT / "benches" / "compare"))
+import peers as peer_engines  # noqa: E402
+
 CORE_DIR = Path(__file__).resolve().parent / "core_qps"
 CORE_TARGET = ROOT / "target" / "python-bench"
 CORE_BIN = CORE_TARGET / "release" / "sagevec-python-bench-core"
@@ -54,11 +59,9 @@ CORE_BIN = CORE_TARGET / "release" / "sagevec-python-bench-core"
 Search = Callable[[np.ndarray], Any]
 
 # The ids in one single-query result, per library.
-IDS_OF: dict[str, Callable[[Any], list[int]]] = {
-    "sagevec": lambda r: r[0].tolist(),
-    "hnswlib": lambda r: r[0].reshape(-1).tolist(),  # (labels, distances)
-    "faiss": lambda r: r[1].reshape(-1).tolist(),  # (distances, labels)
-    "usearch": lambda r: r.keys.reshape(-1).tolist(),  # Matches
+IDS_OF: dict[str, Callable[[Any], Any]] = {
+    "sagevec": lambda r: r[0],
+    **{name: cls.ids for name, cls in peer_engines.PEERS.items()},
 }
 
 
@@ -178,60 +181,30 @@ def with_spinner(call: Callable[[], Any]) -> float:
 # ------------------------------------------------------------------- peers
 
 
-def peers(base: np.ndarray, m: int, ef_construction: int, ef: int, build_threads: int) -> dict[str, tuple[Search, Callable[[np.ndarray], Search]]]:
+def peers(base: np.ndarray, m: int, ef_construction: int, ef: int, k: int,
+          build_threads: int) -> dict[str, tuple[Search, Callable[[np.ndarray], Search]]]:
     """For each installed peer: (single-query search on ``base``, a function
     building the same kind of index on other rows and returning its search)."""
     out: dict[str, tuple[Search, Callable[[np.ndarray], Search]]] = {}
-    dim = base.shape[1]
-    try:
-        import hnswlib
+    for name, cls in peer_engines.PEERS.items():
 
-        def hnswlib_index(x: np.ndarray) -> Search:
-            p = hnswlib.Index(space="l2", dim=dim)
-            p.init_index(max_elements=len(x), ef_construction=ef_construction, M=m, random_seed=1)
-            p.set_num_threads(build_threads)
-            p.add_items(x, np.arange(len(x)))
+        def make(x: np.ndarray, cls: type = cls) -> Search:
+            p = cls("l2", x.shape[1], m, ef_construction, k=k)
+            p.build(x, build_threads)
             p.set_ef(ef)
-            p.set_num_threads(1)
-            return lambda q: p.knn_query(q, k=10, num_threads=1)
+            return p.search
 
-        out["hnswlib"] = (hnswlib_index(base), hnswlib_index)
-    except ImportError:
-        pass
-    try:
-        import faiss
-
-        def faiss_index(x: np.ndarray) -> Search:
-            f = faiss.IndexHNSWFlat(dim, m)
-            f.hnsw.efConstruction = ef_construction
-            faiss.omp_set_num_threads(build_threads)
-            f.add(x)
-            f.hnsw.efSearch = ef
-            faiss.omp_set_num_threads(1)
-            # faiss has no 1-D query API: rows are passed as (1, dim) views.
-            return lambda q: f.search(q.reshape(1, -1), 10)
-
-        out["faiss"] = (faiss_index(base), faiss_index)
-    except ImportError:
-        pass
-    try:
-        from usearch.index import Index as UIndex
-
-        def usearch_index(x: np.ndarray) -> Search:
-            u = UIndex(ndim=dim, metric="l2sq", connectivity=m, expansion_add=ef_construction, expansion_search=ef)
-            u.add(np.arange(len(x)), x, threads=build_threads)
-            return lambda q: u.search(q, 10, threads=1)
-
-        out["usearch"] = (usearch_index(base), usearch_index)
-    except ImportError:
-        pass
+        try:
+            out[name] = (make(base), make)
+        except ImportError:
+            pass
     return out
 
 
 # -------------------------------------------------------------------- core
 
 
-def core_binary(skip_build: bool) -> Optional[Path]:
+def core_binary(skip_build: bool) -> Path | None:
     """The Rust core timer, built from the current sources first (a no-op when
     it is up to date) so that it times the same core as the extension; without
     cargo (or with ``--no-core-build``), whatever was built before."""
@@ -243,6 +216,7 @@ def core_binary(skip_build: bool) -> Optional[Path]:
     r = subprocess.run(
         [cargo, "build", "--release", "-q", "--manifest-path", str(CORE_DIR / "Cargo.toml")],
         env=env,
+        check=False,
     )
     return CORE_BIN if r.returncode == 0 and CORE_BIN.exists() else None
 
@@ -324,15 +298,16 @@ def main() -> None:
         }
         if not args.no_peers:
             t0 = time.perf_counter()
-            libs.update(peers(base, args.m, args.ef_construction, ef, cpus or 1))
-            print(f"peers built in {time.perf_counter() - t0:.1f} s: {', '.join(l for l in libs if l != 'sagevec') or 'none installed'}")
+            libs.update(peers(base, args.m, args.ef_construction, ef, k, cpus or 1))
+            print(f"peers built in {time.perf_counter() - t0:.1f} s: {', '.join(n for n in libs if n != 'sagevec') or 'none installed'}")
 
         # Recall@k of each on these queries (so that speed compares like with like).
+        # sagevec's exact kernel (tested against an f64 oracle): no faiss needed, so
+        # `--no-peers` runs in a venv without the peers.
         truth, _ = sagevec.kernels.knn(queries, base, k=k)
         recall = {}
         for name, (search, _) in libs.items():
-            got = [IDS_OF[name](search(q)) for q in rows]
-            recall[name] = float(np.mean([len(set(g) & set(t.tolist())) / k for g, t in zip(got, truth)]))
+            recall[name] = peer_engines.recall([IDS_OF[name](search(q)) for q in rows], truth, k)
 
         # (a) threads
         print(f"\n## (a) single-query search from N Python threads vs one batch_search "
@@ -387,7 +362,7 @@ def main() -> None:
             for batch in (queries, big):
                 alone, busy, proc = [], [], []
                 index.batch_search(batch, k)
-                call = lambda: index.batch_search(batch, k)  # noqa: E731
+                call = lambda index=index, batch=batch: index.batch_search(batch, k)  # noqa: E731
                 for _ in range(args.rounds if len(batch) == len(queries) else max(3, args.rounds // 3)):
                     alone.append(timed(call, 1)[0])
                     busy.append(with_spinner(call))

@@ -4,7 +4,7 @@
 //! Base, queries and the vectors the mix adds are samples with `BASE_SEED`,
 //! `QUERY_SEED` and `RESERVE_SEED`.
 //!
-//! `benches/compare/bench_common.py` builds the same arrays in numpy, so the peers
+//! `benches/compare/index_mix.py` builds the same arrays in numpy, so the peers
 //! of `benches/compare/index_mix.py` measure on exactly these rows: the values here
 //! are pinned by fingerprints (the test below), and changing them means changing
 //! both sides.

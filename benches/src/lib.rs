@@ -6,7 +6,7 @@
 //! - [`random_rows`] / [`random_unit_rows`]: a 64-byte-aligned, row-major corpus
 //!   of uniform values in `[-1, 1)`, optionally scaled to unit rows.
 //! - [`index_data`]: the clustered data of `benches/index.rs`, which
-//!   `benches/compare/bench_common.py` reproduces bit for bit.
+//!   `benches/compare/index_mix.py` reproduces bit for bit.
 //! - [`print_machine_banner`]: CPU model, detected features and ISAs, printed to
 //!   stderr before any measurement (as NumKong's CI does), so a result is never
 //!   quoted without the machine it came from.

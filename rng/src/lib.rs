@@ -11,7 +11,7 @@
 //! - the benches and tests (through `sagevec-testkit`, which builds clustered data,
 //!   recall and medians on top of it).
 //!
-//! The streams are a contract: `benches/compare/bench_common.py` reproduces
+//! The streams are a contract: `benches/compare/index_mix.py` reproduces
 //! [`SplitMix64::next_u64`] and [`SplitMix64::next_f32`] in numpy bit for bit, and
 //! the levels of saved graphs came from [`SplitMix64::next_f64_open0`]. The tests
 //! below pin the first outputs of each.

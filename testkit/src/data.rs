@@ -30,7 +30,7 @@ pub enum Noise {
 /// `SplitMix64(seed ^ NOISE_XOR)`, computed in `f32` as `centre + spread · draw`.
 /// Base and queries are two samples (two seeds) of the same clusters.
 ///
-/// This layout is a contract: `benches/compare/bench_common.py` reproduces it in
+/// This layout is a contract: `benches/compare/index_mix.py` reproduces it in
 /// numpy bit for bit (uniform noise), for the bench `benches/benches/index.rs`.
 #[derive(Clone, Debug)]
 pub struct Clusters {
