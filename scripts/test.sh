@@ -109,6 +109,11 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -q
 step "benchmarks compile"
 cargo bench --workspace --no-run -q
 
+step "python bench scripts: ruff check, ruff format --check, index_mix's data = the Rust bench's"
+.venv/bin/ruff check benches scripts
+.venv/bin/ruff format --check benches scripts
+.venv/bin/python -m pytest -q benches/compare/test_index_data.py
+
 if [ -d bindings/python ]; then
   step "python: build the extension into .venv (maturin), pytest, stubtest"
   VENV="$PWD/.venv"

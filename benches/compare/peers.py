@@ -55,8 +55,9 @@ def recall(found: np.ndarray, truth: np.ndarray, k: int = K) -> float:
 class Hnswlib:
     name = "hnswlib"
 
-    def __init__(self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0,
-                 k: int = K) -> None:
+    def __init__(
+        self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0, k: int = K
+    ) -> None:
         import hnswlib
 
         self.mod, self.version = hnswlib, version("hnswlib")
@@ -65,8 +66,9 @@ class Hnswlib:
 
     def build(self, base: np.ndarray, threads: int) -> None:
         self.index = self.mod.Index(space=self.space, dim=self.dim)
-        self.index.init_index(max_elements=max(self.capacity, len(base)), ef_construction=self.efc, M=self.m,
-                              random_seed=100)
+        self.index.init_index(
+            max_elements=max(self.capacity, len(base)), ef_construction=self.efc, M=self.m, random_seed=100
+        )
         self.index.add_items(base, np.arange(len(base)), num_threads=threads)
 
     def set_ef(self, ef: int) -> None:
@@ -92,8 +94,9 @@ class Hnswlib:
 class Faiss:
     name = "faiss"
 
-    def __init__(self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0,
-                 k: int = K) -> None:
+    def __init__(
+        self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0, k: int = K
+    ) -> None:
         import faiss
 
         self.faiss, self.version = faiss, version("faiss-cpu")
@@ -134,8 +137,9 @@ class Faiss:
 class Usearch:
     name = "usearch"
 
-    def __init__(self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0,
-                 k: int = K) -> None:
+    def __init__(
+        self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0, k: int = K
+    ) -> None:
         from usearch.index import Index
 
         self.Index, self.version = Index, version("usearch")
@@ -146,8 +150,9 @@ class Usearch:
 
     def build(self, base: np.ndarray, threads: int) -> None:
         # f32 storage (the default may pick f16 where the CPU has it).
-        self.index = self.Index(ndim=self.dim, metric=self.metric, dtype="f32", connectivity=self.m,
-                                expansion_add=self.efc)
+        self.index = self.Index(
+            ndim=self.dim, metric=self.metric, dtype="f32", connectivity=self.m, expansion_add=self.efc
+        )
         self.index.add(np.arange(len(base), dtype=np.uint64), base, threads=threads)
 
     def set_ef(self, ef: int) -> None:
