@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import threading
 from importlib.metadata import version
+from typing import ClassVar
 
 import numpy as np
 
@@ -52,20 +53,37 @@ def recall(found: np.ndarray, truth: np.ndarray, k: int = K) -> float:
     return hits / (len(truth) * k)
 
 
-class Hnswlib:
-    name = "hnswlib"
+class Peer:
+    """What every engine keeps: its parameters and the metric in the library's own
+    spelling (``METRICS``). Subclasses import their library in ``load``."""
+
+    name = ""
+    package = ""  # the distribution whose version is reported
+    METRICS: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0, k: int = K
     ) -> None:
-        import hnswlib
-
-        self.mod, self.version = hnswlib, version("hnswlib")
-        self.space = {"l2": "l2", "ip": "ip"}[metric]
+        self.load()
+        self.version = version(self.package)
+        self.metric = self.METRICS[metric]
         self.dim, self.m, self.efc, self.capacity, self.k = dim, m, efc, capacity, k
 
+    def load(self) -> None:
+        raise NotImplementedError
+
+
+class Hnswlib(Peer):
+    name, package = "hnswlib", "hnswlib"
+    METRICS: ClassVar[dict[str, str]] = {"l2": "l2", "ip": "ip"}
+
+    def load(self) -> None:
+        import hnswlib
+
+        self.mod = hnswlib
+
     def build(self, base: np.ndarray, threads: int) -> None:
-        self.index = self.mod.Index(space=self.space, dim=self.dim)
+        self.index = self.mod.Index(space=self.metric, dim=self.dim)
         self.index.init_index(
             max_elements=max(self.capacity, len(base)), ef_construction=self.efc, M=self.m, random_seed=100
         )
@@ -91,23 +109,20 @@ class Hnswlib:
         self.index.add_items(v2d, key_arr, num_threads=1)
 
 
-class Faiss:
-    name = "faiss"
+class Faiss(Peer):
+    name, package = "faiss", "faiss-cpu"
+    METRICS: ClassVar[dict[str, str]] = {"l2": "METRIC_L2", "ip": "METRIC_INNER_PRODUCT"}
 
-    def __init__(
-        self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0, k: int = K
-    ) -> None:
+    def load(self) -> None:
         import faiss
 
-        self.faiss, self.version = faiss, version("faiss-cpu")
-        self.metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
-        self.dim, self.m, self.efc, self.k = dim, m, efc, k
+        self.faiss = faiss
         # faiss's OpenMP thread count is per OS thread: `search` sets it once in each.
         self.local = threading.local()
 
     def build(self, base: np.ndarray, threads: int) -> None:
         self.faiss.omp_set_num_threads(threads)
-        self.index = self.faiss.IndexHNSWFlat(self.dim, self.m, self.metric)
+        self.index = self.faiss.IndexHNSWFlat(self.dim, self.m, getattr(self.faiss, self.metric))
         self.index.hnsw.efConstruction = self.efc
         self.index.add(base)
 
@@ -134,19 +149,16 @@ class Faiss:
         raise NotImplementedError("faiss IndexHNSWFlat takes neither chosen ids nor adds beside searches")
 
 
-class Usearch:
-    name = "usearch"
+class Usearch(Peer):
+    name, package = "usearch", "usearch"
+    METRICS: ClassVar[dict[str, str]] = {"l2": "l2sq", "ip": "ip"}
 
-    def __init__(
-        self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0, k: int = K
-    ) -> None:
+    def load(self) -> None:
         from usearch.index import Index
 
-        self.Index, self.version = Index, version("usearch")
-        self.metric = {"l2": "l2sq", "ip": "ip"}[metric]
-        # No reserve() in the Python API: `add` grows the index to the next power of two
-        # itself, so `capacity` needs no call.
-        self.dim, self.m, self.efc, self.k = dim, m, efc, k
+        # No reserve() in the Python API: `add` grows the index to the next power of
+        # two itself, so `capacity` needs no call.
+        self.Index = Index
 
     def build(self, base: np.ndarray, threads: int) -> None:
         # f32 storage (the default may pick f16 where the CPU has it).
