@@ -59,9 +59,9 @@ fi
 # The scheduler's pointer swap (src/generational.rs) under every interleaving loom
 # explores; its own target directory, since the cfg rebuilds every dependency.
 step "loom model of the NumaPool pointer swap (sagevec-scheduler)"
-LOOM=(-q -p sagevec-scheduler --release --no-default-features --test loom_pool)
-RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo clippy "${LOOM[@]}" -- -D warnings
-RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo test "${LOOM[@]}"
+SCHED_LOOM=(-q -p sagevec-scheduler --release --no-default-features --test loom_pool)
+RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo clippy "${SCHED_LOOM[@]}" -- -D warnings
+RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo test "${SCHED_LOOM[@]}"
 
 step "sagevec demo --quick (the README's main job, small), on every ISA"
 for isa in $ISAS; do
