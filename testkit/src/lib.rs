@@ -15,6 +15,16 @@
 //! Everything is a plain function of its inputs and seeds: the same call gives the
 //! same bits on every machine.
 //!
+//! Adopting it (`sagevec-testkit.workspace = true` under `[dev-dependencies]`): a
+//! local SplitMix64's `next`, `unit` (f32 in `[-1, 1)`) and `below` are
+//! [`SplitMix64::next_u64`], [`SplitMix64::next_f32`] and
+//! [`SplitMix64::next_index`], stream for stream; an f64 `unit` in `(0, 1]` and a
+//! Box-Muller `gauss` are `next_f64_open0` and `next_gaussian`, the same formulas;
+//! `vec(n, scale)` is [`uniform`]. Clustered, normalised, brute-force, recall and
+//! median helpers become [`Clusters`], [`normalize_rows`], [`exact_knn`],
+//! [`recall_at_k`] and [`median`] (new values for a seed where the stream layout
+//! differs; the index bench's layout is the one kept).
+//!
 //! ```
 //! use sagevec_testkit::{Clusters, Noise, exact_knn, l2sq_f64, recall_at_k};
 //!
