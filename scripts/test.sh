@@ -56,6 +56,13 @@ if ! echo "$ISAS" | grep -qw avx512; then
   for t in "${EMU_TESTS[@]}"; do SAGEVEC_ISA=avx512 "$t" -q; done
 fi
 
+# The scheduler's pointer swap (src/generational.rs) under every interleaving loom
+# explores; its own target directory, since the cfg rebuilds every dependency.
+step "loom model of the NumaPool pointer swap (sagevec-scheduler)"
+SCHED_LOOM=(-q -p sagevec-scheduler --release --no-default-features --test loom_pool)
+RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo clippy "${SCHED_LOOM[@]}" -- -D warnings
+RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo test "${SCHED_LOOM[@]}"
+
 step "sagevec demo --quick (the README's main job, small), on every ISA"
 for isa in $ISAS; do
   echo "SAGEVEC_ISA=$isa"
@@ -101,6 +108,11 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -q
 
 step "benchmarks compile"
 cargo bench --workspace --no-run -q
+
+step "python bench scripts: ruff check, ruff format --check, index_mix's data = the Rust bench's"
+.venv/bin/ruff check benches scripts
+.venv/bin/ruff format --check benches scripts
+.venv/bin/python -m pytest -q benches/compare/test_index_data.py
 
 if [ -d bindings/python ]; then
   step "python: build the extension into .venv (maturin), pytest, stubtest"

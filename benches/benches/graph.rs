@@ -20,11 +20,12 @@ use std::time::Duration;
 use anndists::dist::Distance;
 use criterion::{Criterion, SamplingMode, Throughput};
 use hnsw_rs::hnsw::Hnsw;
-use sagevec_benches::{SplitMix64, print_machine_banner};
+use sagevec_benches::print_machine_banner;
 use sagevec_index::graph::{Graph, GraphParams, SearchScratch};
 use sagevec_index::{BatchResults, knn};
 use sagevec_kernels::{DistanceFn, Metric, Rows, TopK, kernels};
 use sagevec_scheduler::{NumaPool, Par, Policy, Topology, plan};
+use sagevec_testkit::{Clusters, Noise, recall_at_k};
 
 const N_BASE: usize = 10_000;
 const N_QUERIES: usize = 1_000;
@@ -40,26 +41,6 @@ impl Distance<f32> for KernelDist {
     fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
         self.0.call(va, vb)
     }
-}
-
-/// A standard normal draw (Box-Muller).
-fn gauss(rng: &mut SplitMix64) -> f32 {
-    let u = ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-    let v = ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-    ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-}
-
-/// `n` rows from gaussian clusters around `centres` (spread 0.5).
-fn clustered(n: usize, dim: usize, rng: &mut SplitMix64, centres: &[f32]) -> Vec<f32> {
-    let clusters = centres.len() / dim;
-    let mut out = Vec::with_capacity(n * dim);
-    for _ in 0..n {
-        let c = rng.next_index(clusters);
-        for j in 0..dim {
-            out.push(centres[c * dim + j] + 0.5 * gauss(rng));
-        }
-    }
-    out
 }
 
 fn hnsw_rs_build(
@@ -88,11 +69,9 @@ fn hnsw_rs_build(
 fn main() {
     print_machine_banner("graph");
     let mut c = Criterion::default().configure_from_args();
-    let mut rng = SplitMix64::new(0x6a);
-    let mut centres = vec![0f32; 100 * DIM];
-    rng.fill(&mut centres);
-    let base = clustered(N_BASE, DIM, &mut rng, &centres);
-    let queries = clustered(N_QUERIES, DIM, &mut rng, &centres);
+    let clusters = Clusters::new(100, DIM, Noise::Gaussian(0.5), 0x6a);
+    let base = clusters.sample(N_BASE, 0x6b);
+    let queries = clusters.sample(N_QUERIES, 0x6c);
     let rows = Rows::contiguous(&base, DIM).unwrap();
     let qrows = Rows::contiguous(&queries, DIM).unwrap();
     let params = GraphParams::default();
@@ -136,28 +115,24 @@ fn main() {
     let mut scratch = SearchScratch::new();
     let mut top = TopK::new(K);
     for ef in [10usize, 40, 160] {
-        let (mut hits_ours, mut hits_theirs) = (0usize, 0usize);
-        for i in 0..N_QUERIES {
-            top.clear();
-            ours.search(qrows.row(i), ef, |_| true, &mut scratch, &mut top);
-            let truth_i = truth.ids(i);
-            hits_ours += top
-                .clone()
-                .into_sorted_vec()
-                .iter()
-                .filter(|n| truth_i.contains(&n.id))
-                .count();
-            hits_theirs += theirs
-                .search(qrows.row(i), K, ef)
-                .iter()
-                .filter(|n| truth_i.contains(&(n.d_id as u64)))
-                .count();
-        }
-        let total = (N_QUERIES * K) as f64;
+        let ours_ids: Vec<Vec<u64>> = (0..N_QUERIES)
+            .map(|i| {
+                top.clear();
+                ours.search(qrows.row(i), ef, |_| true, &mut scratch, &mut top);
+                top.clone().into_sorted_vec().iter().map(|n| n.id).collect()
+            })
+            .collect();
+        let theirs_ids: Vec<Vec<u64>> = (0..N_QUERIES)
+            .map(|i| {
+                let found = theirs.search(qrows.row(i), K, ef);
+                found.iter().map(|n| n.d_id as u64).collect()
+            })
+            .collect();
+        let truth_rows = || (0..N_QUERIES).map(|i| truth.ids(i));
         eprintln!(
             "   ef {ef}: recall@10 sagevec {:.4}, hnsw_rs {:.4}",
-            hits_ours as f64 / total,
-            hits_theirs as f64 / total
+            recall_at_k(ours_ids.iter().map(Vec::as_slice), truth_rows(), K),
+            recall_at_k(theirs_ids.iter().map(Vec::as_slice), truth_rows(), K)
         );
         let mut i = 0;
         group.bench_function(format!("l2sq/f32/sagevec-ef{ef}/{DIM}"), |b| {

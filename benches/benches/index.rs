@@ -14,11 +14,10 @@
 //! | `index_bulk` | bulk-load time (one `add_batch`, linked into the graph on the index's workers, until it returns searchable) and insert rate (rows/s) for 8192 rows on pools of 1..=cores workers (the search sections print the same for their whole base, at every pool size they build) | custom, table |
 //!
 //! Data. Clustered synthetic vectors, d = 128, reproducible bit for bit in numpy
-//! (`benches/compare/index_mix.py` builds the same arrays): `N_CLUSTERS` centres
-//! uniform in `[-1, 1)^d` from `SplitMix64(CENTERS_SEED)`; each row picks a centre
-//! with `next_u64() % N_CLUSTERS` from `SplitMix64(seed)` and adds `SPREAD ·`
-//! uniform `[-1, 1)` noise from `SplitMix64(seed ^ NOISE_XOR)`. Base, queries and
-//! the vectors the mix adds use seeds `BASE_SEED`, `QUERY_SEED`, `RESERVE_SEED`.
+//! (`benches/compare/index_mix.py` builds the same arrays): `sagevec_benches::index_data`
+//! defines them (`N_CLUSTERS` centres, uniform noise of half-width `SPREAD`; the
+//! streams are `sagevec_testkit::Clusters`'). Base, queries and the vectors the
+//! mix adds use seeds `BASE_SEED`, `QUERY_SEED`, `RESERVE_SEED`.
 //! The base is 50 000 rows and the queries 1 000 (10 000 / 200 with `--quick`).
 //!
 //! The ef used everywhere is the smallest of `EF_LADDER` whose recall@10 reaches
@@ -49,20 +48,16 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
-use sagevec_benches::{SplitMix64, print_machine_banner};
+use sagevec_benches::index_data::{
+    self, BASE_SEED, DIM, N_CLUSTERS, QUERY_SEED, RESERVE_SEED, SPREAD,
+};
+use sagevec_benches::print_machine_banner;
 use sagevec_index::{BatchResults, Index, IndexConfig, IndexStats, SearchParams, knn};
 use sagevec_kernels::{Metric, Rows};
 use sagevec_scheduler::{NumaPool, Par, Policy, Topology, plan};
+use sagevec_testkit::{median, recall_at_k};
 
-const DIM: usize = 128;
 const K: usize = 10;
-const N_CLUSTERS: usize = 64;
-const SPREAD: f32 = 0.35;
-const CENTERS_SEED: u64 = 0x5A6E_1DE0_0000_0001;
-const BASE_SEED: u64 = 0x5A6E_1DE0_0000_0002;
-const QUERY_SEED: u64 = 0x5A6E_1DE0_0000_0003;
-const RESERVE_SEED: u64 = 0x5A6E_1DE0_0000_0004;
-const NOISE_XOR: u64 = 0xA5A5_A5A5_A5A5_A5A5;
 const TARGET_RECALL: f64 = 0.95;
 const EF_LADDER: [usize; 12] = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512];
 /// Adds, then a self-query, then this many query-set searches, per mix cycle.
@@ -161,28 +156,6 @@ impl Args {
 // Data
 // ---------------------------------------------------------------------------
 
-/// `n * dim` uniform `[-1, 1)` floats from `SplitMix64(seed)`.
-fn uniform(n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = SplitMix64::new(seed);
-    let mut v = vec![0f32; n];
-    rng.fill(&mut v);
-    v
-}
-
-/// `n` clustered rows around `centers` (see the module docs; numpy mirrors this).
-fn clustered(centers: &[f32], n: usize, seed: u64) -> Vec<f32> {
-    let mut labels = SplitMix64::new(seed);
-    let mut noise = SplitMix64::new(seed ^ NOISE_XOR);
-    let mut out = Vec::with_capacity(n * DIM);
-    for _ in 0..n {
-        let c = labels.next_index(N_CLUSTERS);
-        for &x in &centers[c * DIM..(c + 1) * DIM] {
-            out.push(x + SPREAD * noise.next_f32());
-        }
-    }
-    out
-}
-
 /// A base, its queries and the exact top-`K` ids of every query.
 struct DataSet {
     name: &'static str,
@@ -206,9 +179,9 @@ impl DataSet {
 }
 
 fn clustered_set(sizes: &Sizes, pool: &NumaPool) -> DataSet {
-    let centers = uniform(N_CLUSTERS * DIM, CENTERS_SEED);
-    let base = clustered(&centers, sizes.n_base, BASE_SEED);
-    let queries = clustered(&centers, sizes.n_queries, QUERY_SEED);
+    let clusters = index_data::clusters();
+    let base = clusters.sample(sizes.n_base, BASE_SEED);
+    let queries = clusters.sample(sizes.n_queries, QUERY_SEED);
     let start = Instant::now();
     let mut out = BatchResults::new(sizes.n_queries, K).expect("k > 0");
     knn(
@@ -368,12 +341,11 @@ fn build_index(set: &DataSet, pool: &Arc<NumaPool>) -> Index {
 
 /// Recall@K of `out` against `set.truth`.
 fn recall(set: &DataSet, out: &BatchResults) -> f64 {
-    let mut hits = 0usize;
-    for q in 0..set.n_queries() {
-        let want = &set.truth[q * K..(q + 1) * K];
-        hits += out.ids(q).iter().filter(|id| want.contains(id)).count();
-    }
-    hits as f64 / (set.n_queries() * K) as f64
+    recall_at_k(
+        (0..set.n_queries()).map(|q| out.ids(q)),
+        set.truth.chunks(K),
+        K,
+    )
 }
 
 /// Recall@K of a batch search of every query at `ef`.
@@ -468,15 +440,7 @@ fn run_readers(
 /// Median rate (queries/s) of the last `samples` calls logged by an `iter_custom`.
 fn median_rate(log: &[(u64, Duration)], samples: usize) -> Option<f64> {
     let tail = &log[log.len().saturating_sub(samples)..];
-    let mut rates: Vec<f64> = tail
-        .iter()
-        .map(|&(n, d)| n as f64 / d.as_secs_f64())
-        .collect();
-    if rates.is_empty() {
-        return None;
-    }
-    rates.sort_by(f64::total_cmp);
-    Some(rates[rates.len() / 2])
+    median(tail.iter().map(|&(n, d)| n as f64 / d.as_secs_f64()))
 }
 
 /// `p`-th percentile (nearest rank) of sorted durations, in microseconds.
@@ -859,11 +823,7 @@ fn mix_section(sizes: &Sizes, cores: usize, set: &DataSet, pool: &Arc<NumaPool>,
         recall_at(set, &index, ef)
     );
     let max_adds = sizes.mix_ops / MIX_CYCLE + 2;
-    let reserve = clustered(
-        &uniform(N_CLUSTERS * DIM, CENTERS_SEED),
-        max_adds,
-        RESERVE_SEED,
-    );
+    let reserve = index_data::clusters().sample(max_adds, RESERVE_SEED);
     let params = SearchParams::new(K).ef(ef);
     let first_id = n as u64;
     let mut runs = Vec::new();

@@ -71,7 +71,6 @@ import platform  # noqa: E402
 import shlex  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -89,6 +88,7 @@ from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 import faiss_kernels as fk  # noqa: E402
 import hnsw_peers  # noqa: E402
 import index_mix  # noqa: E402
+import peers  # noqa: E402
 import report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,8 +107,7 @@ KERNEL_HOT_BYTES = 256 * 1024
 SWEEP_BLOCK_S = 0.25  # shortest timed block of one engine in the HNSW sweep
 PAUSE_S = 0.05  # between timed blocks: lets OpenMP/OpenBLAS workers stop spinning
 SLOW_CALL_S = 20.0  # an exact-search call slower than this is timed once
-PACKAGES = ("sagevec", "numpy", "faiss-cpu", "hnswlib", "usearch", "simsimd", "numkong", "matplotlib",
-            "threadpoolctl")
+PACKAGES = ("sagevec", "numpy", "faiss-cpu", "hnswlib", "usearch", "simsimd", "numkong", "matplotlib", "threadpoolctl")
 
 
 # ----------------------------------------------------------------------------- setup
@@ -117,6 +116,7 @@ PACKAGES = ("sagevec", "numpy", "faiss-cpu", "hnswlib", "usearch", "simsimd", "n
 @dataclass
 class Settings:
     """Sizes and repetitions of one run (`--quick` or full)."""
+
     quick: bool
     threads: list[int]
     runs: int  # timed runs per measurement (median)
@@ -162,32 +162,45 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench-out" / "compare",
-                    help="output directory (default: bench-out/compare)")
-    ap.add_argument("--sections", default=",".join(SECTIONS),
-                    help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
-    ap.add_argument("--datasets", default=",".join(DATASETS),
-                    help=f"comma-separated subset of {','.join(DATASETS)} (default: both)")
+    ap.add_argument(
+        "--out", type=Path, default=ROOT / "bench-out" / "compare", help="output directory (default: bench-out/compare)"
+    )
+    ap.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)"
+    )
+    ap.add_argument(
+        "--datasets", default=",".join(DATASETS), help=f"comma-separated subset of {','.join(DATASETS)} (default: both)"
+    )
     ap.add_argument("--threads", default="1,2", help="thread counts (default: 1,2)")
-    ap.add_argument("--quick", action="store_true",
-                    help="small sizes, few ef points, one run: checks the script works (~1.5 min)")
-    ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA,
-                    help=f"shared data directory holding {FMNIST_DIR}/ (default: ../shared/data)")
+    ap.add_argument(
+        "--quick", action="store_true", help="small sizes, few ef points, one run: checks the script works (~1.5 min)"
+    )
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"shared data directory holding {FMNIST_DIR}/ (default: ../shared/data)",
+    )
     ap.add_argument("--clustered", help="N,DIM[,CLUSTERS] of the synthetic set (default 100000,128,100)")
     ap.add_argument("--fmnist-rows", type=int, help="first N base rows of fashion-mnist (default: all)")
     ap.add_argument("--queries", type=int, help="queries per data set (default 1000; quick 200)")
     ap.add_argument("--ef", help="ef values of the HNSW sweep, comma-separated")
-    ap.add_argument("--runs", type=int,
-                    help="timed runs per exact-search measurement, median (default 3; quick 1); kernels: at least 5")
+    ap.add_argument(
+        "--runs",
+        type=int,
+        help="timed runs per exact-search measurement, median (default 3; quick 1); kernels: at least 5",
+    )
     ap.add_argument("--sweep-runs", type=int, help="timed runs per HNSW ef point, median (default 3; quick 1)")
     ap.add_argument("--build-runs", type=int, help="HNSW builds per engine and thread count, median (default 1)")
     ap.add_argument("--mix-ops", type=int, help="operations per mix run (default 30000)")
     ap.add_argument("--mix-rounds", type=int, help="read-only + mix runs per engine (default 3)")
     ap.add_argument("--seed", type=int, default=20240501, help="seed of the synthetic data")
-    ap.add_argument("--publish", action="store_true",
-                    help="copy the tables into BENCHMARKS.md and the plots into benches/results/")
-    ap.add_argument("--report-only", action="store_true",
-                    help="measure nothing: redo report.md and the plots from OUT/results.json")
+    ap.add_argument(
+        "--publish", action="store_true", help="copy the tables into BENCHMARKS.md and the plots into benches/results/"
+    )
+    ap.add_argument(
+        "--report-only", action="store_true", help="measure nothing: redo report.md and the plots from OUT/results.json"
+    )
     args = ap.parse_args(argv)
     for name, allowed in (("sections", SECTIONS), ("datasets", DATASETS)):
         bad = set(getattr(args, name).split(",")) - set(allowed)
@@ -207,8 +220,18 @@ def run_text(cmd: list[str]) -> str:
 
 
 def lscpu_summary(text: str) -> dict[str, str]:
-    wanted = ("Model name", "CPU(s)", "Thread(s) per core", "Core(s) per socket", "Socket(s)",
-              "NUMA node(s)", "L1d cache", "L2 cache", "L3 cache", "Hypervisor vendor")
+    wanted = (
+        "Model name",
+        "CPU(s)",
+        "Thread(s) per core",
+        "Core(s) per socket",
+        "Socket(s)",
+        "NUMA node(s)",
+        "L1d cache",
+        "L2 cache",
+        "L3 cache",
+        "Hypervisor vendor",
+    )
     fields = {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
@@ -216,9 +239,11 @@ def lscpu_summary(text: str) -> dict[str, str]:
             fields[key.strip()] = value.strip()
         if key.strip() == "Flags":
             flags = set(value.split())
-            fields["SIMD flags"] = " ".join(f for f in ("avx2", "fma", "f16c", "avx512f", "avx512bw",
-                                                         "avx512_vnni", "avx512_bf16", "avx512_fp16")
-                                            if f in flags)
+            fields["SIMD flags"] = " ".join(
+                f
+                for f in ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16")
+                if f in flags
+            )
     return fields
 
 
@@ -246,8 +271,11 @@ def git_info() -> dict[str, Any]:
     """The checkout's commit and uncommitted files, and what setup.sh built the wheel from."""
     dirty = [line[3:] for line in run_text(["git", "status", "--porcelain", "--untracked-files=no"]).splitlines()]
     source = Path(sys.prefix) / ".sagevec-wheel-source"
-    return {"commit": run_text(["git", "rev-parse", "HEAD"]).strip(), "dirty_files": dirty,
-            "wheel_source": source.read_text().strip() if source.exists() else "unknown (not built by setup.sh)"}
+    return {
+        "commit": run_text(["git", "rev-parse", "HEAD"]).strip(),
+        "dirty_files": dirty,
+        "wheel_source": source.read_text().strip() if source.exists() else "unknown (not built by setup.sh)",
+    }
 
 
 def command_line() -> str:
@@ -275,8 +303,10 @@ def machine_info() -> dict[str, Any]:
         "faiss_compile": faiss.get_compile_options().strip(),
         "faiss_blas_threshold": int(faiss.cvar.distance_compute_blas_threshold),
         "numpy_blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
-        "threadpools": [{k: i.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}
-                        for i in threadpool_info()],
+        "threadpools": [
+            {k: i.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}
+            for i in threadpool_info()
+        ],
     }
 
 
@@ -297,8 +327,14 @@ class Dataset:
     info: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "n": int(self.base.shape[0]), "dim": int(self.base.shape[1]),
-                "queries": int(self.queries.shape[0]), "source": self.source, **self.info}
+        return {
+            "name": self.name,
+            "n": int(self.base.shape[0]),
+            "dim": int(self.base.shape[1]),
+            "queries": int(self.queries.shape[0]),
+            "source": self.source,
+            **self.info,
+        }
 
 
 def load_fashion_mnist(data_dir: Path, rows: int | None, n_queries: int) -> Dataset:
@@ -308,38 +344,52 @@ def load_fashion_mnist(data_dir: Path, rows: int | None, n_queries: int) -> Data
     info: dict[str, Any] = {}
     if rows is None or rows >= base.shape[0]:
         truth = np.load(d / "gt_ids.npy")[:n_queries, :K].astype(np.int64)
-        found = hnsw_peers.exact_top_k("l2", base, queries)
-        info["faiss_exact_vs_gt_recall"] = hnsw_peers.recall(found, truth)
+        found = peers.exact_knn(base, queries)
+        info["faiss_exact_vs_gt_recall"] = peers.recall(found, truth)
     else:
         base = np.ascontiguousarray(base[:rows])
-        truth = hnsw_peers.exact_top_k("l2", base, queries)
+        truth = peers.exact_knn(base, queries)
     return Dataset("fashion-mnist", base, queries, truth, f"{d} (raw pixels, L2)", info)
 
 
 def make_clustered(n: int, dim: int, clusters: int, n_queries: int, seed: int) -> Dataset:
     base, queries = hnsw_peers.clustered(n, n_queries, dim, clusters, seed)
-    truth = hnsw_peers.exact_top_k("l2", base, queries)
-    return Dataset("clustered", base, queries, truth,
-                   f"hnsw_peers.clustered: {clusters} gaussian clusters (centres U[-1,1]^{dim}, "
-                   f"sigma 0.5), seed {seed}", {"clusters": clusters, "seed": seed})
+    truth = peers.exact_knn(base, queries)
+    return Dataset(
+        "clustered",
+        base,
+        queries,
+        truth,
+        f"hnsw_peers.clustered: {clusters} gaussian clusters (centres U[-1,1]^{dim}, sigma 0.5), seed {seed}",
+        {"clusters": clusters, "seed": seed},
+    )
 
 
 # ----------------------------------------------------------------------------- engines
 
 
 class Sagevec:
-    """sagevec behind hnsw_peers' engine interface. `threads=` of the index caps both
+    """sagevec behind peers.py's engine interface. `threads=` of the index caps both
     its graph build and its batch searches, so an index serves one thread count."""
+
     name = "sagevec"
 
-    def __init__(self, metric: str, dim: int, m: int, efc: int) -> None:
-        self.metric, self.dim, self.m, self.efc = metric, dim, m, efc
-        self.threads = 0
+    def __init__(
+        self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0, k: int = K
+    ) -> None:
+        self.metric, self.dim, self.m, self.efc, self.k = metric, dim, m, efc, k
+        self.threads, self.ef = 0, 64
 
     def build(self, base: np.ndarray, threads: int) -> None:
         # One add of n >= seal_threshold rows becomes one sealed segment, one graph.
-        self.index = sagevec.Index(self.dim, self.metric, m=self.m, ef_construction=self.efc,
-                                   seal_threshold=min(2048, base.shape[0]), threads=threads)
+        self.index = sagevec.Index(
+            self.dim,
+            self.metric,
+            m=self.m,
+            ef_construction=self.efc,
+            seal_threshold=min(2048, base.shape[0]),
+            threads=threads,
+        )
         self.index.add(base)
         self.index.wait_for_builds()
         self.threads = threads
@@ -350,48 +400,33 @@ class Sagevec:
             raise RuntimeError(f"sagevec: expected one graph segment, got {segments}")
         return segments
 
-    def search(self, queries: np.ndarray, ef: int, threads: int) -> np.ndarray:
+    def set_ef(self, ef: int) -> None:
+        self.ef = ef
+
+    def batch(self, queries: np.ndarray, threads: int) -> np.ndarray:
         assert threads == self.threads, "a sagevec index searches on the pool it was built with"
-        ids, _ = self.index.batch_search(queries, K, ef=ef)
+        ids, _ = self.index.batch_search(queries, self.k, ef=self.ef)
         return ids
 
+    def search(self, q: np.ndarray) -> Any:
+        return self.index.search(q, self.k, ef=self.ef)
 
-ENGINES: dict[str, Callable[..., Any]] = {"sagevec": Sagevec, **hnsw_peers.PEERS}
+    @staticmethod
+    def ids(result: Any) -> np.ndarray:
+        return result[0]
 
 
-def single_query_fn(name: str, engine: Any, ef: int) -> Callable[[np.ndarray], Any]:
-    """One-query search (a 1-D row) on a built engine at `ef`, one thread per call."""
-    if name == "sagevec":
-        ix = engine.index
-        return lambda q: ix.search(q, K, ef=ef)
-    if name == "hnswlib":
-        engine.index.set_ef(ef)
-        hx = engine.index
-        return lambda q: hx.knn_query(q, k=K, num_threads=1)
-    if name == "faiss":
-        engine.index.hnsw.efSearch = ef
-        fx, faiss_mod, local = engine.index, engine.faiss, threading.local()
-
-        def search(q: np.ndarray) -> Any:
-            # faiss's OpenMP thread count is per OS thread: set it in each worker.
-            if not getattr(local, "set", False):
-                faiss_mod.omp_set_num_threads(1)
-                local.set = True
-            return fx.search(q.reshape(1, -1), K)
-
-        return search
-    if name == "usearch":
-        engine.index.expansion_search = ef
-        ux = engine.index
-        return lambda q: ux.search(q, K, threads=1)
-    raise KeyError(name)
+ENGINES: dict[str, Callable[..., Any]] = {"sagevec": Sagevec, **peers.PEERS}
 
 
 class SagevecMix:
-    """sagevec behind index_mix.py's peer interface (the 90/10 mix)."""
+    """sagevec behind peers.py's engine interface, configured for the 90/10 mix."""
+
     name = "sagevec"
 
-    def __init__(self, capacity: int, dim: int) -> None:
+    def __init__(
+        self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0, k: int = K
+    ) -> None:
         self.version = sagevec.__version__
         self.dim, self.ef = dim, 64
 
@@ -411,8 +446,12 @@ class SagevecMix:
     def add(self, key: int, v2d: np.ndarray, key_arr: np.ndarray) -> None:
         self.index.add(v2d, ids=key_arr)
 
-    def search(self, q: np.ndarray) -> np.ndarray:
-        return self.index.search(q, K, ef=self.ef)[0]
+    def search(self, q: np.ndarray) -> Any:
+        return self.index.search(q, K, ef=self.ef)
+
+    @staticmethod
+    def ids(result: Any) -> np.ndarray:
+        return result[0]
 
     def drain(self) -> float:
         """Waits for background graph builds; returns the seconds waited."""
@@ -421,10 +460,10 @@ class SagevecMix:
         return time.perf_counter() - t0
 
 
-MIX_ENGINES: dict[str, Callable[[int, int], Any]] = {
+MIX_ENGINES: dict[str, Callable[..., Any]] = {
     "sagevec": SagevecMix,
-    "hnswlib": index_mix.Hnswlib,
-    "usearch": index_mix.Usearch,
+    "hnswlib": peers.Hnswlib,
+    "usearch": peers.Usearch,
 }
 
 
@@ -485,8 +524,7 @@ class Section:
 
     def __enter__(self) -> dict[str, Any]:
         load = load_now()
-        log(f"\n=== {self.name}: load average {load[0]} {load[1]} {load[2]} "
-            f"({os.cpu_count()} CPUs)")
+        log(f"\n=== {self.name}: load average {load[0]} {load[1]} {load[2]} ({os.cpu_count()} CPUs)")
         self.out: dict[str, Any] = {"load_before": load}
         self.snap = index_mix.cpu_snapshot()
         self.t0 = time.perf_counter()
@@ -497,8 +535,10 @@ class Section:
         self.out["other_processes_cores"] = round(index_mix.others_since(self.snap), 3)
         self.out["load_after"] = load_now()
         self.results["sections"][self.name] = self.out
-        log(f"=== {self.name}: {self.out['seconds']} s; other processes used "
-            f"{self.out['other_processes_cores']} cores meanwhile")
+        log(
+            f"=== {self.name}: {self.out['seconds']} s; other processes used "
+            f"{self.out['other_processes_cores']} cores meanwhile"
+        )
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -509,24 +549,32 @@ def sagevec_kernel_impls(rows: np.ndarray, q: np.ndarray) -> dict[str, fk.Impl]:
     got = sagevec.kernels.distances(q, rows, "l2")
     assert np.abs(got - ref).max() < 1e-4 * ref.max(), "sagevec l2 disagrees"
     return {
-        "sagevec kernels.distances l2": fk.Impl(lambda: sagevec.kernels.distances(q, rows, "l2"),
-                                                "allocates out"),
-        "sagevec kernels.distances ip": fk.Impl(lambda: sagevec.kernels.distances(q, rows, "ip"),
-                                                "allocates out"),
+        "sagevec kernels.distances l2": fk.Impl(lambda: sagevec.kernels.distances(q, rows, "l2"), "allocates out"),
+        "sagevec kernels.distances ip": fk.Impl(lambda: sagevec.kernels.distances(q, rows, "ip"), "allocates out"),
     }
 
 
-def kernel_case(case: str, rows: np.ndarray, q: np.ndarray, s: Settings, min_run_s: float,
-                include_index: bool) -> list[dict[str, Any]]:
+def kernel_case(
+    case: str, rows: np.ndarray, q: np.ndarray, s: Settings, min_run_s: float, include_index: bool
+) -> list[dict[str, Any]]:
     impls = {**sagevec_kernel_impls(rows, q), **fk.one_to_many_impls(rows, q, include_index)}
     samples = fk.seconds_interleaved({k: v.fn for k, v in impls.items()}, max(s.runs, 5), min_run_s)
     n, d = rows.shape
     out = []
     for name, impl in impls.items():
         sec = median(samples[name])
-        out.append({"case": case, "impl": name, "metric": kernel_metric(name), "seconds": sec,
-                    "gbps": rows.nbytes / sec / 1e9, "gflops": 2 * n * d / sec / 1e9,
-                    "runs": len(samples[name]), "note": impl.note})
+        out.append(
+            {
+                "case": case,
+                "impl": name,
+                "metric": kernel_metric(name),
+                "seconds": sec,
+                "gbps": rows.nbytes / sec / 1e9,
+                "gflops": 2 * n * d / sec / 1e9,
+                "runs": len(samples[name]),
+                "note": impl.note,
+            }
+        )
         log(f"  {case[:4]} {name:<52} {rows.nbytes / sec / 1e9:8.1f} GB/s")
     return out
 
@@ -549,8 +597,14 @@ def kernel_cases(s: Settings, out: dict[str, Any]) -> None:
     q = fk.rng_rows(rng, 1, d)[0]
     rows = kernel_case(f"hot: 1 x {hot.shape[0]} rows, d={d} (256 KiB, in L2)", hot, q, s, 0.2, True)
     cold = fk.rng_rows(rng, s.kernel_cold_rows, d)
-    rows += kernel_case(f"cold: 1 x {s.kernel_cold_rows // 1000}k rows, d={d} "
-                        f"({cold.nbytes / 1e6:.0f} MB, from memory)", cold, q, s, 0.5, False)
+    rows += kernel_case(
+        f"cold: 1 x {s.kernel_cold_rows // 1000}k rows, d={d} ({cold.nbytes / 1e6:.0f} MB, from memory)",
+        cold,
+        q,
+        s,
+        0.5,
+        False,
+    )
     out.update({"threads": 1, "dim": d, "rows": rows})
 
 
@@ -574,34 +628,52 @@ def exact_case(d: int, s: Settings, threshold: int, rng: np.random.Generator) ->
     return rows
 
 
-def exact_at_threads(d: int, t: int, base: np.ndarray, xq: np.ndarray, index: Any, s: Settings,
-                     threshold: int) -> list[dict[str, Any]]:
+def exact_at_threads(
+    d: int, t: int, base: np.ndarray, xq: np.ndarray, index: Any, s: Settings, threshold: int
+) -> list[dict[str, Any]]:
     """sagevec's knn and faiss's two paths at `t` threads, interleaved."""
     set_faiss_threads(t)
-    calls = {f"sagevec kernels.knn Q={len(xq)}":
-             fk.KnnCall(lambda: sagevec.kernels.knn(xq, base, k=K, threads=t), len(xq), "fused kernel")}
+    calls = {
+        f"sagevec kernels.knn Q={len(xq)}": fk.KnnCall(
+            lambda: sagevec.kernels.knn(xq, base, k=K, threads=t), len(xq), "fused kernel"
+        )
+    }
     calls.update(fk.faiss_knn_calls(index, xq, threshold, K))
     # The warm-up call of each: its CPU use, and sagevec's ids against faiss's (BLAS, all queries).
     first = {name: busy_call(c.fn) for name, c in calls.items()}
     sv_name, faiss_all = next(iter(calls)), list(calls)[1]
-    agreement = hnsw_peers.recall(first[sv_name][2][0], first[faiss_all][2][1])
+    agreement = peers.recall(first[sv_name][2][0], first[faiss_all][2][1])
     # A call slower than SLOW_CALL_S is timed once (its first call): repeating it would
     # take minutes and change nothing that matters at that size.
     slow = {name: [first[name][1]] for name in calls if first[name][1] > SLOW_CALL_S}
-    samples = fk.seconds_interleaved({k: c.fn for k, c in calls.items() if k not in slow}, s.runs, 0.0,
-                                     warm_up=False, between=pause)
+    samples = fk.seconds_interleaved(
+        {k: c.fn for k, c in calls.items() if k not in slow}, s.runs, 0.0, warm_up=False, between=pause
+    )
     samples.update(slow)
     rows = []
     for name, c in calls.items():
         sec = median(samples[name])
         sv = name == sv_name
         busy = first[name][0]
-        rows.append({"dim": d, "threads": t, "impl": name, "path": c.path, "queries": c.n_queries,
-                     "base": s.exact_base, "seconds": sec, "qps": c.n_queries / sec,
-                     "gflops": 2 * s.exact_base * d * c.n_queries / sec / 1e9,
-                     "runs": len(samples[name]), "samples_s": samples[name], "note": c.note,
-                     "cores_busy": busy, "engine": "sagevec" if sv else "faiss",
-                     "ids_agree_with_faiss": agreement if sv else None})
+        rows.append(
+            {
+                "dim": d,
+                "threads": t,
+                "impl": name,
+                "path": c.path,
+                "queries": c.n_queries,
+                "base": s.exact_base,
+                "seconds": sec,
+                "qps": c.n_queries / sec,
+                "gflops": 2 * s.exact_base * d * c.n_queries / sec / 1e9,
+                "runs": len(samples[name]),
+                "samples_s": samples[name],
+                "note": c.note,
+                "cores_busy": busy,
+                "engine": "sagevec" if sv else "faiss",
+                "ids_agree_with_faiss": agreement if sv else None,
+            }
+        )
         log(f"  d={d} t={t} {name:<70} {c.n_queries / sec:10,.0f} QPS ({busy} cores busy)")
     return rows
 
@@ -622,8 +694,16 @@ def section_exact(s: Settings, out: dict[str, Any], threshold: int) -> None:
     rows = []
     for d in s.exact_dims:
         rows += exact_case(d, s, threshold, rng)
-    out.update({"k": K, "base": s.exact_base, "queries": s.exact_queries, "data": "uniform [-1, 1)",
-                "blas_threshold": threshold, "rows": rows})
+    out.update(
+        {
+            "k": K,
+            "base": s.exact_base,
+            "queries": s.exact_queries,
+            "data": "uniform [-1, 1)",
+            "blas_threshold": threshold,
+            "rows": rows,
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- hnsw
@@ -665,8 +745,15 @@ def hnsw_builds(ds: Dataset, s: Settings, graphs: Graphs) -> list[dict[str, Any]
     for t in s.threads:
         for name in names:
             samples = graphs.build_s[(ds.name, name, t)]
-            rows.append({"engine": name, "threads": t, "seconds": median(samples), "samples_s": samples,
-                         "rows_per_s": ds.base.shape[0] / median(samples)})
+            rows.append(
+                {
+                    "engine": name,
+                    "threads": t,
+                    "seconds": median(samples),
+                    "samples_s": samples,
+                    "rows_per_s": ds.base.shape[0] / median(samples),
+                }
+            )
     return rows
 
 
@@ -677,21 +764,23 @@ def hnsw_sweep(ds: Dataset, s: Settings, graphs: Graphs, t: int) -> dict[str, li
     curves: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     for ef in s.ef:
         engines = {n: graphs.get(ds, n, t) for n in names}
-        found = {n: e.search(ds.queries, ef, t) for n, e in engines.items()}  # warm-up + recall
-        calls = {n: (lambda e=e, ef=ef: e.search(ds.queries, ef, t)) for n, e in engines.items()}
+        for e in engines.values():
+            e.set_ef(ef)
+        found = {n: e.batch(ds.queries, t) for n, e in engines.items()}  # warm-up + recall
+        calls = {n: (lambda e=e: e.batch(ds.queries, t)) for n, e in engines.items()}
         # Each timed block repeats one engine's batch for at least SWEEP_BLOCK_S after
         # an untimed call: steady-state throughput, as ann-benchmarks times warm
         # repeated runs. A single ~20 ms call right after another engine's measured
         # mostly the refill of caches that engine had evicted, and timer noise.
-        samples = fk.seconds_interleaved(calls, s.sweep_runs, SWEEP_BLOCK_S, warm_up=True,
-                                         between=pause)
+        samples = fk.seconds_interleaved(calls, s.sweep_runs, SWEEP_BLOCK_S, warm_up=True, between=pause)
         for n in names:
             qps = ds.queries.shape[0] / median(samples[n])
-            r = hnsw_peers.recall(found[n], ds.truth)
-            curves[n].append({"ef": ef, "recall": r, "qps": qps, "runs": len(samples[n]),
-                              "samples_s": samples[n]})
-        log(f"  {ds.name} t={t} ef={ef:<4} " + "  ".join(
-            f"{n} {curves[n][-1]['recall']:.3f}/{curves[n][-1]['qps']:,.0f}" for n in names))
+            r = peers.recall(found[n], ds.truth)
+            curves[n].append({"ef": ef, "recall": r, "qps": qps, "runs": len(samples[n]), "samples_s": samples[n]})
+        log(
+            f"  {ds.name} t={t} ef={ef:<4} "
+            + "  ".join(f"{n} {curves[n][-1]['recall']:.3f}/{curves[n][-1]['qps']:,.0f}" for n in names)
+        )
         if all(c[-1]["recall"] >= 0.995 for c in curves.values()):
             break
     return curves
@@ -702,26 +791,44 @@ def section_hnsw(s: Settings, out: dict[str, Any], datasets: list[Dataset], grap
     for ds in datasets:
         builds = hnsw_builds(ds, s, graphs)
         sweeps = {str(t): hnsw_sweep(ds, s, graphs, t) for t in s.threads}
-        at_target = {t: {n: qps_at_recall(c, TARGET_RECALL) for n, c in curves.items()}
-                     for t, curves in sweeps.items()}
+        at_target = {t: {n: qps_at_recall(c, TARGET_RECALL) for n, c in curves.items()} for t, curves in sweeps.items()}
         per_ds[ds.name] = {"data": ds.describe(), "builds": builds, "sweeps": sweeps, "at_target": at_target}
-    out.update({"m": M, "ef_construction": EF_CONSTRUCTION, "k": K, "target_recall": TARGET_RECALL,
-                "runs": s.sweep_runs, "block_s": SWEEP_BLOCK_S, "build_runs": s.build_runs, "datasets": per_ds})
+    out.update(
+        {
+            "m": M,
+            "ef_construction": EF_CONSTRUCTION,
+            "k": K,
+            "target_recall": TARGET_RECALL,
+            "runs": s.sweep_runs,
+            "block_s": SWEEP_BLOCK_S,
+            "build_runs": s.build_runs,
+            "datasets": per_ds,
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- threads
 
 
-def ef_for_target(ds: Dataset, name: str, engine: Any, t: int, results: dict[str, Any],
-                  s: Settings) -> tuple[int, float]:
+def ef_for_target(
+    ds: Dataset, name: str, engine: Any, t: int, results: dict[str, Any], s: Settings
+) -> tuple[int, float]:
     """The smallest ef of the ladder whose batch recall@10 reaches the target, from
     the `hnsw` sweep when it ran, else measured here; and that recall."""
-    sweep = results["sections"].get("hnsw", {}).get("datasets", {}).get(ds.name, {}) \
-        .get("sweeps", {}).get(str(t), {}).get(name)
+    sweep = (
+        results["sections"]
+        .get("hnsw", {})
+        .get("datasets", {})
+        .get(ds.name, {})
+        .get("sweeps", {})
+        .get(str(t), {})
+        .get(name)
+    )
     if sweep is None:
         sweep = []
         for ef in EF_LADDER:
-            sweep.append({"ef": ef, "recall": hnsw_peers.recall(engine.search(ds.queries, ef, t), ds.truth)})
+            engine.set_ef(ef)
+            sweep.append({"ef": ef, "recall": peers.recall(engine.batch(ds.queries, t), ds.truth)})
             if sweep[-1]["recall"] >= TARGET_RECALL:
                 break
     ef = smallest_ef_at(sweep, TARGET_RECALL)
@@ -730,8 +837,9 @@ def ef_for_target(ds: Dataset, name: str, engine: Any, t: int, results: dict[str
     return ef, next(p["recall"] for p in sweep if p["ef"] == ef)
 
 
-def section_threads(s: Settings, out: dict[str, Any], datasets: list[Dataset], graphs: Graphs,
-                    results: dict[str, Any]) -> None:
+def section_threads(
+    s: Settings, out: dict[str, Any], datasets: list[Dataset], graphs: Graphs, results: dict[str, Any]
+) -> None:
     py_threads = load_py_threads()
     t_build = max(s.threads)
     rounds = 3 if s.quick else 5
@@ -742,26 +850,36 @@ def section_threads(s: Settings, out: dict[str, Any], datasets: list[Dataset], g
         for name in ENGINES:
             engine = graphs.get(ds, name, t_build)
             efs[name] = ef_for_target(ds, name, engine, t_build, results, s)
-            fns[name] = single_query_fn(name, engine, efs[name][0])
+            engine.set_ef(efs[name][0])
+            fns[name] = engine.search  # one query, one thread per call
             py_threads.threads_qps(fns[name], rows, 1)  # warm
         samples: dict[str, dict[int, list[float]]] = {n: {t: [] for t in s.threads} for n in fns}
         for r in range(rounds):
             for name in rotated(list(fns), r):
-                for t in (s.threads if r % 2 == 0 else s.threads[::-1]):
+                for t in s.threads if r % 2 == 0 else s.threads[::-1]:
                     pause()
                     samples[name][t].append(py_threads.threads_qps(fns[name], rows, t))
         table = []
         for name in fns:
             q = {t: median(samples[name][t]) for t in s.threads}
             ratios = [b / a for a, b in zip(samples[name][min(s.threads)], samples[name][max(s.threads)])]
-            table.append({"engine": name, "ef": efs[name][0], "recall": efs[name][1],
-                          "qps": {str(t): v for t, v in q.items()}, "ratio": median(ratios),
-                          "samples_qps": {str(t): v for t, v in samples[name].items()}})
-            log(f"  {ds.name}: {name:<8} ef={efs[name][0]:<4} " + "  ".join(
-                f"{t} thr {v:8,.0f} QPS" for t, v in q.items()) + f"  ratio {median(ratios):.2f}x")
+            table.append(
+                {
+                    "engine": name,
+                    "ef": efs[name][0],
+                    "recall": efs[name][1],
+                    "qps": {str(t): v for t, v in q.items()},
+                    "ratio": median(ratios),
+                    "samples_qps": {str(t): v for t, v in samples[name].items()},
+                }
+            )
+            log(
+                f"  {ds.name}: {name:<8} ef={efs[name][0]:<4} "
+                + "  ".join(f"{t} thr {v:8,.0f} QPS" for t, v in q.items())
+                + f"  ratio {median(ratios):.2f}x"
+            )
         per_ds[ds.name] = {"data": ds.describe(), "rows": table}
-    out.update({"rounds": rounds, "built_with_threads": t_build, "thread_counts": s.threads,
-                "datasets": per_ds})
+    out.update({"rounds": rounds, "built_with_threads": t_build, "thread_counts": s.threads, "datasets": per_ds})
 
 
 # ----------------------------------------------------------------------------- mix
@@ -780,7 +898,7 @@ def mix_split(ds: Dataset, s: Settings) -> tuple[np.ndarray, np.ndarray]:
     n_base = min(s.mix_base, ds.base.shape[0] - need)
     if n_base < 1000:
         raise ValueError(f"{ds.name}: {ds.base.shape[0]} rows are too few for {need} adds")
-    return ds.base[:n_base], ds.base[n_base:n_base + need]
+    return ds.base[:n_base], ds.base[n_base : n_base + need]
 
 
 def acknowledged_found(engine: Any, reserve: np.ndarray, first_id: int, n_added: int) -> float:
@@ -800,13 +918,15 @@ def mix_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ops = [r["ops"] / r["wall"] for r in runs]
     found, total = sum(r["found"] for r in runs), sum(r["total"] for r in runs)
     return {
-        "ops_per_s": median(ops), "ops_per_s_runs": ops,
+        "ops_per_s": median(ops),
+        "ops_per_s_runs": ops,
         "search_p50_us": median([p(r, "search", 50) for r in runs]),
         "search_p99_us": median([p(r, "search", 99) for r in runs]),
         "search_p999_us": median([p(r, "search", 99.9) for r in runs]),
         "add_p50_us": median([p(r, "add", 50) for r in runs]) if runs[0]["write"] else None,
         "add_p99_us": median([p(r, "add", 99) for r in runs]) if runs[0]["write"] else None,
-        "self_found": found / total if total else None, "self_found_n": [found, total],
+        "self_found": found / total if total else None,
+        "self_found_n": [found, total],
         "errors": sum(r["errors"] for r in runs),
         "others_cores": [round(r["others"], 3) for r in runs],
     }
@@ -814,7 +934,7 @@ def mix_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def mix_dataset(ds: Dataset, s: Settings) -> dict[str, Any]:
     base, reserve = mix_split(ds, s)
-    truth = hnsw_peers.exact_top_k("l2", base, ds.queries)
+    truth = peers.exact_knn(base, ds.queries)
     cores = len(os.sched_getaffinity(0))
     first_id = base.shape[0]
     efs: dict[str, int] = {}
@@ -823,7 +943,7 @@ def mix_dataset(ds: Dataset, s: Settings) -> dict[str, Any]:
         engines = {}
         for name, cls in MIX_ENGINES.items():
             pause()
-            engine = cls(base.shape[0] + reserve.shape[0] + 16, base.shape[1])
+            engine = cls("l2", base.shape[1], M, EF_CONSTRUCTION, capacity=base.shape[0] + reserve.shape[0] + 16)
             t0 = time.perf_counter()
             engine.build(base, cores)
             log(f"  {ds.name}: {name} built {base.shape[0]} rows in {time.perf_counter() - t0:.1f} s")
@@ -848,22 +968,39 @@ def mix_dataset(ds: Dataset, s: Settings) -> dict[str, Any]:
                             drain[name].append(engine.drain())
         for name, engine in engines.items():
             ro, mx = mix_summary(runs[name][False]), mix_summary(runs[name][True])
-            row = {"engine": name, "threads": t, "ef": efs[name], "read_only": ro, "mix": mx,
-                   "acknowledged_found": acknowledged_found(engine, reserve, first_id, offset[name]),
-                   "adds": offset[name], "drain_s": drain[name], "runs": len(runs[name][True])}
+            row = {
+                "engine": name,
+                "threads": t,
+                "ef": efs[name],
+                "read_only": ro,
+                "mix": mx,
+                "acknowledged_found": acknowledged_found(engine, reserve, first_id, offset[name]),
+                "adds": offset[name],
+                "drain_s": drain[name],
+                "runs": len(runs[name][True]),
+            }
             table.append(row)
-            log(f"  {ds.name} t={t} {name:<8} mix {mx['ops_per_s']:8,.0f} ops/s p99 {mx['search_p99_us']:7.0f} us"
+            log(
+                f"  {ds.name} t={t} {name:<8} mix {mx['ops_per_s']:8,.0f} ops/s p99 {mx['search_p99_us']:7.0f} us"
                 f" | read-only {ro['ops_per_s']:8,.0f} ops/s | self-found {mx['self_found']:.4f}"
-                f" acknowledged found {row['acknowledged_found']:.4f} errors {mx['errors']}")
+                f" acknowledged found {row['acknowledged_found']:.4f} errors {mx['errors']}"
+            )
         del engines
-    return {"data": ds.describe(), "base": int(base.shape[0]), "reserve": int(reserve.shape[0]),
-            "rows": table}
+    return {"data": ds.describe(), "base": int(base.shape[0]), "reserve": int(reserve.shape[0]), "rows": table}
 
 
 def section_mix(s: Settings, out: dict[str, Any], datasets: list[Dataset]) -> None:
-    out.update({"ops_per_run": s.mix_ops, "rounds": s.mix_rounds, "cycle": index_mix.MIX_CYCLE,
-                "m": M, "ef_construction": EF_CONSTRUCTION, "target_recall": TARGET_RECALL,
-                "datasets": {ds.name: mix_dataset(ds, s) for ds in datasets}})
+    out.update(
+        {
+            "ops_per_run": s.mix_ops,
+            "rounds": s.mix_rounds,
+            "cycle": index_mix.MIX_CYCLE,
+            "m": M,
+            "ef_construction": EF_CONSTRUCTION,
+            "target_recall": TARGET_RECALL,
+            "datasets": {ds.name: mix_dataset(ds, s) for ds in datasets},
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- main
@@ -878,8 +1015,10 @@ def load_datasets(names: list[str], s: Settings, args: argparse.Namespace) -> li
         else:
             n, dim, clusters = s.clustered
             ds = make_clustered(n, dim, clusters, s.queries, args.seed)
-        log(f"data set {ds.name}: {ds.base.shape[0]} x {ds.base.shape[1]}, {ds.queries.shape[0]} queries "
-            f"({time.perf_counter() - t0:.1f} s with ground truth)")
+        log(
+            f"data set {ds.name}: {ds.base.shape[0]} x {ds.base.shape[1]}, {ds.queries.shape[0]} queries "
+            f"({time.perf_counter() - t0:.1f} s with ground truth)"
+        )
         out.append(ds)
     return out
 
@@ -897,8 +1036,7 @@ def new_results(s: Settings, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def run_sections(sections: list[str], s: Settings, args: argparse.Namespace,
-                 results: dict[str, Any]) -> None:
+def run_sections(sections: list[str], s: Settings, args: argparse.Namespace, results: dict[str, Any]) -> None:
     import faiss
 
     threshold = int(faiss.cvar.distance_compute_blas_threshold)
@@ -935,9 +1073,11 @@ def main() -> int:
     else:
         s = settings_from(args)
         results = new_results(s, args)
-        log(f"compare.py ({results['mode']}): {results['machine']['lscpu'].get('Model name', '?')}, "
+        log(
+            f"compare.py ({results['mode']}): {results['machine']['lscpu'].get('Model name', '?')}, "
             f"{results['machine']['cpus_usable']} CPUs; sagevec {results['versions']['sagevec']} "
-            f"({results['machine']['sagevec_isa']}); threads {s.threads}; output {out_dir}")
+            f"({results['machine']['sagevec_isa']}); threads {s.threads}; output {out_dir}"
+        )
         t0 = time.perf_counter()
         try:
             run_sections(args.sections.split(","), s, args, results)

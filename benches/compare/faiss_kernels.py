@@ -72,8 +72,8 @@ import shlex  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from typing import Callable  # noqa: E402
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
@@ -132,8 +132,7 @@ def calibrate(fn: Callable[[], object], min_run_s: float) -> int:
     return max(1, int(min_run_s / once))
 
 
-def median_seconds_interleaved(fns: dict[str, Callable[[], object]], runs: int,
-                               min_run_s: float) -> dict[str, float]:
+def median_seconds_interleaved(fns: dict[str, Callable[[], object]], runs: int, min_run_s: float) -> dict[str, float]:
     """Median over `runs` runs of the mean time of one call of each function, the
     functions interleaved within a run; each run repeats a function enough times
     to last about `min_run_s` (see `seconds_interleaved`)."""
@@ -141,9 +140,13 @@ def median_seconds_interleaved(fns: dict[str, Callable[[], object]], runs: int,
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def seconds_interleaved(fns: dict[str, Callable[[], object]], runs: int, min_run_s: float,
-                        warm_up: bool = True,
-                        between: Callable[[], object] | None = None) -> dict[str, list[float]]:
+def seconds_interleaved(
+    fns: dict[str, Callable[[], object]],
+    runs: int,
+    min_run_s: float,
+    warm_up: bool = True,
+    between: Callable[[], object] | None = None,
+) -> dict[str, list[float]]:
     """Per implementation, the mean time of one call in each of `runs` runs. Each run
     times every implementation in turn (starting one further along each run), so a
     burst of load from elsewhere lands on all of them rather than on one. With
@@ -187,6 +190,7 @@ def rng_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
 @dataclass
 class Impl:
     """One implementation of a case: `fn` does one call; `note` goes in the table."""
+
     fn: Callable[[], object]
     note: str = ""
 
@@ -242,8 +246,7 @@ def one_to_many_impls(rows: np.ndarray, q: np.ndarray, include_index: bool) -> d
     if include_index:
         index = faiss.IndexFlatL2(d)
         index.add(rows)
-        impls[f"faiss IndexFlatL2.search nq=1 k={K} (SIMD scan + heap)"] = Impl(
-            lambda: index.search(q2, K))
+        impls[f"faiss IndexFlatL2.search nq=1 k={K} (SIMD scan + heap)"] = Impl(lambda: index.search(q2, K))
     # simsimd's `out=` corrupts reference counts in 6.5.16: let cdist allocate.
     for mod, name in ((simsimd, "simsimd"), (numkong, "numkong")):
         if mod is None:
@@ -251,6 +254,7 @@ def one_to_many_impls(rows: np.ndarray, q: np.ndarray, include_index: bool) -> d
         got = np.asarray(mod.cdist(q2, rows, metric="sqeuclidean", out_dtype="float32"))
         assert np.abs(got.ravel() - ref).max() < tol, f"{name} disagrees"
         for metric in ("sqeuclidean", "dot"):
+
             def peer(metric: str = metric, mod=mod) -> None:
                 mod.cdist(q2, rows, metric=metric, out_dtype="float32")
 
@@ -258,17 +262,17 @@ def one_to_many_impls(rows: np.ndarray, q: np.ndarray, include_index: bool) -> d
     return impls
 
 
-def one_to_many(case: str, rows: np.ndarray, q: np.ndarray, runs: int, min_run_s: float,
-                include_index: bool) -> list[Row]:
+def one_to_many(
+    case: str, rows: np.ndarray, q: np.ndarray, runs: int, min_run_s: float, include_index: bool
+) -> list[Row]:
     """One query against `rows`, every peer, timed interleaved."""
     impls = one_to_many_impls(rows, q, include_index)
     times = median_seconds_interleaved({k: v.fn for k, v in impls.items()}, runs, min_run_s)
     n, d = rows.shape
-    return [Row(case, name, times[name], rows.nbytes, 2 * n * d, note=impl.note)
-            for name, impl in impls.items()]
+    return [Row(case, name, times[name], rows.nbytes, 2 * n * d, note=impl.note) for name, impl in impls.items()]
 
 
-def faiss_flat(base: np.ndarray) -> "faiss.IndexFlatL2":
+def faiss_flat(base: np.ndarray) -> faiss.IndexFlatL2:
     """`IndexFlatL2` over `base` with the row norms cached (sagevec's knn has them too)."""
     index = faiss.IndexFlatL2(base.shape[1])
     index.add(base)
@@ -280,6 +284,7 @@ def faiss_flat(base: np.ndarray) -> "faiss.IndexFlatL2":
 @dataclass
 class KnnCall:
     """One timed exact-search call: `fn` answers `n_queries` queries."""
+
     fn: Callable[[], object]
     n_queries: int
     path: str
@@ -291,25 +296,24 @@ def simd_batch(d: int, threshold: int) -> int:
     return min(100, max(1, (threshold - 1) // d))
 
 
-def faiss_knn_calls(index: "faiss.IndexFlatL2", xq: np.ndarray, threshold: int,
-                    k: int = K) -> dict[str, KnnCall]:
+def faiss_knn_calls(index: faiss.IndexFlatL2, xq: np.ndarray, threshold: int, k: int = K) -> dict[str, KnnCall]:
     """faiss's two IndexFlatL2 search paths: all queries in one call (BLAS when
     nq·d >= threshold), and batches below the threshold (the sequential SIMD scan,
     one pass over the base per query, so memory-bound: measured on fewer queries)."""
     n_q, d = xq.shape
     path = "BLAS" if n_q * d >= threshold else "SIMD scan"
-    calls = {f"faiss IndexFlatL2.search Q={n_q} ({path})":
-             KnnCall(lambda: index.search(xq, k), n_q, path)}
+    calls = {f"faiss IndexFlatL2.search Q={n_q} ({path})": KnnCall(lambda: index.search(xq, k), n_q, path)}
     batch = simd_batch(d, threshold)
     n_small = min(n_q, 2 * batch if d <= 128 else batch)
     xs = xq[:n_small]
 
     def batched() -> None:
         for i in range(0, n_small, batch):
-            index.search(xs[i:i + batch], k)
+            index.search(xs[i : i + batch], k)
 
-    calls[f"faiss IndexFlatL2.search {n_small} queries in batches of {batch} (SIMD scan)"] = \
-        KnnCall(batched, n_small, "SIMD scan", f"nq·d = {batch * d} < {threshold}")
+    calls[f"faiss IndexFlatL2.search {n_small} queries in batches of {batch} (SIMD scan)"] = KnnCall(
+        batched, n_small, "SIMD scan", f"nq·d = {batch * d} < {threshold}"
+    )
     return calls
 
 
@@ -318,20 +322,25 @@ def knn(d: int, base: np.ndarray, xq: np.ndarray, runs: int, threshold: int) -> 
     times = median_seconds_interleaved({k: c.fn for k, c in calls.items()}, runs, 0.0)
     case = f"knn d={d} N={base.shape[0] // 1000}k k={K}"
     flops_per_query = 2 * base.shape[0] * d
-    return [Row(case, name, times[name], flops=flops_per_query * c.n_queries,
-                queries=c.n_queries, note=c.note) for name, c in calls.items()]
+    return [
+        Row(case, name, times[name], flops=flops_per_query * c.n_queries, queries=c.n_queries, note=c.note)
+        for name, c in calls.items()
+    ]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="runs per case (median; >= 5)")
-    ap.add_argument("--cases", choices=("all", "one-to-many", "knn"), default="all",
-                    help="which cases to run (default: all)")
-    ap.add_argument("--knn-dims", default=",".join(map(str, KNN_DIMS)),
-                    help="dimensions for the batch-search cases, comma-separated (default: 128,768)")
+    ap.add_argument(
+        "--cases", choices=("all", "one-to-many", "knn"), default="all", help="which cases to run (default: all)"
+    )
+    ap.add_argument(
+        "--knn-dims",
+        default=",".join(map(str, KNN_DIMS)),
+        help="dimensions for the batch-search cases, comma-separated (default: 128,768)",
+    )
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="threads for faiss/BLAS (set before they load; default 1)")
+    ap.add_argument("--threads", type=int, default=1, help="threads for faiss/BLAS (set before they load; default 1)")
     args = ap.parse_args()
     if args.runs < 5:
         ap.error("--runs must be >= 5")
@@ -346,12 +355,18 @@ def main() -> int:
     if args.cases in ("all", "one-to-many"):
         hot_rows = rng_rows(rng, HOT_BLOCK_BYTES // (d * 4), d)
         q = rng_rows(rng, 1, d)[0]
-        results += one_to_many(f"hot: 1 x {hot_rows.shape[0]} rows, d={d} (256 KiB, L2)",
-                               hot_rows, q, args.runs, 0.2, include_index=True)
+        results += one_to_many(
+            f"hot: 1 x {hot_rows.shape[0]} rows, d={d} (256 KiB, L2)", hot_rows, q, args.runs, 0.2, include_index=True
+        )
         cold = rng_rows(rng, COLD_ROWS, d)
         results += one_to_many(
             f"cold: 1 x {COLD_ROWS // 1000}k rows, d={d} ({cold.nbytes / 1e6:.0f} MB)",
-            cold, q, args.runs, 0.0, include_index=False)
+            cold,
+            q,
+            args.runs,
+            0.0,
+            include_index=False,
+        )
         del cold
 
     if args.cases in ("all", "knn"):
@@ -362,8 +377,10 @@ def main() -> int:
             del base, xq
 
     blas = np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
-    versions = [f"numpy {np.__version__} ({blas.get('name', '?')} {blas.get('version', '')})",
-                f"faiss-cpu {faiss.__version__} ({faiss.get_compile_options().strip()})"]
+    versions = [
+        f"numpy {np.__version__} ({blas.get('name', '?')} {blas.get('version', '')})",
+        f"faiss-cpu {faiss.__version__} ({faiss.get_compile_options().strip()})",
+    ]
     if simsimd is not None:
         caps = [k for k, v in simsimd.get_capabilities().items() if v and k != "serial"]
         versions.append(f"simsimd {simsimd.__version__} ({', '.join(caps)})")
@@ -371,13 +388,14 @@ def main() -> int:
         caps = [k for k, v in numkong.get_capabilities().items() if v and k != "serial"]
         versions.append(f"numkong {getattr(numkong, '__version__', '?')} ({', '.join(caps)})")
 
-    print(f"Machine: {cpu_model()}, {os.cpu_count()} logical CPUs; {threads} thread(s) "
-          f"(faiss.omp_set_num_threads({threads}), OMP/OPENBLAS/MKL_NUM_THREADS={threads})")
+    print(
+        f"Machine: {cpu_model()}, {os.cpu_count()} logical CPUs; {threads} thread(s) "
+        f"(faiss.omp_set_num_threads({threads}), OMP/OPENBLAS/MKL_NUM_THREADS={threads})"
+    )
     print(f"Command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"Python {platform.python_version()}; {'; '.join(versions)}")
     print(f"faiss distance_compute_blas_threshold = {threshold} (BLAS when nq·d >= it)")
-    print(f"Median of {args.runs} runs. GFLOP/s = 2·rows·d per query / t; GB/s = base bytes "
-          f"read / t.\n")
+    print(f"Median of {args.runs} runs. GFLOP/s = 2·rows·d per query / t; GB/s = base bytes read / t.\n")
     header = ["case", "implementation", "median / call", "GB/s", "GFLOP/s", "QPS", "note"]
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")

@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-K = 10
+from peers import PEERS, exact_knn, recall
 
 
 def load(path: str) -> np.ndarray:
@@ -64,86 +64,6 @@ def clustered(n: int, nq: int, dim: int, clusters: int, seed: int) -> tuple[np.n
         return np.ascontiguousarray(centres[which] + noise, dtype=np.float32)
 
     return draw(n), draw(nq)
-
-
-def exact_top_k(metric: str, base: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    import faiss
-
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    flat = faiss.IndexFlatL2(base.shape[1]) if metric == "l2" else faiss.IndexFlatIP(base.shape[1])
-    flat.add(base)
-    _, ids = flat.search(queries, K)
-    return ids
-
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    hits = sum(len(np.intersect1d(f[:K], t[:K])) for f, t in zip(found, truth))
-    return hits / (truth.shape[0] * K)
-
-
-class Hnswlib:
-    name = "hnswlib"
-
-    def __init__(self, metric: str, dim: int, m: int, efc: int) -> None:
-        import hnswlib
-
-        self.mod, self.space, self.dim, self.m, self.efc = hnswlib, {"l2": "l2", "ip": "ip"}[metric], dim, m, efc
-
-    def build(self, base: np.ndarray, threads: int) -> None:
-        self.index = self.mod.Index(space=self.space, dim=self.dim)
-        self.index.init_index(max_elements=base.shape[0], ef_construction=self.efc, M=self.m, random_seed=100)
-        self.index.set_num_threads(threads)
-        self.index.add_items(base, np.arange(base.shape[0]), num_threads=threads)
-
-    def search(self, queries: np.ndarray, ef: int, threads: int) -> np.ndarray:
-        self.index.set_ef(ef)
-        labels, _ = self.index.knn_query(queries, k=K, num_threads=threads)
-        return labels
-
-
-class Faiss:
-    name = "faiss"
-
-    def __init__(self, metric: str, dim: int, m: int, efc: int) -> None:
-        import faiss
-
-        self.faiss, self.dim, self.m, self.efc = faiss, dim, m, efc
-        self.metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
-
-    def build(self, base: np.ndarray, threads: int) -> None:
-        self.faiss.omp_set_num_threads(threads)
-        self.index = self.faiss.IndexHNSWFlat(self.dim, self.m, self.metric)
-        self.index.hnsw.efConstruction = self.efc
-        self.index.add(base)
-
-    def search(self, queries: np.ndarray, ef: int, threads: int) -> np.ndarray:
-        self.faiss.omp_set_num_threads(threads)
-        self.index.hnsw.efSearch = ef
-        _, ids = self.index.search(queries, K)
-        return ids
-
-
-class Usearch:
-    name = "usearch"
-
-    def __init__(self, metric: str, dim: int, m: int, efc: int) -> None:
-        from usearch.index import Index
-
-        self.Index, self.dim, self.m, self.efc = Index, dim, m, efc
-        self.metric = {"l2": "l2sq", "ip": "ip"}[metric]
-
-    def build(self, base: np.ndarray, threads: int) -> None:
-        self.index = self.Index(
-            ndim=self.dim, metric=self.metric, dtype="f32", connectivity=self.m, expansion_add=self.efc
-        )
-        self.index.add(np.arange(base.shape[0], dtype=np.uint64), base, threads=threads)
-
-    def search(self, queries: np.ndarray, ef: int, threads: int) -> np.ndarray:
-        self.index.expansion_search = ef
-        return np.asarray(self.index.search(queries, K, threads=threads).keys)
-
-
-PEERS = {"hnswlib": Hnswlib, "faiss": Faiss, "usearch": Usearch}
 
 
 def ints(s: str) -> list[int]:
@@ -195,14 +115,15 @@ def main() -> None:
         metric = "ip"
     base = np.ascontiguousarray(base, dtype=np.float32)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    truth = exact_top_k(metric, base, queries)
+    truth = exact_knn(base, queries, metric)
 
     import platform
 
-    cpu = next(
-        (l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-        platform.processor(),
-    )
+    with open("/proc/cpuinfo") as f:
+        cpu = next(
+            (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
+            platform.processor(),
+        )
     print(f"# cpu: {cpu} ({os.cpu_count()} logical CPUs)")
     print(
         f"# peers: n={base.shape[0]} nq={queries.shape[0]} dim={base.shape[1]} metric={args.metric} "
@@ -222,9 +143,10 @@ def main() -> None:
         for t in args.threads:
             for ef in args.ef:
                 times, found = [], None
+                peer.set_ef(ef)
                 for _ in range(args.runs):
                     t0 = time.perf_counter()
-                    found = peer.search(queries, ef, t)
+                    found = peer.batch(queries, t)
                     times.append(time.perf_counter() - t0)
                 qps = queries.shape[0] / statistics.median(times)
                 print(f"{name:<10} {t:>8} {ef:>6} {recall(found, truth):>10.4f} {qps:>12.0f}", flush=True)

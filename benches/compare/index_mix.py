@@ -31,11 +31,11 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import threading
 import time
-from importlib.metadata import version
 
 # The measured threads are ours; keep BLAS/OpenMP pools out of the way.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -43,9 +43,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-# Mirrors benches/benches/index.rs.
+from peers import EF_CONSTRUCTION, Hnswlib, K, M, Usearch, exact_knn, recall  # noqa: E402
+
+# Mirrors benches/src/index_data.rs and benches/benches/index.rs (K, M and
+# EF_CONSTRUCTION come from peers.py, the same values).
 DIM = 128
-K = 10
 N_CLUSTERS = 64
 SPREAD = np.float32(0.35)
 CENTERS_SEED = 0x5A6E_1DE0_0000_0001
@@ -56,14 +58,12 @@ NOISE_XOR = 0xA5A5_A5A5_A5A5_A5A5
 TARGET_RECALL = 0.95
 EF_LADDER = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
 MIX_CYCLE = 10
-M = 16
-EF_CONSTRUCTION = 200
 
 GAMMA = 0x9E37_79B9_7F4A_7C15
 
 
 def splitmix_u64(seed: int, n: int) -> np.ndarray:
-    """The first `n` outputs of SplitMix64(seed) (benches/src/lib.rs)."""
+    """The first `n` outputs of SplitMix64(seed) (rng/src/lib.rs)."""
     with np.errstate(over="ignore"):
         z = np.uint64(seed) + np.arange(1, n + 1, dtype=np.uint64) * np.uint64(GAMMA)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58_476D_1CE4_E5B9)
@@ -81,27 +81,6 @@ def clustered(centers: np.ndarray, n: int, seed: int) -> np.ndarray:
     labels = (splitmix_u64(seed, n) % np.uint64(N_CLUSTERS)).astype(np.int64)
     noise = splitmix_f32(seed ^ NOISE_XOR, n * DIM).reshape(n, DIM)
     return np.ascontiguousarray(centers[labels] + SPREAD * noise, dtype=np.float32)
-
-
-def exact_knn(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Exact top-k ids by squared L2 in float64 (ties to the lower id)."""
-    b = base.astype(np.float64)
-    bn = (b * b).sum(1)
-    out = np.empty((len(queries), k), dtype=np.int64)
-    for s in range(0, len(queries), 100):
-        q = queries[s : s + 100].astype(np.float64)
-        d = bn[None, :] - 2.0 * q @ b.T + (q * q).sum(1)[:, None]
-        part = np.argpartition(d, k, axis=1)[:, : k + 1]
-        for i in range(len(q)):
-            cand = part[i]
-            order = np.lexsort((cand, d[i, cand]))
-            out[s + i] = cand[order][:k]
-    return out
-
-
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    hits = sum(len(set(f[:K].tolist()) & set(t[:K].tolist())) for f, t in zip(found, truth))
-    return hits / (len(truth) * K)
 
 
 # ---------------------------------------------------------------------------
@@ -130,7 +109,7 @@ def others_since(snap) -> float:
 
 
 def others_cell(cores: float) -> str:
-    if cores != cores:
+    if math.isnan(cores):
         return "?"
     return f"{cores:.2f} !" if cores > 0.15 else f"{cores:.2f}"
 
@@ -140,73 +119,7 @@ def others_cell(cores: float) -> str:
 # ---------------------------------------------------------------------------
 
 
-class Hnswlib:
-    name = "hnswlib"
-
-    def __init__(self, capacity: int, dim: int = DIM):
-        import hnswlib
-
-        self.version = version("hnswlib")
-        self.index = hnswlib.Index(space="l2", dim=dim)
-        self.index.init_index(max_elements=capacity, M=M, ef_construction=EF_CONSTRUCTION)
-
-    def build(self, base: np.ndarray, threads: int) -> None:
-        self.index.add_items(base, np.arange(len(base)), num_threads=threads)
-
-    def set_ef(self, ef: int) -> None:
-        self.index.set_ef(ef)
-
-    def batch(self, queries: np.ndarray, threads: int) -> np.ndarray:
-        labels, _ = self.index.knn_query(queries, k=K, num_threads=threads)
-        return labels.astype(np.int64)
-
-    def add(self, key: int, v2d: np.ndarray, key_arr: np.ndarray) -> None:
-        self.index.add_items(v2d, key_arr, num_threads=1)
-
-    def search(self, q: np.ndarray) -> np.ndarray:
-        # hnswlib raises "Cannot return the results in a contiguous 2D array" when a
-        # search finds fewer than k rows, which happens while another thread adds;
-        # run_mix counts those as errors.
-        return self.index.knn_query(q, k=K, num_threads=1)[0][0]
-
-
-class Usearch:
-    name = "usearch"
-
-    def __init__(self, capacity: int, dim: int = DIM):
-        from usearch.index import Index
-
-        self.version = version("usearch")
-        # f32 storage (the default may pick f16 where the CPU has it).
-        self.index = Index(
-            ndim=dim,
-            metric="l2sq",
-            dtype="f32",
-            connectivity=M,
-            expansion_add=EF_CONSTRUCTION,
-            expansion_search=64,
-        )
-        # No reserve() in the Python API: `add` grows the index to the next power of
-        # two itself (50k base + 10k adds stay below 65536, so the mix never
-        # reallocates under a concurrent search).
-        self.capacity = capacity
-
-    def build(self, base: np.ndarray, threads: int) -> None:
-        self.index.add(np.arange(len(base), dtype=np.uint64), base, threads=threads)
-
-    def set_ef(self, ef: int) -> None:
-        self.index.expansion_search = ef
-
-    def batch(self, queries: np.ndarray, threads: int) -> np.ndarray:
-        return self.index.search(queries, K, threads=threads).keys.astype(np.int64)
-
-    def add(self, key: int, v2d: np.ndarray, key_arr: np.ndarray) -> None:
-        self.index.add(key, v2d[0], threads=1)
-
-    def search(self, q: np.ndarray) -> np.ndarray:
-        return self.index.search(q, K, threads=1).keys
-
-
+# faiss IndexHNSWFlat has no concurrent add (peers.Faiss.add refuses).
 PEERS = {"hnswlib": Hnswlib, "usearch": Usearch}
 
 
@@ -219,7 +132,7 @@ def choose_ef(peer, queries, truth, threads):
         t0 = time.perf_counter()
         found = peer.batch(queries, threads)
         secs = time.perf_counter() - t0
-        r = recall_at_k(found, truth)
+        r = recall(found, truth)
         print(f"     {ef:>5}  {r:>8.4f}  {len(queries) / secs:>10.0f}")
         last = (ef, r)
         if chosen is None and r >= TARGET_RECALL:
@@ -270,7 +183,7 @@ def run_mix(peer, queries, reserve, first_id, threads, ops, write):
                 key, v = last
                 t0 = clock()
                 try:
-                    ids = peer.search(v)
+                    ids = peer.ids(peer.search(v))
                 except RuntimeError:
                     ids = []
                     errors += 1
@@ -354,6 +267,20 @@ def print_rows(name, runs, ops, ef):
     print()
 
 
+def fresh_peer(name: str, capacity: int, base: np.ndarray, cores: int):
+    """Peer `name` built on `base` with room for `capacity` rows, its build time printed."""
+    peer = PEERS[name]("l2", DIM, M, EF_CONSTRUCTION, capacity=capacity)
+    snap = cpu_snapshot()
+    t0 = time.perf_counter()
+    peer.build(base, cores)
+    secs = time.perf_counter() - t0
+    print(
+        f"   {name} {peer.version}: built {len(base)} rows (M {M}, efC {EF_CONSTRUCTION}, {cores} threads) "
+        f"in {secs:.2f} s ({len(base) / secs:.0f} rows/s; others {others_cell(others_since(snap))})"
+    )
+    return peer
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="10k base, 200 queries, 20k ops")
@@ -382,34 +309,20 @@ def main() -> None:
         f"sum(base) = {base.astype(np.float64).sum():.6f}, queries[0][0] = {queries[0, 0]}"
     )
     t0 = time.perf_counter()
-    truth = exact_knn(base, queries, K)
+    truth = exact_knn(base, queries)
     print(
         f"   clustered: {n_base} x {DIM}, {N_CLUSTERS} clusters, spread {SPREAD}; {n_queries} queries; "
-        f"exact ground truth (numpy, float64) {time.perf_counter() - t0:.2f} s"
+        f"exact ground truth (faiss IndexFlatL2) {time.perf_counter() - t0:.2f} s"
     )
 
     for name in args.peers.split(","):
-        cls = PEERS[name]
         capacity = n_base + max_adds + 16
-
-        def fresh():
-            peer = cls(capacity)
-            snap = cpu_snapshot()
-            t0 = time.perf_counter()
-            peer.build(base, cores)
-            secs = time.perf_counter() - t0
-            print(
-                f"   {name} {peer.version}: built {n_base} rows (M {M}, efC {EF_CONSTRUCTION}, {cores} threads) "
-                f"in {secs:.2f} s ({n_base / secs:.0f} rows/s; others {others_cell(others_since(snap))})"
-            )
-            return peer
-
-        peer = fresh()
+        peer = fresh_peer(name, capacity, base, cores)
         ef, _ = choose_ef(peer, queries, truth, cores)
         runs = []
         for i, threads in enumerate(threads_list):
             if i > 0:
-                peer = fresh()
+                peer = fresh_peer(name, capacity, base, cores)
             peer.set_ef(ef)
             for write in (False, True):
                 runs.append(run_mix(peer, queries, reserve, n_base, threads, mix_ops, write))

@@ -16,8 +16,15 @@ BUILD_PNG = "hnsw_build.png"
 THREADS_PNG = "threads.png"
 MIX_PNG = "mix.png"
 DPI = 100
-COLOURS = {"sagevec": "#d62728", "hnswlib": "#1f77b4", "faiss": "#2ca02c", "usearch": "#ff7f0e",
-           "numpy": "#7f7f7f", "simsimd": "#9467bd", "numkong": "#8c564b"}
+COLOURS = {
+    "sagevec": "#d62728",
+    "hnswlib": "#1f77b4",
+    "faiss": "#2ca02c",
+    "usearch": "#ff7f0e",
+    "numpy": "#7f7f7f",
+    "simsimd": "#9467bd",
+    "numkong": "#8c564b",
+}
 
 
 def recall_png(dataset: str) -> str:
@@ -50,8 +57,14 @@ def save(fig: Any, path: Path) -> None:
         im.convert("RGB").quantize(colors=64).save(path, optimize=True)
 
 
-def grouped_bars(ax: Any, groups: list[str], series: dict[str, list[float | None]], ylabel: str,
-                 log: bool = False, colours: dict[str, str] | None = None) -> None:
+def grouped_bars(
+    ax: Any,
+    groups: list[str],
+    series: dict[str, list[float | None]],
+    ylabel: str,
+    log: bool = False,
+    colours: dict[str, str] | None = None,
+) -> None:
     """One bar per series in each group (None: no bar); colours by series name."""
     n = max(1, len(series))
     width = 0.8 / n
@@ -89,15 +102,26 @@ def plot_exact(sec: dict[str, Any], path: Path) -> None:
     plt = pyplot()
     rows = sec["rows"]
     groups = list(dict.fromkeys((r["dim"], r["threads"]) for r in rows))
-    labels = {"sagevec": "sagevec kernels.knn", "BLAS": "faiss IndexFlatL2, BLAS path",
-              "SIMD scan": "faiss IndexFlatL2, SIMD path"}
-    colours = {labels["sagevec"]: COLOURS["sagevec"], labels["BLAS"]: COLOURS["faiss"],
-               labels["SIMD scan"]: "#98df8a"}
+    labels = {
+        "sagevec": "sagevec kernels.knn",
+        "BLAS": "faiss IndexFlatL2, BLAS path",
+        "SIMD scan": "faiss IndexFlatL2, SIMD path",
+    }
+    colours = {labels["sagevec"]: COLOURS["sagevec"], labels["BLAS"]: COLOURS["faiss"], labels["SIMD scan"]: "#98df8a"}
     series: dict[str, list[float | None]] = {}
     for key, label in labels.items():
-        series[label] = [next((r["qps"] for r in rows if (r["dim"], r["threads"]) == g
-                               and (r["engine"] == key or (r["engine"] == "faiss" and r["path"] == key))), None)
-                         for g in groups]
+        series[label] = [
+            next(
+                (
+                    r["qps"]
+                    for r in rows
+                    if (r["dim"], r["threads"]) == g
+                    and (r["engine"] == key or (r["engine"] == "faiss" and r["path"] == key))
+                ),
+                None,
+            )
+            for g in groups
+        ]
     fig, ax = plt.subplots(figsize=(8, 4))
     grouped_bars(ax, [f"d={d}, {t} thr" for d, t in groups], series, "queries / s", log=True, colours=colours)
     ax.set_title(f"exact k={sec['k']} search, {sec['queries']} x {sec['base']:,}", fontsize=10)
@@ -110,8 +134,15 @@ def plot_recall(name: str, ds: dict[str, Any], target: float, path: Path) -> Non
     fig, axes = plt.subplots(1, len(sweeps), figsize=(5 * len(sweeps), 4), squeeze=False)
     for ax, (t, curves) in zip(axes[0], sweeps.items()):
         for engine, points in curves.items():
-            ax.plot([p["recall"] for p in points], [p["qps"] for p in points], marker="o", ms=3,
-                    label=engine, color=colour(engine), lw=2 if engine == "sagevec" else 1.2)
+            ax.plot(
+                [p["recall"] for p in points],
+                [p["qps"] for p in points],
+                marker="o",
+                ms=3,
+                label=engine,
+                color=colour(engine),
+                lw=2 if engine == "sagevec" else 1.2,
+            )
         ax.axvline(target, color="#999999", ls="--", lw=0.8)
         ax.set_yscale("log")
         ax.set_xlabel("recall@10")
@@ -148,8 +179,13 @@ def plot_threads(sec: dict[str, Any], path: Path) -> None:
         n = len(counts)
         for i, t in enumerate(counts):
             xs = [e + (i - (n - 1) / 2) * 0.8 / n for e in range(len(engines))]
-            ax.bar(xs, [r["qps"][t] for r in ds["rows"]], 0.8 / n, label=f"{t} Python thread(s)",
-                   color=["#9ecae1", "#3182bd", "#08519c"][i % 3])
+            ax.bar(
+                xs,
+                [r["qps"][t] for r in ds["rows"]],
+                0.8 / n,
+                label=f"{t} Python thread(s)",
+                color=["#9ecae1", "#3182bd", "#08519c"][i % 3],
+            )
         for e, r in enumerate(ds["rows"]):
             ax.text(e, r["qps"][counts[-1]], f"{r['ratio']:.2f}x", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(range(len(engines)))

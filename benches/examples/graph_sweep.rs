@@ -26,6 +26,7 @@ use sagevec_index::graph::{Graph, GraphParams, SearchScratch, SearchStats, Trave
 use sagevec_index::{BatchResults, knn};
 use sagevec_kernels::{Metric, Rows, TopK};
 use sagevec_scheduler::{NumaPool, Par, Policy, Topology, plan, rayon};
+use sagevec_testkit::{median, normalize_rows, recall_at_k};
 
 const K: usize = 10;
 
@@ -141,9 +142,9 @@ fn load(path: &str) -> (Vec<f32>, usize) {
     (f32s(&bytes[start + hlen..]), shape[1])
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+/// Median seconds of `times` (at least one).
+fn median_secs(times: &[Duration]) -> f64 {
+    median(times.iter().map(Duration::as_secs_f64)).expect("at least one run")
 }
 
 /// CPU time this thread has run, from `/proc/thread-self/schedstat` (Linux), so a
@@ -174,16 +175,8 @@ fn main() {
     }
     if a.metric == Metric::Cosine {
         // As the index does: unit rows, inner product.
-        for v in [&mut base, &mut queries] {
-            for row in v.chunks_exact_mut(dim) {
-                let n = row
-                    .iter()
-                    .map(|&x| f64::from(x).powi(2))
-                    .sum::<f64>()
-                    .sqrt();
-                row.iter_mut().for_each(|x| *x = (f64::from(*x) / n) as f32);
-            }
-        }
+        normalize_rows(&mut base, dim);
+        normalize_rows(&mut queries, dim);
     }
     let metric = if a.metric == Metric::Cosine {
         Metric::InnerProduct
@@ -237,7 +230,7 @@ fn main() {
                 "{:<10} {:>8} {:>10.3}",
                 format!("sagevec-{name}"),
                 t,
-                median(times).as_secs_f64()
+                median_secs(&times)
             );
         }
     }
@@ -294,21 +287,14 @@ fn main() {
                     }
                     cpu_times.extend(cpu);
                 }
-                let hits: usize = (0..nq)
-                    .map(|i| {
-                        ids[i * K..(i + 1) * K]
-                            .iter()
-                            .filter(|id| truth.ids(i).contains(id))
-                            .count()
-                    })
-                    .sum();
-                let secs = median(times).as_secs_f64();
+                let recall = recall_at_k(ids.chunks(K), (0..nq).map(|i| truth.ids(i)), K);
+                let secs = median_secs(&times);
                 println!(
                     "{:<10} {:>8} {:>6} {:>10.4} {:>12.0} {:>8.0} {:>6.0} {:>10}",
                     engine,
                     t,
                     ef,
-                    hits as f64 / (nq * K) as f64,
+                    recall,
                     nq as f64 / secs,
                     stats.distances as f64 / nq as f64,
                     stats.hops as f64 / nq as f64,
@@ -317,7 +303,7 @@ fn main() {
                     } else {
                         // Queries per CPU-second of the workers, times the thread count:
                         // the QPS an otherwise idle box would give if the threads scale.
-                        let cpu_s = median(cpu_times).as_secs_f64();
+                        let cpu_s = median_secs(&cpu_times);
                         format!("{:.0}", nq as f64 * t as f64 / cpu_s)
                     }
                 );

@@ -31,14 +31,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 # numpy's OpenBLAS pool is not used here; keep its threads from spinning
 # beside the pools being measured (set before numpy is imported).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 try:
     import sagevec
@@ -47,6 +48,10 @@ except ImportError:  # run from a checkout without installing: use the in-tree p
     import sagevec
 
 ROOT = Path(__file__).resolve().parents[2]
+# The peer engines and ground truth every Python bench shares.
+sys.path.insert(0, str(ROOT / "benches" / "compare"))
+import peers as peer_engines  # noqa: E402
+
 CORE_DIR = Path(__file__).resolve().parent / "core_qps"
 CORE_TARGET = ROOT / "target" / "python-bench"
 CORE_BIN = CORE_TARGET / "release" / "sagevec-python-bench-core"
@@ -54,11 +59,9 @@ CORE_BIN = CORE_TARGET / "release" / "sagevec-python-bench-core"
 Search = Callable[[np.ndarray], Any]
 
 # The ids in one single-query result, per library.
-IDS_OF: dict[str, Callable[[Any], list[int]]] = {
-    "sagevec": lambda r: r[0].tolist(),
-    "hnswlib": lambda r: r[0].reshape(-1).tolist(),  # (labels, distances)
-    "faiss": lambda r: r[1].reshape(-1).tolist(),  # (distances, labels)
-    "usearch": lambda r: r.keys.reshape(-1).tolist(),  # Matches
+IDS_OF: dict[str, Callable[[Any], Any]] = {
+    "sagevec": lambda r: r[0],
+    **{name: cls.ids for name, cls in peer_engines.PEERS.items()},
 }
 
 
@@ -107,7 +110,7 @@ def thread_scaling(search: Search, rows: list[np.ndarray], rounds: int) -> tuple
     q2: list[float] = []
     threads_qps(search, rows, 1)  # warm
     for r in range(rounds):
-        for n in ((1, 2) if r % 2 == 0 else (2, 1)):
+        for n in (1, 2) if r % 2 == 0 else (2, 1):
             (q1 if n == 1 else q2).append(threads_qps(search, rows, n))
     return statistics.median(q1), statistics.median(q2), statistics.median(b / a for a, b in zip(q1, q2))
 
@@ -178,60 +181,31 @@ def with_spinner(call: Callable[[], Any]) -> float:
 # ------------------------------------------------------------------- peers
 
 
-def peers(base: np.ndarray, m: int, ef_construction: int, ef: int, build_threads: int) -> dict[str, tuple[Search, Callable[[np.ndarray], Search]]]:
+def peers(
+    base: np.ndarray, m: int, ef_construction: int, ef: int, k: int, build_threads: int
+) -> dict[str, tuple[Search, Callable[[np.ndarray], Search]]]:
     """For each installed peer: (single-query search on ``base``, a function
     building the same kind of index on other rows and returning its search)."""
     out: dict[str, tuple[Search, Callable[[np.ndarray], Search]]] = {}
-    dim = base.shape[1]
-    try:
-        import hnswlib
+    for name, cls in peer_engines.PEERS.items():
 
-        def hnswlib_index(x: np.ndarray) -> Search:
-            p = hnswlib.Index(space="l2", dim=dim)
-            p.init_index(max_elements=len(x), ef_construction=ef_construction, M=m, random_seed=1)
-            p.set_num_threads(build_threads)
-            p.add_items(x, np.arange(len(x)))
+        def make(x: np.ndarray, cls: type = cls) -> Search:
+            p = cls("l2", x.shape[1], m, ef_construction, k=k)
+            p.build(x, build_threads)
             p.set_ef(ef)
-            p.set_num_threads(1)
-            return lambda q: p.knn_query(q, k=10, num_threads=1)
+            return p.search
 
-        out["hnswlib"] = (hnswlib_index(base), hnswlib_index)
-    except ImportError:
-        pass
-    try:
-        import faiss
-
-        def faiss_index(x: np.ndarray) -> Search:
-            f = faiss.IndexHNSWFlat(dim, m)
-            f.hnsw.efConstruction = ef_construction
-            faiss.omp_set_num_threads(build_threads)
-            f.add(x)
-            f.hnsw.efSearch = ef
-            faiss.omp_set_num_threads(1)
-            # faiss has no 1-D query API: rows are passed as (1, dim) views.
-            return lambda q: f.search(q.reshape(1, -1), 10)
-
-        out["faiss"] = (faiss_index(base), faiss_index)
-    except ImportError:
-        pass
-    try:
-        from usearch.index import Index as UIndex
-
-        def usearch_index(x: np.ndarray) -> Search:
-            u = UIndex(ndim=dim, metric="l2sq", connectivity=m, expansion_add=ef_construction, expansion_search=ef)
-            u.add(np.arange(len(x)), x, threads=build_threads)
-            return lambda q: u.search(q, 10, threads=1)
-
-        out["usearch"] = (usearch_index(base), usearch_index)
-    except ImportError:
-        pass
+        try:
+            out[name] = (make(base), make)
+        except ImportError:
+            pass
     return out
 
 
 # -------------------------------------------------------------------- core
 
 
-def core_binary(skip_build: bool) -> Optional[Path]:
+def core_binary(skip_build: bool) -> Path | None:
     """The Rust core timer, built from the current sources first (a no-op when
     it is up to date) so that it times the same core as the extension; without
     cargo (or with ``--no-core-build``), whatever was built before."""
@@ -243,11 +217,14 @@ def core_binary(skip_build: bool) -> Optional[Path]:
     r = subprocess.run(
         [cargo, "build", "--release", "-q", "--manifest-path", str(CORE_DIR / "Cargo.toml")],
         env=env,
+        check=False,
     )
     return CORE_BIN if r.returncode == 0 and CORE_BIN.exists() else None
 
 
-def run_core(binary: Path, index_dir: Path, queries_file: Path, dim: int, k: int, ef: int, repeats: int, tiny_dir: Path) -> dict[str, Any]:
+def run_core(
+    binary: Path, index_dir: Path, queries_file: Path, dim: int, k: int, ef: int, repeats: int, tiny_dir: Path
+) -> dict[str, Any]:
     out = subprocess.run(
         [str(binary), str(index_dir), str(queries_file), str(dim), str(k), str(ef), str(repeats), str(tiny_dir)],
         capture_output=True,
@@ -274,8 +251,11 @@ def main() -> None:
     ap.add_argument("--core-rounds", type=int, default=5, help="interleaved Python / Rust rounds in (d) (default 5)")
     ap.add_argument("--no-peers", action="store_true", help="skip hnswlib / faiss / usearch")
     ap.add_argument("--no-core", action="store_true", help="skip the Rust core comparison")
-    ap.add_argument("--no-core-build", action="store_true",
-                    help="use the Rust core timer as built before (default: cargo build it first, a no-op when fresh)")
+    ap.add_argument(
+        "--no-core-build",
+        action="store_true",
+        help="use the Rust core timer as built before (default: cargo build it first, a no-op when fresh)",
+    )
     ap.add_argument("--json", type=Path, help="also write every number here")
     args = ap.parse_args()
 
@@ -291,15 +271,27 @@ def main() -> None:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     report: dict[str, Any] = {
         "setup": {
-            "n": args.n, "dim": dim, "queries": args.queries, "k": k, "ef": ef, "m": args.m,
-            "ef_construction": args.ef_construction, "cpus": cpus, "isa": sagevec.active_isa(),
-            "python": sys.version.split()[0], "switch_interval_s": sys.getswitchinterval(),
+            "n": args.n,
+            "dim": dim,
+            "queries": args.queries,
+            "k": k,
+            "ef": ef,
+            "m": args.m,
+            "ef_construction": args.ef_construction,
+            "cpus": cpus,
+            "isa": sagevec.active_isa(),
+            "python": sys.version.split()[0],
+            "switch_interval_s": sys.getswitchinterval(),
         }
     }
-    print(f"# sagevec {sagevec.__version__} ({sagevec.active_isa()}), Python {report['setup']['python']}, "
-          f"{cpus} CPUs, load average {load_avg()}")
-    print(f"# index {args.n} x {dim} clustered, {args.queries} queries, k={k}, ef={ef}, "
-          f"m={args.m}, ef_construction={args.ef_construction}, medians of {args.rounds} rounds\n")
+    print(
+        f"# sagevec {sagevec.__version__} ({sagevec.active_isa()}), Python {report['setup']['python']}, "
+        f"{cpus} CPUs, load average {load_avg()}"
+    )
+    print(
+        f"# index {args.n} x {dim} clustered, {args.queries} queries, k={k}, ef={ef}, "
+        f"m={args.m}, ef_construction={args.ef_construction}, medians of {args.rounds} rounds\n"
+    )
 
     work = Path(tempfile.mkdtemp(prefix="sagevec-bench-"))
     try:
@@ -324,19 +316,24 @@ def main() -> None:
         }
         if not args.no_peers:
             t0 = time.perf_counter()
-            libs.update(peers(base, args.m, args.ef_construction, ef, cpus or 1))
-            print(f"peers built in {time.perf_counter() - t0:.1f} s: {', '.join(l for l in libs if l != 'sagevec') or 'none installed'}")
+            libs.update(peers(base, args.m, args.ef_construction, ef, k, cpus or 1))
+            print(
+                f"peers built in {time.perf_counter() - t0:.1f} s: {', '.join(n for n in libs if n != 'sagevec') or 'none installed'}"
+            )
 
         # Recall@k of each on these queries (so that speed compares like with like).
+        # sagevec's exact kernel (tested against an f64 oracle): no faiss needed, so
+        # `--no-peers` runs in a venv without the peers.
         truth, _ = sagevec.kernels.knn(queries, base, k=k)
         recall = {}
         for name, (search, _) in libs.items():
-            got = [IDS_OF[name](search(q)) for q in rows]
-            recall[name] = float(np.mean([len(set(g) & set(t.tolist())) / k for g, t in zip(got, truth)]))
+            recall[name] = peer_engines.recall([IDS_OF[name](search(q)) for q in rows], truth, k)
 
         # (a) threads
-        print(f"\n## (a) single-query search from N Python threads vs one batch_search "
-              f"({args.queries} queries; load average {load_avg()})\n")
+        print(
+            f"\n## (a) single-query search from N Python threads vs one batch_search "
+            f"({args.queries} queries; load average {load_avg()})\n"
+        )
         print("| library | recall@10 | 1 thread QPS | 2 threads QPS | 2/1 | batch_search QPS |")
         print("|---|---|---|---|---|---|")
         a: dict[str, Any] = {}
@@ -354,13 +351,17 @@ def main() -> None:
             ratio = statistics.median(b / a for a, b in zip(r["threads_qps_1"], r["threads_qps_2"]))
             core_batch_qps = args.queries / statistics.median(r["batch_s"])
             a["rust_core"] = {"qps_1": q1, "qps_2": q2, "ratio": ratio, "batch_qps": core_batch_qps}
-            print(f"| (control) sagevec Rust core, Rust threads | {recall['sagevec']:.3f} | {q1:,.0f} | {q2:,.0f} "
-                  f"| {ratio:.2f}x | {core_batch_qps:,.0f} |")
+            print(
+                f"| (control) sagevec Rust core, Rust threads | {recall['sagevec']:.3f} | {q1:,.0f} | {q2:,.0f} "
+                f"| {ratio:.2f}x | {core_batch_qps:,.0f} |"
+            )
         report["threads"] = a
 
         # (b) one call on a 64-vector index
-        print(f"\n## (b) one single-query call on a 64-vector index (mean of {args.calls} calls, "
-              f"median of {args.rounds} rounds, libraries in turn)\n")
+        print(
+            f"\n## (b) one single-query call on a 64-vector index (mean of {args.calls} calls, "
+            f"median of {args.rounds} rounds, libraries in turn)\n"
+        )
         print("| library | us per call |")
         print("|---|---|")
         # Round robin over the libraries, so that a burst of outside load does
@@ -376,9 +377,13 @@ def main() -> None:
         report["tiny_call_us"] = b
 
         # (c) a busy Python thread
-        print("\n## (c) batch_search while a pure-Python thread spins (takes the GIL whenever it can), "
-              "and, as a control, while another process spins (same CPU demand, no GIL)\n")
-        print("| pool | queries | alone ms | + Python thread ms | slowdown | + spinning process ms | slowdown | thread / process |")
+        print(
+            "\n## (c) batch_search while a pure-Python thread spins (takes the GIL whenever it can), "
+            "and, as a control, while another process spins (same CPU demand, no GIL)\n"
+        )
+        print(
+            "| pool | queries | alone ms | + Python thread ms | slowdown | + spinning process ms | slowdown | thread / process |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         c: list[dict[str, Any]] = []
         ix1 = sagevec.Index.load(work / "index", ef_search=ef, threads=1)
@@ -387,17 +392,28 @@ def main() -> None:
             for batch in (queries, big):
                 alone, busy, proc = [], [], []
                 index.batch_search(batch, k)
-                call = lambda: index.batch_search(batch, k)  # noqa: E731
+                call = lambda index=index, batch=batch: index.batch_search(batch, k)  # noqa: E731
                 for _ in range(args.rounds if len(batch) == len(queries) else max(3, args.rounds // 3)):
                     alone.append(timed(call, 1)[0])
                     busy.append(with_spinner(call))
                     proc.append(with_spinning_process(call))
                 ma, mb, mp = statistics.median(alone), statistics.median(busy), statistics.median(proc)
-                c.append({"pool": pool_name, "queries": len(batch), "alone_s": ma, "busy_thread_s": mb,
-                          "busy_process_s": mp, "slowdown": mb / ma, "slowdown_process": mp / ma,
-                          "thread_vs_process": mb / mp})
-                print(f"| {pool_name} | {len(batch)} | {ma * 1e3:.1f} | {mb * 1e3:.1f} | {mb / ma:.2f}x "
-                      f"| {mp * 1e3:.1f} | {mp / ma:.2f}x | {mb / mp:.2f}x |")
+                c.append(
+                    {
+                        "pool": pool_name,
+                        "queries": len(batch),
+                        "alone_s": ma,
+                        "busy_thread_s": mb,
+                        "busy_process_s": mp,
+                        "slowdown": mb / ma,
+                        "slowdown_process": mp / ma,
+                        "thread_vs_process": mb / mp,
+                    }
+                )
+                print(
+                    f"| {pool_name} | {len(batch)} | {ma * 1e3:.1f} | {mb * 1e3:.1f} | {mb / ma:.2f}x "
+                    f"| {mp * 1e3:.1f} | {mp / ma:.2f}x | {mb / mp:.2f}x |"
+                )
         report["busy_thread"] = c
 
         # (d) Python against the Rust core
@@ -405,20 +421,25 @@ def main() -> None:
             if binary is None:
                 print("\n## (d) skipped: no cargo to build benches/python/core_qps (see README)")
             else:
-                print(f"\n## (d) the Python layer vs the Rust core, same saved index "
-                      f"({args.core_rounds} interleaved rounds of {args.rounds} calls; load average {load_avg()})\n")
+                print(
+                    f"\n## (d) the Python layer vs the Rust core, same saved index "
+                    f"({args.core_rounds} interleaved rounds of {args.rounds} calls; load average {load_avg()})\n"
+                )
                 py_batch, py_single, py_tiny, core = [], [], [], []
                 tiny_search = _tiny_sagevec(tiny_base, dim, ef, k)
+
                 def python_side() -> None:
                     py_batch.extend(timed(lambda: ix.batch_search(queries, k), args.rounds))
                     py_single.append(per_call_us(lambda q: ix.search(q, k), rows, len(rows), 1))
                     py_tiny.append(per_call_us(tiny_search, rows[:64], args.calls, 3))
 
                 def core_side() -> None:
-                    core.append(run_core(binary, work / "index", work / "queries.f32", dim, k, ef, args.rounds, work / "tiny"))
+                    core.append(
+                        run_core(binary, work / "index", work / "queries.f32", dim, k, ef, args.rounds, work / "tiny")
+                    )
 
                 for turn in range(args.core_rounds):  # alternating which side goes first
-                    for side in ((python_side, core_side) if turn % 2 == 0 else (core_side, python_side)):
+                    for side in (python_side, core_side) if turn % 2 == 0 else (core_side, python_side):
                         side()
                 core_batch = [s for r in core for s in r["batch_s"]]
                 core_single = [s for r in core for s in r["single_us"]]
@@ -429,11 +450,18 @@ def main() -> None:
                 print("| measure | Python | Rust core | Python / core |")
                 print("|---|---|---|---|")
                 print(f"| batch_search QPS ({args.queries} queries) | {pb:,.0f} | {cb:,.0f} | {pb / cb:.3f}x |")
-                print(f"| single-query search, us per call ({args.n}-row index) | {ps:.2f} | {cs:.2f} | +{ps - cs:.2f} us |")
+                print(
+                    f"| single-query search, us per call ({args.n}-row index) | {ps:.2f} | {cs:.2f} | +{ps - cs:.2f} us |"
+                )
                 print(f"| single-query search, us per call (64-row index) | {pt:.2f} | {ct:.2f} | +{pt - ct:.2f} us |")
                 report["python_vs_core"] = {
-                    "batch_qps_python": pb, "batch_qps_core": cb, "batch_ratio": pb / cb,
-                    "single_us_python": ps, "single_us_core": cs, "tiny_us_python": pt, "tiny_us_core": ct,
+                    "batch_qps_python": pb,
+                    "batch_qps_core": cb,
+                    "batch_ratio": pb / cb,
+                    "single_us_python": ps,
+                    "single_us_core": cs,
+                    "tiny_us_python": pt,
+                    "tiny_us_core": ct,
                 }
 
         # Targets (issue 6)
@@ -442,9 +470,11 @@ def main() -> None:
         checks = [
             ("2 threads >= 1.95x one thread", f"{s['ratio']:.2f}x", s["ratio"] >= 1.95),
             ("one single-query call on a tiny index <= 3 us", f"{b['sagevec']:.2f} us", b["sagevec"] <= 3.0),
-            ("busy Python thread slows a batch call < 1.1x (threads=1 pool, 8x batch)",
-             f"{c[-1]['slowdown']:.2f}x (a spinning process: {c[-1]['slowdown_process']:.2f}x)",
-             c[-1]["slowdown"] < 1.1),
+            (
+                "busy Python thread slows a batch call < 1.1x (threads=1 pool, 8x batch)",
+                f"{c[-1]['slowdown']:.2f}x (a spinning process: {c[-1]['slowdown_process']:.2f}x)",
+                c[-1]["slowdown"] < 1.1,
+            ),
         ]
         if "python_vs_core" in report:
             r = report["python_vs_core"]["batch_ratio"]

@@ -37,12 +37,14 @@
 mod buffer;
 mod error;
 mod fork;
+mod generational;
 #[cfg(feature = "hwloc")]
 mod hwloc;
 mod par;
 mod pin;
 mod plan;
 mod pool;
+mod primitive;
 mod sysfs;
 mod topology;
 

@@ -41,17 +41,29 @@ pub fn process_cpus() -> io::Result<Vec<usize>> {
     }
 }
 
-/// Lowers the calling thread's scheduling priority to `nice` (Linux keeps a nice
-/// value per thread): background work then yields to normal-priority threads
-/// that want the same cores. Elsewhere it does nothing.
-pub(crate) fn lower_current_thread_priority(nice: i32) -> io::Result<()> {
+/// Lowers the calling thread's scheduling priority by `by` nice steps from
+/// where it is (capped at 19; Linux keeps a nice value per thread, and a new
+/// thread starts at its creator's): background work then yields to the
+/// process's other threads that want the same cores, whatever nice the process
+/// itself runs at. Elsewhere it does nothing.
+pub(crate) fn lower_current_thread_priority(by: i32) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: gettid takes no argument and cannot fail.
-        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
+        // getpriority may return -1 as a value: errno tells an error apart.
+        // SAFETY: `__errno_location` returns this thread's errno slot, always valid.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: plain syscall on an integer thread id of this process.
+        let current = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) };
+        let err = io::Error::last_os_error();
+        if current == -1 && err.raw_os_error() != Some(0) {
+            return Err(err);
+        }
+        let nice = current.saturating_add(by).min(19);
         // SAFETY: plain syscall on an integer thread id of this process; nothing
         // is read or written through pointers.
-        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) };
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) };
         if rc == 0 {
             Ok(())
         } else {
@@ -60,7 +72,7 @@ pub(crate) fn lower_current_thread_priority(nice: i32) -> io::Result<()> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = nice;
+        let _ = by;
         Ok(())
     }
 }

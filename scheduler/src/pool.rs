@@ -2,11 +2,11 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::error::SchedError;
 use crate::fork;
+use crate::generational::Generational;
 use crate::pin::{lower_current_thread_priority, pin_current_thread};
 use crate::plan::{Placement, Policy, plan};
 use crate::topology::Topology;
@@ -24,26 +24,19 @@ pub struct NumaPool {
     placement: Placement,
     /// Workers run at a lowered priority (see [`NumaPool::new_background`]).
     background: bool,
-    /// Never null. Replaced only after a fork (the old value is leaked), freed in
-    /// `Drop`; so a `&Built` obtained through `&self` lives as long as `&self`.
-    current: AtomicPtr<Built>,
+    /// The pools of this process: rebuilt on first use after a fork, the
+    /// parent's leaked (see `generational`).
+    current: Generational<Built>,
 }
 
 /// The pools of one process generation.
 struct Built {
-    generation: u64,
     pools: Vec<rayon::ThreadPool>,
     pin_failures: Arc<Mutex<Vec<String>>>,
 }
 
-// `AtomicPtr<Built>` is Send + Sync whatever `Built` is; make sure sharing it is sound.
-const _: () = {
-    const fn shared<T: Send + Sync>() {}
-    shared::<Built>();
-};
-
 impl Built {
-    fn new(placement: &Placement, generation: u64, background: bool) -> Result<Built, SchedError> {
+    fn new(placement: &Placement, background: bool) -> Result<Built, SchedError> {
         let pin_failures = Arc::new(Mutex::new(Vec::new()));
         let pools = placement
             .nodes()
@@ -79,14 +72,14 @@ impl Built {
             pool.broadcast(|_| ());
         }
         Ok(Built {
-            generation,
             pools,
             pin_failures,
         })
     }
 }
 
-/// Nice value of background pools' workers.
+/// How many nice steps background pools' workers run below the thread that
+/// builds the pool (capped at 19).
 pub const BACKGROUND_NICE: i32 = 10;
 
 impl NumaPool {
@@ -95,8 +88,9 @@ impl NumaPool {
         NumaPool::build(placement, false)
     }
 
-    /// Like [`new`](Self::new), but every worker runs at nice
-    /// [`BACKGROUND_NICE`]: for background work (index builds) that should use
+    /// Like [`new`](Self::new), but every worker runs [`BACKGROUND_NICE`] nice
+    /// steps below the calling thread (nice 10 from a process at nice 0, capped
+    /// at 19): for background work (index builds) that should use
     /// idle cores and yield them to normal-priority threads (searches) that want
     /// them. Linux only; elsewhere the same as `new`.
     pub fn new_background(placement: Placement) -> Result<NumaPool, SchedError> {
@@ -108,11 +102,11 @@ impl NumaPool {
             return Err(SchedError::Pool("the placement has no worker".into()));
         }
         fork::register();
-        let built = Built::new(&placement, fork::generation(), background)?;
+        let built = Built::new(&placement, background)?;
         Ok(NumaPool {
             background,
             placement,
-            current: AtomicPtr::new(Box::into_raw(Box::new(built))),
+            current: Generational::new(built, fork::generation),
         })
     }
 
@@ -226,61 +220,11 @@ impl NumaPool {
 
     /// The pools for this process, rebuilt first if we are in a forked child.
     fn built(&self) -> &Built {
-        let generation = fork::generation();
-        let ptr = self.current.load(Ordering::Acquire);
-        // SAFETY: `current` is never null and a `Built` it has pointed to is freed only
-        // in `Drop`, which needs `&mut self` (replaced ones are leaked).
-        let built = unsafe { &*ptr };
-        if built.generation == generation {
-            built
-        } else {
-            self.rebuild(ptr, generation)
-        }
-    }
-
-    #[cold]
-    fn rebuild(&self, mut seen: *mut Built, generation: u64) -> &Built {
-        loop {
-            let fresh =
-                Built::new(&self.placement, generation, self.background).unwrap_or_else(|e| {
-                    panic!("sagevec: rebuilding the NumaPool after fork failed: {e}")
-                });
-            let fresh = Box::into_raw(Box::new(fresh));
-            match self
-                .current
-                .compare_exchange(seen, fresh, Ordering::AcqRel, Ordering::Acquire)
-            {
-                // The replaced `Built` comes from before the fork: its threads do not
-                // exist here, and dropping it would wake them through locks that may
-                // have been held at fork time. It is leaked on purpose.
-                // SAFETY: `fresh` came from `Box::into_raw` and is now `current`, so it
-                // lives until `Drop` (see `built`).
-                Ok(_) => return unsafe { &*fresh },
-                Err(other) => {
-                    // SAFETY: the exchange failed, so `fresh` was never shared.
-                    drop(unsafe { Box::from_raw(fresh) });
-                    // SAFETY: as in `built`: `other` is the live `current`.
-                    let built = unsafe { &*other };
-                    if built.generation == generation {
-                        return built;
-                    }
-                    seen = other;
-                }
-            }
-        }
-    }
-}
-
-impl Drop for NumaPool {
-    fn drop(&mut self) {
-        let ptr = *self.current.get_mut();
-        // SAFETY: `&mut self`: no `&Built` from `built()` is alive, and `ptr` came
-        // from `Box::into_raw`.
-        let built = unsafe { Box::from_raw(ptr) };
-        if built.generation != fork::generation() {
-            // Pools from before a fork: leak, as in `rebuild`.
-            std::mem::forget(built);
-        }
+        self.current.get(|| {
+            Built::new(&self.placement, self.background).unwrap_or_else(|e| {
+                panic!("sagevec: rebuilding the NumaPool after fork failed: {e}")
+            })
+        })
     }
 }
 

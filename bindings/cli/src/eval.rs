@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Args;
 use sagevec_index::BatchResults;
@@ -12,6 +12,7 @@ use sagevec_index::graph::Traversal;
 use sagevec_kernels::Rows;
 use serde_json::json;
 
+use crate::bench::timing::Sample;
 use crate::error::CliError;
 use crate::files::{self, index_error};
 use crate::progress::Progress;
@@ -66,11 +67,6 @@ struct Point {
     ef: Option<usize>,
     recall: f64,
     qps: f64,
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort_unstable();
-    times[times.len() / 2]
 }
 
 pub(crate) fn run(
@@ -131,7 +127,7 @@ pub(crate) fn run(
                 .batch_search(rows, &params, &mut got)
                 .map_err(|e| files::row_error(&args.queries, 0, e))?;
             if run > 0 {
-                times.push(t.elapsed()); // run 0 warms caches
+                times.push(t.elapsed().as_secs_f64()); // run 0 warms caches
             }
             bar.inc(1);
         }
@@ -139,7 +135,7 @@ pub(crate) fn run(
             setting,
             ef: ef.map(|e| e.max(args.k)),
             recall: files::recall(&truth, &got, args.k),
-            qps: queries.rows as f64 / median(times).as_secs_f64(),
+            qps: queries.rows as f64 / Sample::from_secs(times, 1).median,
         });
     }
     drop(bar);

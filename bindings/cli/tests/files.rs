@@ -5,51 +5,33 @@
 use std::path::Path;
 
 use sagevec_cli::formats::{self, Format, IdMatrix, Matrix};
+use sagevec_testkit::{Clusters, Noise, SplitMix64, exact_knn, l2sq_f64, uniform};
 use serde_json::Value;
 
 mod common;
 use common::{TempDir, ok, sagevec, text, usage_error};
 
-/// Seeded clustered rows (xorshift), distinct enough that no query has ties.
+/// Seeded clustered rows: 8 centres uniform in `[-4, 4)^dim`, uniform noise of
+/// half-width 1; distinct enough that no query has ties. Each seed has its own
+/// centres, so queries (another seed) sit off the base's clusters: a graph search
+/// must work for its recall (in-cluster queries make it 1.0 at every beam).
 fn clustered(rows: usize, dim: usize, seed: u64) -> Matrix {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        ((s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 23) as f32) - 1.0
-    };
-    let centres: Vec<f32> = (0..8 * dim).map(|_| next() * 4.0).collect();
-    let mut data = Vec::with_capacity(rows * dim);
-    for r in 0..rows {
-        let c = r % 8;
-        data.extend((0..dim).map(|j| centres[c * dim + j] + next()));
+    let centres = uniform(&mut SplitMix64::new(seed), 8 * dim, 4.0);
+    let clusters = Clusters::with_centres(centres, dim, Noise::Uniform(1.0));
+    Matrix {
+        rows,
+        dim,
+        data: clusters.sample(rows, seed),
     }
-    Matrix { rows, dim, data }
 }
 
 /// Exact k nearest row numbers under squared L2 (ties to the lower row).
 fn brute_force(base: &Matrix, queries: &Matrix, k: usize) -> IdMatrix {
-    let mut data = Vec::with_capacity(queries.rows * k);
-    for q in 0..queries.rows {
-        let mut d: Vec<(f64, usize)> = (0..base.rows)
-            .map(|r| {
-                let dist = base
-                    .row(r)
-                    .iter()
-                    .zip(queries.row(q))
-                    .map(|(a, b)| f64::from(a - b).powi(2))
-                    .sum::<f64>();
-                (dist, r)
-            })
-            .collect();
-        d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        data.extend(d[..k].iter().map(|&(_, r)| r as i64));
-    }
+    let truth = exact_knn(&base.data, &queries.data, base.dim, k, l2sq_f64);
     IdMatrix {
         rows: queries.rows,
         cols: k,
-        data,
+        data: truth.iter().flatten().map(|&(row, _)| row as i64).collect(),
     }
 }
 
@@ -68,8 +50,12 @@ impl Files {
     /// base.fvecs (`rows` x `dim`), queries.npy (50 x `dim`), truth.ivecs (50 x 10).
     fn sized(name: &str, rows: usize, dim: usize) -> Files {
         let dir = TempDir::new(name);
-        let base = clustered(rows, dim, 7);
-        let queries = clustered(50, dim, 8);
+        // Seeds 11 and 12: across seed pairs a correct graph gives recall@10 0.976
+        // to 0.992 at ef 96 on the 2000 x 96 set; this pair sits where the data of
+        // the xorshift generator before the test kit did (0.992), so the recall
+        // bars below keep the margin they were set with.
+        let base = clustered(rows, dim, 11);
+        let queries = clustered(50, dim, 12);
         let truth = brute_force(&base, &queries, 10);
         formats::write_vectors(&dir.path("base.fvecs"), &base, Format::Fvecs).unwrap();
         formats::write_vectors(&dir.path("queries.npy"), &queries, Format::Npy).unwrap();

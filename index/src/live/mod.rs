@@ -36,11 +36,11 @@ use sagevec_scheduler::{Par, rayon};
 use self::chunk::{ALIVE, Chunk, NodeBlock, RowBlock};
 use crate::config::MAX_ID;
 use crate::error::IndexError;
+use crate::graph::GraphParams;
 use crate::graph::insert::{self, InsertScratch, LinkStore, NO_ENTRY, unpack_entry};
-use crate::graph::rng::SplitMix64;
+use crate::graph::rng::level_of;
 use crate::graph::search::{BuildDistance, SearchScratch, WalkDistance, rerank, scale_query, walk};
 use crate::graph::visited::{distance_of, row_of};
-use crate::graph::{GraphParams, MAX_LEVEL};
 use crate::metadata::Metadata;
 use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard};
 
@@ -63,18 +63,6 @@ fn chunk_shift_for(stride: usize) -> u32 {
     let target = (2usize << 20) / (stride * 4);
     target.clamp(16, 4096).next_power_of_two().trailing_zeros()
 }
-
-/// The level of slot `slot`: the `slot`-th draw of the SplitMix64 sequence seeded
-/// with `seed`, as `floor(-ln(u) * ml)` clamped to [`MAX_LEVEL`]: the same levels a
-/// batch build of the same rows in slot order draws.
-pub(crate) fn level_of(slot: usize, ml: f64, seed: u64) -> u8 {
-    let mut rng = SplitMix64::new(seed.wrapping_add((slot as u64).wrapping_mul(GAMMA)));
-    let l = (-rng.next_unit_open0().ln() * ml).floor();
-    (l.min(MAX_LEVEL as f64) as usize) as u8
-}
-
-/// SplitMix64's increment: the generator's state after `i` draws is `seed + i * GAMMA`.
-const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The table of chunks one reader or writer works from.
 pub(crate) struct Directory {

@@ -101,7 +101,7 @@ pub(crate) fn run(args: &AllArgs, progress: Progress, out: &mut dyn Write) -> Re
         "unix_time": super::unix_time(),
         "machine": kernels.info.to_json(),
         "kernels": kernels.json,
-        "search": search.json,
+        "search": search.report,
         "plots": plot_files.iter().map(|(file, shows)| json!({
             "file": file,
             "shows": shows,

@@ -15,6 +15,7 @@
 use std::hint::black_box;
 
 use sagevec_kernels::{AlignedVec, Isa, KernelError, KernelTable, Metric, Rows};
+use sagevec_rng::SplitMix64;
 
 use super::timing::{self, Sample};
 use super::{Plan, row_id};
@@ -64,19 +65,11 @@ impl Row {
     }
 }
 
-/// Deterministic pseudo-random floats in [-1, 1) (xorshift64*): cheap enough to
-/// fill hundreds of MiB, and never denormal, NaN or infinite.
+/// Deterministic pseudo-random floats in [-1, 1) (`SplitMix64::fill`): cheap enough
+/// to fill hundreds of MiB, and never denormal, NaN or infinite.
 pub(crate) fn random_vec(len: usize, seed: u64) -> AlignedVec<f32> {
     let mut v = AlignedVec::<f32>::zeroed(len);
-    let mut s = seed | 1;
-    for x in v.iter_mut() {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        let r = s.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        // 24 random bits → [0, 1) → [-1, 1).
-        *x = ((r >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
-    }
+    SplitMix64::new(seed).fill(&mut v);
     v
 }
 

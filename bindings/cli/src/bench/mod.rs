@@ -36,7 +36,7 @@ mod limits;
 mod plots;
 mod report;
 pub(crate) mod search;
-mod timing;
+pub(crate) mod timing;
 
 use std::fs::File;
 use std::io::Write;
@@ -45,6 +45,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use sagevec_kernels::{Isa, KernelTable, require_isa};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::CliError;
@@ -244,8 +245,11 @@ fn create_output(path: &Path, what: &str) -> Result<File, CliError> {
 }
 
 /// Writes `value` as pretty JSON and a newline to `file` (created at `path`).
-fn write_json(file: &mut File, path: &Path, value: &Value) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)
+fn write_json(file: &mut File, path: &Path, value: &impl Serialize) -> Result<(), CliError> {
+    // Through a `Value`, whose object keys are sorted: the files keep one key
+    // order whatever the struct's field order.
+    let text = serde_json::to_value(value)
+        .and_then(|v| serde_json::to_string_pretty(&v))
         .map_err(|e| CliError::Runtime(format!("encoding JSON: {e}")))?;
     file.write_all(text.as_bytes())
         .and_then(|()| file.write_all(b"\n"))

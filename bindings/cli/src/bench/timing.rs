@@ -26,7 +26,10 @@ pub(crate) struct Sample {
 }
 
 impl Sample {
-    fn from_secs(mut per_op: Vec<f64>, iters: u64) -> Sample {
+    /// The sample of repetitions that took `per_op` seconds per operation each
+    /// (at least one), `iters` operations per repetition.
+    pub(crate) fn from_secs(mut per_op: Vec<f64>, iters: u64) -> Sample {
+        assert!(!per_op.is_empty(), "a sample needs at least one repetition");
         per_op.sort_by(f64::total_cmp);
         let n = per_op.len();
         let median = if n % 2 == 1 {

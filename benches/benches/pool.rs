@@ -10,7 +10,8 @@
 //! | `rayon_unpinned` | a plain `rayon::ThreadPool` of the same size, same chunks, no pinning |
 //! | `rayon_global` | rayon's global pool (default size); benches may build it, library code never does |
 //!
-//! Data: 256 queries x 8 192 rows x d = 128 (f32, 4 MiB of rows, fits a 32 MiB L3),
+//! Data: 256 queries x 8 192 rows x d = 128 (f32 uniform in [-1, 1), 4 MiB of rows,
+//! fits a 32 MiB L3),
 //! output 256 x 8 192 f32. `SAGEVEC_TOPOLOGY` and `SAGEVEC_PIN` apply to the
 //! `numa_*` variants through `Topology::from_env`.
 //!
@@ -19,14 +20,17 @@
 //! node-local layout should keep each socket on its own memory controller, where the
 //! global pool's threads read rows across the socket link.
 //!
-//! Run: `cargo bench -p sagevec-scheduler --bench pool` (`-- --quick` for a short run).
+//! It lives here, not in `sagevec-scheduler`, because that crate knows no vectors.
+//!
+//! Run: `cargo bench -p sagevec-benches --bench pool` (`-- --quick` for a short run).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rayon::prelude::*;
+use sagevec_benches::random_rows;
 use sagevec_kernels::{Rows, active_isa, kernels};
+use sagevec_scheduler::rayon::{self, prelude::*};
 use sagevec_scheduler::{NodeBuffer, NumaPool, Pin, Policy, Topology, plan, process_cpus};
 
 const DIM: usize = 128;
@@ -34,21 +38,6 @@ const N_QUERIES: usize = 256;
 const N_ROWS: usize = 8192;
 /// Queries per task: several micro-kernel tiles, enough work to hide scheduling.
 const CHUNK: usize = 16;
-
-fn random(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            // SplitMix64.
-            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            (z >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
-}
 
 /// `out[i, j] = q_i . x_j` for the queries in `q`, in chunks of `CHUNK` queries, on
 /// whichever rayon pool is current.
@@ -73,8 +62,8 @@ fn numa_pool(threads: Option<usize>) -> NumaPool {
 }
 
 fn bench(c: &mut Criterion) {
-    let q = random(N_QUERIES * DIM, 1);
-    let x = random(N_ROWS * DIM, 2);
+    let q = random_rows(N_QUERIES, DIM, 1);
+    let x = random_rows(N_ROWS, DIM, 2);
     let mut out = vec![0f32; N_QUERIES * N_ROWS];
     let n_cpus = process_cpus().unwrap().len();
     eprintln!(
