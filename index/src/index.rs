@@ -150,8 +150,10 @@ impl Index {
     /// as `config.durability` says. The directory is locked for writing while
     /// the index is open; a second open fails with [`IndexError::Locked`]. The
     /// graph is read back from the last checkpoint (not rebuilt), then the writes
-    /// logged after it are inserted again. A directory of the previous format
-    /// (version 1) is converted once, on this open.
+    /// logged after it are inserted again; its parameters (`m`, `ef_construction`,
+    /// level multiplier, seed) are the files', whatever `config.graph` says (the
+    /// copy it walks, `traversal`, is the configuration's). A directory of the
+    /// previous format (version 1) is converted once, on this open.
     pub fn open(dir: impl AsRef<Path>, config: IndexConfig) -> Result<Index, IndexError> {
         // Absolute, so a later chdir of the process does not move the files.
         let dir = std::path::absolute(dir.as_ref())
@@ -261,6 +263,15 @@ impl Index {
         if let Some(handle) = self.builder.take() {
             let _ = handle.join();
         }
+    }
+
+    /// The configuration in effect: the one the index was made with, with the graph
+    /// parameters of its graph (for a durable index, those its files were built
+    /// with, whatever `open` was given; see [`Index::open`]).
+    pub fn config(&self) -> IndexConfig {
+        let mut c = self.inner.shared.config();
+        c.graph = self.inner.current.load().graph.params.clone();
+        c
     }
 
     /// Vector dimension.

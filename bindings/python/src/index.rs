@@ -198,44 +198,20 @@ const BATCH_FIRST_CHUNK: usize = 16;
 /// per query, which would only make later estimates cautious, but say little).
 const MEASURED_BATCH: usize = 64;
 
-/// The durability names `Index(durability=...)` accepts.
-const DURABILITIES: &str = "\"every_write\", \"periodic\" or \"off\"";
-
-/// `durability=` and `sync_interval_ms=` as a [`Durability`]: `None` is
-/// `"every_write"`; `"periodic"` needs `sync_interval_ms` (>= 1), which no
-/// other mode takes. Names are case-insensitive.
+/// `durability=` and `sync_interval_ms=` as a [`Durability`] (the core checks
+/// them: [`Durability::from_parts`]); a negative interval is a `ValueError` here.
 fn durability_from(name: Option<&str>, sync_interval_ms: Option<i64>) -> PyResult<Durability> {
-    let lower = name.map(str::to_ascii_lowercase);
-    match (lower.as_deref(), sync_interval_ms) {
-        (None | Some("every_write"), None) => Ok(Durability::EveryWrite),
-        (Some("off"), None) => Ok(Durability::Off),
-        (Some("periodic"), None) => Err(value_error(
-            "durability=\"periodic\" needs sync_interval_ms= (how often the log is synced, \
-             in milliseconds)",
-        )),
-        (Some("periodic"), Some(ms)) => match u64::try_from(ms) {
-            Ok(ms) if ms >= 1 => Ok(Durability::Periodic(Duration::from_millis(ms))),
-            _ => Err(value_error(format!(
-                "sync_interval_ms must be at least 1, got {ms}"
-            ))),
-        },
-        (None | Some("every_write" | "off"), Some(_)) => Err(value_error(format!(
-            "sync_interval_ms is only for durability=\"periodic\", not {:?}",
-            name.unwrap_or("every_write")
-        ))),
-        (Some(_), _) => Err(value_error(format!(
-            "durability must be {DURABILITIES}, got {:?}",
-            name.unwrap_or_default()
-        ))),
-    }
+    let ms = sync_interval_ms
+        .map(|ms| {
+            u64::try_from(ms)
+                .map_err(|_| value_error(format!("sync_interval_ms must be at least 1, got {ms}")))
+        })
+        .transpose()?;
+    Durability::from_parts(name, ms).map_err(index_error)
 }
 
 fn durability_name(d: Durability) -> &'static str {
-    match d {
-        Durability::EveryWrite => "every_write",
-        Durability::Periodic(_) => "periodic",
-        Durability::Off => "off",
-    }
+    d.name()
 }
 
 /// The error every call on a closed index raises.

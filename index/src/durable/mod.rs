@@ -54,6 +54,88 @@ pub enum Durability {
     Off,
 }
 
+impl Durability {
+    /// The mode's name: `every_write`, `periodic` or `off`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Durability::EveryWrite => "every_write",
+            Durability::Periodic(_) => "periodic",
+            Durability::Off => "off",
+        }
+    }
+
+    /// A mode from its name (case-insensitive; `None` is `every_write`) and, for
+    /// `periodic` only, how often the log is synced, in milliseconds (>= 1): what
+    /// the bindings take as two arguments.
+    pub fn from_parts(
+        name: Option<&str>,
+        sync_interval_ms: Option<u64>,
+    ) -> Result<Self, IndexError> {
+        let bad = |reason: String| IndexError::InvalidParameter {
+            name: "durability",
+            reason,
+        };
+        let lower = name.map(str::to_ascii_lowercase);
+        match (lower.as_deref(), sync_interval_ms) {
+            (None | Some("every_write"), None) => Ok(Durability::EveryWrite),
+            (Some("off"), None) => Ok(Durability::Off),
+            (Some("periodic"), None) => Err(bad(
+                "\"periodic\" needs sync_interval_ms (how often the log is synced, in \
+                 milliseconds)"
+                    .into(),
+            )),
+            (Some("periodic"), Some(0)) => Err(IndexError::InvalidParameter {
+                name: "sync_interval_ms",
+                reason: "must be at least 1, got 0".into(),
+            }),
+            (Some("periodic"), Some(ms)) => Ok(Durability::Periodic(Duration::from_millis(ms))),
+            (None | Some("every_write" | "off"), Some(_)) => Err(IndexError::InvalidParameter {
+                name: "sync_interval_ms",
+                reason: format!(
+                    "only for durability \"periodic\", not {:?}",
+                    name.unwrap_or("every_write")
+                ),
+            }),
+            (Some(_), _) => Err(bad(format!(
+                "must be \"every_write\", \"periodic\" or \"off\", got {:?}",
+                name.unwrap_or_default()
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Durability {
+    /// `every_write`, `off`, or `periodic:<ms>` (what [`FromStr`](std::str::FromStr) reads).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Durability::Periodic(p) => write!(f, "periodic:{}", p.as_millis()),
+            d => f.write_str(d.name()),
+        }
+    }
+}
+
+impl std::str::FromStr for Durability {
+    type Err = IndexError;
+
+    /// `every_write`, `off` or `periodic:<ms>` (case-insensitive).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        match t.split_once(':') {
+            Some((name, ms)) => {
+                let ms = ms
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| IndexError::InvalidParameter {
+                        name: "durability",
+                        reason: format!("{s:?}: the sync interval must be whole milliseconds"),
+                    })?;
+                Durability::from_parts(Some(name.trim()), Some(ms))
+            }
+            None => Durability::from_parts(Some(t), None),
+        }
+    }
+}
+
 pub(crate) const MANIFEST: &str = "MANIFEST";
 
 /// Steps of a checkpoint where a test can make the process die (abort, as a
@@ -921,5 +1003,42 @@ mod names_tests {
         assert!(is_stale("seg-0000000000000002-64-g.dat", 5, &blocks));
         assert!(is_stale("MANIFEST.tmp", 5, &blocks));
         assert!(!is_stale("MANIFEST", 5, &blocks) && !is_stale("LOCK", 5, &blocks));
+    }
+}
+
+#[cfg(all(test, not(sagevec_loom)))]
+mod durability_tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_and_print_round_trip() {
+        for d in [
+            Durability::EveryWrite,
+            Durability::Off,
+            Durability::Periodic(Duration::from_millis(250)),
+        ] {
+            assert_eq!(d.to_string().parse::<Durability>().unwrap(), d);
+        }
+        assert_eq!(
+            "EVERY_WRITE".parse::<Durability>().unwrap(),
+            Durability::EveryWrite
+        );
+        assert_eq!(
+            Durability::from_parts(None, None).unwrap(),
+            Durability::EveryWrite
+        );
+        for (name, ms, what) in [
+            (Some("periodic"), None, "durability"),
+            (Some("periodic"), Some(0), "sync_interval_ms"),
+            (Some("off"), Some(5), "sync_interval_ms"),
+            (None, Some(5), "sync_interval_ms"),
+            (Some("sometimes"), None, "durability"),
+        ] {
+            match Durability::from_parts(name, ms) {
+                Err(IndexError::InvalidParameter { name, .. }) => assert_eq!(name, what),
+                other => panic!("{name:?} {ms:?}: {other:?}"),
+            }
+        }
+        assert!("periodic:soon".parse::<Durability>().is_err());
     }
 }
