@@ -63,6 +63,13 @@ SCHED_LOOM=(-q -p sagevec-scheduler --release --no-default-features --test loom_
 RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo clippy "${SCHED_LOOM[@]}" -- -D warnings
 RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo test "${SCHED_LOOM[@]}"
 
+# The live graph's insert/publish protocol (index/src/live/loom_model.rs): the
+# production insertion over loom atomics, two writers and a reader.
+step "loom model of the live graph's insert/publish protocol (sagevec-index)"
+INDEX_LOOM=(-q -p sagevec-index --release --no-default-features --lib)
+RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo clippy "${INDEX_LOOM[@]}" --tests -- -D warnings
+RUSTFLAGS="--cfg sagevec_loom" CARGO_TARGET_DIR=target/loom cargo test "${INDEX_LOOM[@]}" loom
+
 step "sagevec demo --quick (the README's main job, small), on every ISA"
 for isa in $ISAS; do
   echo "SAGEVEC_ISA=$isa"

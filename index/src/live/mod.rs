@@ -23,6 +23,8 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod chunk;
+#[cfg(all(test, sagevec_loom))]
+mod loom_model;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
