@@ -162,13 +162,26 @@ impl Plan<'_> {
         let local = scratch.local.get_or_insert_with(|| TopK::new(k));
         local.reset(k);
         let bound = view.bound();
-        self.state.graph.search(
-            q,
-            self.ef,
-            |slot| (slot as usize) < bound && one.admits(slot as usize),
-            &mut scratch.graph,
-            local,
-        );
+        let version = self.state.version;
+        // Without a filter the rule is two comparisons; kept apart so the walk
+        // inlines it.
+        if self.params.filter.is_none() {
+            self.state.graph.search(
+                q,
+                self.ef,
+                |slot| (slot as usize) < bound && view.alive_at(slot as usize, version),
+                &mut scratch.graph,
+                local,
+            );
+        } else {
+            self.state.graph.search(
+                q,
+                self.ef,
+                |slot| (slot as usize) < bound && one.admits(slot as usize),
+                &mut scratch.graph,
+                local,
+            );
+        }
         // A walk that found fewer than k admitted rows (a filter or many tombstones
         // cut the beam short) may have missed some: scan instead, so a search
         // returns k results whenever k rows pass.

@@ -68,6 +68,12 @@ pub(crate) trait LinkStore: Sync {
     fn entry(&self) -> &AtomicU64;
     /// Held for the whole insertion by a node that raises the top level.
     fn raise(&self) -> &Mutex<()>;
+    /// Hints that `node`'s list on `level` will be read soon (a cache prefetch; no
+    /// effect on results). Does nothing by default.
+    #[inline(always)]
+    fn prefetch_links(&self, node: u32, level: usize) {
+        let _ = (node, level);
+    }
 }
 
 /// Capacity of a list on `level`.
@@ -104,6 +110,11 @@ impl<S: LinkStore + ?Sized> Links for StoreLinks<'_, S> {
     #[inline(always)]
     fn neighbors_into(&self, node: u32, level: usize, out: &mut Vec<u32>) {
         read_links(self.0, node, level, out);
+    }
+
+    #[inline(always)]
+    fn prefetch_links(&self, node: u32, level: usize) {
+        self.0.prefetch_links(node, level);
     }
 }
 

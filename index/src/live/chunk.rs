@@ -21,6 +21,9 @@ use bytemuck::Zeroable;
 use crate::metadata::Metadata;
 use crate::sync::{AtomicU8, AtomicU32, AtomicU64, Mutex};
 
+/// The x86-64 Linux huge-page size.
+const HUGE_PAGE: usize = 2 << 20;
+
 /// `deleted_at` of a slot that has not been removed.
 pub(crate) const ALIVE: u64 = u64::MAX;
 
@@ -45,7 +48,11 @@ impl<T: Copy + Zeroable> RowBlock<T> {
     pub(crate) fn new(rows: usize, stride: usize) -> Self {
         let elems = rows.checked_mul(stride).expect("chunk size overflows");
         let bytes = (elems * size_of::<T>()).max(64);
-        let layout = Layout::from_size_align(bytes, 64).expect("chunk layout");
+        // Blocks of a huge page or more start on one, so every 2 MiB of them can be
+        // a huge page (the walk copy of a 784-d graph is read a random row at a
+        // time: with 4 KiB pages nearly every read would miss the TLB).
+        let align = if bytes >= HUGE_PAGE { HUGE_PAGE } else { 64 };
+        let layout = Layout::from_size_align(bytes, align).expect("chunk layout");
         // SAFETY: `layout` has a non-zero size.
         let raw = unsafe { alloc_zeroed(layout) };
         let Some(ptr) = NonNull::new(raw.cast::<T>()) else {
@@ -186,12 +193,11 @@ impl NodeBlock {
     }
 }
 
-/// One chunk: `rows` slots.
+/// One row chunk: the vectors (and walk copy) of `rows` slots.
 pub(crate) struct Chunk {
     pub(crate) vectors: RowBlock<f32>,
     /// The f16 copy searches walk, if the graph keeps one.
     pub(crate) walk: Option<RowBlock<sagevec_kernels::f16>>,
-    pub(crate) nodes: NodeBlock,
 }
 
 #[cfg(all(test, not(sagevec_loom)))]

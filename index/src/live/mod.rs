@@ -59,18 +59,31 @@ const LINE_F32: usize = 16;
 /// Halves per cache line.
 const LINE_F16: usize = 32;
 
-/// Slots per chunk for vectors of `stride` floats: about 2 MiB of vectors, a power
-/// of two in `16..=4096`; as a shift.
-fn chunk_shift_for(stride: usize) -> u32 {
-    let target = (2usize << 20) / (stride * 4);
-    target.clamp(16, 4096).next_power_of_two().trailing_zeros()
+/// Slots per row chunk for vectors of `stride` floats: about 8 MiB of vectors (so
+/// the walk copy too spans several 2 MiB huge pages: at 784-d nearly every row
+/// read is a fresh 4 KiB page otherwise), a power of two in `16..=65536`; as a
+/// shift.
+fn row_shift_for(stride: usize) -> u32 {
+    let target = (8usize << 20) / (stride * 4);
+    target
+        .clamp(16, 1 << 16)
+        .next_power_of_two()
+        .trailing_zeros()
 }
 
-/// The table of chunks one reader or writer works from.
+/// Slots per node block (links, ids, tombstones: initialised, so resident at
+/// once, unlike the lazily backed row blocks): 4096, as a shift.
+const NODE_SHIFT: u32 = 12;
+
+/// The table of chunks one reader or writer works from: row chunks (vectors and
+/// walk copy) of `1 << row_shift` slots, node blocks of `1 << NODE_SHIFT` slots.
 pub(crate) struct Directory {
     chunks: Vec<Arc<Chunk>>,
+    nodes: Vec<Arc<NodeBlock>>,
     vectors: Vec<*const f32>,
     walk: Vec<*const f16>,
+    /// Slots both tables cover.
+    slots: usize,
 }
 
 // SAFETY: the raw pointers are the bases of row blocks owned by the `Chunk`s this
@@ -84,8 +97,10 @@ impl Directory {
     fn empty() -> Self {
         Directory {
             chunks: Vec::new(),
+            nodes: Vec::new(),
             vectors: Vec::new(),
             walk: Vec::new(),
+            slots: 0,
         }
     }
 }
@@ -203,7 +218,7 @@ impl LiveGraph {
             table,
             stride,
             walk_stride: dim.div_ceil(LINE_F16) * LINE_F16,
-            shift: chunk_shift_for(stride),
+            shift: row_shift_for(stride),
             walks_f16,
             scale: OnceLock::new(),
             dir: ArcSwap::from_pointee(Directory::empty()),
@@ -304,21 +319,21 @@ impl LiveGraph {
     fn ensure_chunks(&self, slots: usize) {
         let per = self.rows_per_chunk();
         let cur = self.dir.load();
-        let need = slots.div_ceil(per);
-        if cur.chunks.len() >= need {
+        if cur.slots >= slots {
             return;
         }
         let mut next = Directory {
             chunks: cur.chunks.clone(),
+            nodes: cur.nodes.clone(),
             vectors: cur.vectors.clone(),
             walk: cur.walk.clone(),
+            slots: 0,
         };
         drop(cur);
-        while next.chunks.len() < need {
+        while next.chunks.len() < slots.div_ceil(per) {
             let chunk = Arc::new(Chunk {
                 vectors: RowBlock::new(per, self.stride),
                 walk: self.walks_f16.then(|| RowBlock::new(per, self.walk_stride)),
-                nodes: NodeBlock::new(per, self.params.m),
             });
             next.vectors.push(chunk.vectors.base());
             if let Some(w) = &chunk.walk {
@@ -326,6 +341,11 @@ impl LiveGraph {
             }
             next.chunks.push(chunk);
         }
+        while next.nodes.len() < slots.div_ceil(1 << NODE_SHIFT) {
+            next.nodes
+                .push(Arc::new(NodeBlock::new(1 << NODE_SHIFT, self.params.m)));
+        }
+        next.slots = (next.chunks.len() << self.shift).min(next.nodes.len() << NODE_SHIFT);
         let old = self.dir.swap(Arc::new(next));
         let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
         retired.push(old);
@@ -350,7 +370,7 @@ impl LiveGraph {
         let mut metadata = metadata;
         for (i, (row, &id)) in rows.chunks_exact(self.dim.max(1)).zip(ids).enumerate() {
             let slot = reserved.start + i;
-            let (chunk, r) = self.locate(&dir, slot);
+            let (chunk, r) = self.row_at(&dir, slot);
             // SAFETY: `slot` is in `reserved`, which only this call holds (consumed),
             // and nothing links to it or counts it yet, so no one reads it; each slot
             // of the run is written once, here.
@@ -362,7 +382,7 @@ impl LiveGraph {
                 // SAFETY: as above.
                 unsafe { w.write(r, &walk_row) };
             }
-            let nodes = &chunk.nodes;
+            let (nodes, r) = self.node_at(&dir, slot);
             let level = level_of(slot, self.ml, self.params.seed);
             nodes.levels[r].store(level, Ordering::Relaxed);
             if level > 0 {
@@ -395,8 +415,8 @@ impl LiveGraph {
         let dir = self.dir.load();
         for slot in 0..self.slots() {
             if !keep.contains(&(slot as u32)) {
-                let (chunk, r) = self.locate(&dir, slot);
-                chunk.nodes.deleted_at[r].store(0, Ordering::Release);
+                let (nodes, r) = self.node_at(&dir, slot);
+                nodes.deleted_at[r].store(0, Ordering::Release);
             }
         }
     }
@@ -404,8 +424,8 @@ impl LiveGraph {
     /// The level of a filled slot.
     pub(crate) fn level(&self, slot: usize) -> usize {
         let dir = self.dir.load();
-        let (chunk, r) = self.locate(&dir, slot);
-        chunk.nodes.levels[r].load(Ordering::Relaxed) as usize
+        let (nodes, r) = self.node_at(&dir, slot);
+        nodes.levels[r].load(Ordering::Relaxed) as usize
     }
 
     /// Stores the lists of filled slot `slot` read from a checkpoint (before anyone
@@ -444,8 +464,8 @@ impl LiveGraph {
     /// Marks a filled slot dead from the start (removed before a checkpoint).
     pub(crate) fn mark_dead(&self, slot: usize) {
         let dir = self.dir.load();
-        let (chunk, r) = self.locate(&dir, slot);
-        chunk.nodes.deleted_at[r].store(0, Ordering::Release);
+        let (nodes, r) = self.node_at(&dir, slot);
+        nodes.deleted_at[r].store(0, Ordering::Release);
     }
 
     /// Marks filled slots dead from the start (a write that will never be
@@ -453,8 +473,8 @@ impl LiveGraph {
     pub(crate) fn abandon(&self, filled: &Filled) {
         let dir = self.dir.load();
         for slot in filled.start..filled.end {
-            let (chunk, r) = self.locate(&dir, slot);
-            chunk.nodes.deleted_at[r].store(0, Ordering::Release);
+            let (nodes, r) = self.node_at(&dir, slot);
+            nodes.deleted_at[r].store(0, Ordering::Release);
         }
     }
 
@@ -566,18 +586,27 @@ impl LiveGraph {
         !cancel.load(Ordering::Relaxed)
     }
 
-    /// Chunk and row of `slot` in `dir`.
+    /// Row chunk and row of `slot` in `dir`.
     #[inline(always)]
-    fn locate<'d>(&self, dir: &'d Directory, slot: usize) -> (&'d Chunk, usize) {
+    fn row_at<'d>(&self, dir: &'d Directory, slot: usize) -> (&'d Chunk, usize) {
         (
             &dir.chunks[slot >> self.shift],
             slot & (self.rows_per_chunk() - 1),
         )
     }
 
+    /// Node block and row of `slot` in `dir`.
+    #[inline(always)]
+    fn node_at<'d>(&self, dir: &'d Directory, slot: usize) -> (&'d NodeBlock, usize) {
+        (
+            &dir.nodes[slot >> NODE_SHIFT],
+            slot & ((1 << NODE_SHIFT) - 1),
+        )
+    }
+
     /// The f32 rows of `dir` as a gather kernel.
     fn f32_distance<'d>(&'d self, dir: &'d Directory) -> ChunkDistance<'d, f32> {
-        let n_rows = dir.chunks.len() << self.shift;
+        let n_rows = dir.slots;
         // SAFETY: every pointer is a live chunk's vector block of `rows_per_chunk`
         // rows of `stride` floats, kept alive by `dir`; gathers read only rows a walk
         // reached through a published link (or the entry point), which were fully
@@ -594,7 +623,7 @@ impl LiveGraph {
 
     /// The f16 walk copy of `dir` as a gather kernel.
     fn f16_distance<'d>(&'d self, dir: &'d Directory) -> ChunkDistance<'d, f16> {
-        let n_rows = dir.chunks.len() << self.shift;
+        let n_rows = dir.slots;
         // SAFETY: as in `f32_distance`, for the walk-copy blocks (`walk_stride` halves
         // per row).
         let rows =
@@ -628,7 +657,7 @@ impl LiveGraph {
             return;
         }
         let dir = self.dir.load();
-        let n = dir.chunks.len() << self.shift;
+        let n = dir.slots;
         let ef = ef.max(out.k());
         let store = Store { g: self, dir: &dir };
         let links = insert::StoreLinks(&store);
@@ -655,7 +684,7 @@ impl LiveGraph {
     /// A reader's view of slots below `bound` (a snapshot's committed prefix).
     pub(crate) fn view(&self, bound: usize) -> View<'_> {
         let dir = self.dir.load();
-        assert!(bound <= dir.chunks.len() << self.shift);
+        assert!(bound <= dir.slots);
         View {
             g: self,
             dir,
@@ -678,11 +707,11 @@ impl LiveGraph {
                 0
             },
             links: dir
-                .chunks
+                .nodes
                 .iter()
-                .map(|c| c.nodes.link_bytes() + c.nodes.upper_bytes())
+                .map(|n| n.link_bytes() + n.upper_bytes())
                 .sum(),
-            rows: dir.chunks.iter().map(|c| c.nodes.row_bytes()).sum(),
+            rows: dir.nodes.iter().map(|n| n.row_bytes()).sum(),
         }
     }
 
@@ -729,24 +758,24 @@ impl LinkStore for Store<'_> {
 
     #[inline(always)]
     fn n_nodes(&self) -> usize {
-        self.dir.chunks.len() << self.g.shift
+        self.dir.slots
     }
 
     #[inline(always)]
     fn level(&self, node: u32) -> usize {
-        let (c, r) = self.g.locate(self.dir, node as usize);
-        c.nodes.levels[r].load(Ordering::Relaxed) as usize
+        let (n, r) = self.g.node_at(self.dir, node as usize);
+        n.levels[r].load(Ordering::Relaxed) as usize
     }
 
     #[inline(always)]
     fn slots(&self, node: u32, level: usize) -> &[AtomicU32] {
-        let (c, r) = self.g.locate(self.dir, node as usize);
+        let (n, r) = self.g.node_at(self.dir, node as usize);
         let m = self.g.params.m;
         if level == 0 {
             let stride = 1 + 2 * m;
-            &c.nodes.level0[r * stride..(r + 1) * stride]
+            &n.level0[r * stride..(r + 1) * stride]
         } else {
-            let lists = c.nodes.upper[r]
+            let lists = n.upper[r]
                 .get()
                 .expect("a node reached on an upper level has its upper lists");
             let stride = 1 + m;
@@ -756,13 +785,13 @@ impl LinkStore for Store<'_> {
 
     #[inline(always)]
     fn in_links(&self, node: u32) -> &AtomicU32 {
-        let (c, r) = self.g.locate(self.dir, node as usize);
-        &c.nodes.in_links[r]
+        let (n, r) = self.g.node_at(self.dir, node as usize);
+        &n.in_links[r]
     }
 
     fn lock(&self, node: u32) -> MutexGuard<'_, ()> {
-        let (c, r) = self.g.locate(self.dir, node as usize);
-        insert::lock(&c.nodes.locks[r])
+        let (n, r) = self.g.node_at(self.dir, node as usize);
+        insert::lock(&n.locks[r])
     }
 
     fn entry(&self) -> &AtomicU64 {
@@ -771,6 +800,15 @@ impl LinkStore for Store<'_> {
 
     fn raise(&self) -> &Mutex<()> {
         &self.g.raise
+    }
+
+    #[inline(always)]
+    fn prefetch_links(&self, node: u32, level: usize) {
+        if level == 0 && (node as usize) < self.dir.slots {
+            let (n, r) = self.g.node_at(self.dir, node as usize);
+            let stride = 1 + 2 * self.g.params.m;
+            crate::graph::search::prefetch(&n.level0[r * stride..(r + 1) * stride]);
+        }
     }
 }
 
@@ -835,7 +873,7 @@ impl ChunkDistance<'_, f16> {
     fn through_f32(&self, query: &[f32], node: u32) -> f32 {
         let g = self.graph;
         let scale = g.scale.get().copied().unwrap_or(1.0);
-        let (c, r) = g.locate(self.dir, node as usize);
+        let (c, r) = g.row_at(self.dir, node as usize);
         // SAFETY: the node came from a published link (or is being inserted by this
         // thread): its row is final (see `chunk`).
         let row = unsafe { c.vectors.row(r, g.dim) };
@@ -855,7 +893,7 @@ impl ChunkDistance<'_, f16> {
 impl BuildDistance for ChunkDistance<'_, f32> {
     #[inline(always)]
     fn row_query<'b>(&'b self, i: u32, _buf: &'b mut Vec<f32>) -> &'b [f32] {
-        let (c, r) = self.graph.locate(self.dir, i as usize);
+        let (c, r) = self.graph.row_at(self.dir, i as usize);
         // SAFETY: inserts ask only for the node being inserted (written by this
         // thread before linking) or nodes reached through published links (written
         // before they were linked); either way the row is final.
@@ -866,7 +904,7 @@ impl BuildDistance for ChunkDistance<'_, f32> {
 impl BuildDistance for ChunkDistance<'_, f16> {
     #[inline(always)]
     fn row_query<'b>(&'b self, i: u32, buf: &'b mut Vec<f32>) -> &'b [f32] {
-        let (c, r) = self.graph.locate(self.dir, i as usize);
+        let (c, r) = self.graph.row_at(self.dir, i as usize);
         let w = c.walk.as_ref().expect("an f16 distance has walk rows");
         // SAFETY: as for f32 rows.
         let row = unsafe { w.row(r, self.graph.dim) };
@@ -913,8 +951,7 @@ impl View<'_> {
             "slot {slot} beyond the snapshot's {}",
             self.bound
         );
-        let (c, r) = self.g.locate(&self.dir, slot);
-        (&c.nodes, r)
+        self.g.node_at(&self.dir, slot)
     }
 
     /// The vector of committed slot `slot`.
@@ -924,7 +961,7 @@ impl View<'_> {
             "slot {slot} beyond the snapshot's {}",
             self.bound
         );
-        let (c, r) = self.g.locate(&self.dir, slot);
+        let (c, r) = self.g.row_at(&self.dir, slot);
         // SAFETY: `slot < bound`, a committed prefix: written before the snapshot
         // that counts it was published, never written again.
         unsafe { c.vectors.row(r, self.g.dim) }
@@ -962,7 +999,7 @@ impl View<'_> {
         let mut start = 0;
         while start < self.bound {
             let end = (start + per).min(self.bound);
-            let (c, r) = self.g.locate(&self.dir, start);
+            let (c, r) = self.g.row_at(&self.dir, start);
             // SAFETY: every row in `start..end` is committed (below `bound`).
             let data = unsafe { c.vectors.rows(r, r + (end - start), self.g.dim) };
             let rows = Rows::strided(data, end - start, self.g.dim, self.g.stride)
