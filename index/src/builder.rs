@@ -46,6 +46,8 @@ const REPAIR_MIN_GROWTH: usize = 4096;
 const FINAL_CATCH_UP: usize = 256;
 /// Rows per fill of a compaction's copy.
 const COPY_BATCH: usize = 4096;
+/// How often an idle builder looks whether a replaced graph can be freed.
+const RETIRED_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -175,6 +177,13 @@ impl BuilderCtl {
         }
     }
 
+    fn retired_is_empty(&self) -> bool {
+        self.retired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
     /// Keeps a replaced graph until no snapshot holds it, and frees those that
     /// only this list still holds.
     fn retire(&self, graph: Option<Arc<LiveGraph>>) {
@@ -210,17 +219,29 @@ fn run(inner: &Inner) {
         let (target, mut compact, mut settle) = {
             let mut q = ctl.lock();
             while !q.stop && q.completed == q.requested {
-                match period {
+                // Wake up on time for a periodic sync, and while replaced graphs
+                // wait for their last snapshot to go, to free them then.
+                let holding = !ctl.retired_is_empty();
+                let nap = match (period, holding) {
+                    (Some(p), true) => Some(p.min(RETIRED_POLL)),
+                    (Some(p), false) => Some(p),
+                    (None, true) => Some(RETIRED_POLL),
+                    (None, false) => None,
+                };
+                match nap {
                     None => q = ctl.wake.wait(q).unwrap_or_else(|e| e.into_inner()),
-                    Some(p) => {
+                    Some(nap) => {
                         let (g, timeout) = ctl
                             .wake
-                            .wait_timeout(q, p)
+                            .wait_timeout(q, nap)
                             .unwrap_or_else(|e| e.into_inner());
                         q = g;
                         if timeout.timed_out() {
                             drop(q);
-                            periodic_sync(inner);
+                            if period.is_some() {
+                                periodic_sync(inner);
+                            }
+                            ctl.retire(None);
                             q = ctl.lock();
                         }
                     }
