@@ -133,6 +133,21 @@ pub(crate) fn open_header<'a>(
     Ok((d, version))
 }
 
+/// Checks magic, format version and the trailing CRC of a whole file; returns a
+/// decoder over the bytes between the header (magic and version) and the CRC.
+pub(crate) fn open_checked<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 8],
+    path: &str,
+) -> Result<Dec<'a>, IndexError> {
+    let (head, _version) = open_header(bytes, magic, path)?;
+    check_trailing_crc(bytes, path)?;
+    let mut d = Dec::new(&bytes[..bytes.len() - 4]);
+    d.take(head.pos(), "header")
+        .map_err(|e| decode_err(path, e))?;
+    Ok(d)
+}
+
 /// Checks a trailing CRC over everything before it.
 pub(crate) fn check_trailing_crc(bytes: &[u8], path: &str) -> Result<(), IndexError> {
     if bytes.len() < 4 {
@@ -406,7 +421,7 @@ pub(crate) fn parse_log(
 
 // ---------------------------------------------------------------- row blocks
 
-/// One row block's rows.
+/// The rows of one row block (or of a version-1 segment file).
 #[derive(Debug)]
 pub(crate) struct RowBlockData {
     pub(crate) ids: Vec<u64>,
@@ -455,10 +470,7 @@ pub(crate) fn decode_rows(
     first: usize,
     rows: usize,
 ) -> Result<RowBlockData, IndexError> {
-    let (_, _version) = open_header(bytes, ROW_MAGIC, path)?;
-    check_trailing_crc(bytes, path)?;
-    let mut d = Dec::new(&bytes[..bytes.len() - 4]);
-    d.take(12, "header").map_err(|e| decode_err(path, e))?;
+    let mut d = open_checked(bytes, ROW_MAGIC, path)?;
     let e = |x| decode_err(path, x);
     let file_dim = d.u32("dim").map_err(e)? as usize;
     let file_graph = d.u64("graph").map_err(e)?;
@@ -544,10 +556,7 @@ pub(crate) fn decode_links(
     m: usize,
     mut f: impl FnMut(usize, u8, &[Vec<u32>]) -> Result<(), String>,
 ) -> Result<(), IndexError> {
-    let (_, _version) = open_header(bytes, LNK_MAGIC, path)?;
-    check_trailing_crc(bytes, path)?;
-    let mut d = Dec::new(&bytes[..bytes.len() - 4]);
-    d.take(12, "header").map_err(|e| decode_err(path, e))?;
+    let mut d = open_checked(bytes, LNK_MAGIC, path)?;
     let e = |x| decode_err(path, x);
     let file_graph = d.u64("graph").map_err(e)?;
     let file_slots = d.u64("slots").map_err(e)? as usize;

@@ -478,19 +478,11 @@ fn write_image(
     storage
         .write_atomic(&path, &links)
         .map_err(|e| io_err(&path, "write", &e))?;
-    let p = &graph.params;
     let manifest = Manifest {
         version: state.version,
         next_auto_id: cut.next_auto_id,
         wal_gen: cut.gen_,
         graph: GraphManifest {
-            uid: graph.uid,
-            m: p.m,
-            ef_construction: p.ef_construction,
-            level_multiplier: p.level_multiplier,
-            seed: p.seed,
-            f16_scale: graph.f16_scale(),
-            clipped: graph.clipped(),
             slots: state.bound,
             entry: cut.entry.filter(|&(n, _)| (n as usize) < state.bound),
             blocks: blocks.clone(),
@@ -499,6 +491,7 @@ fn write_image(
                 .filter(|&s| !view.alive_at(s, state.version))
                 .map(|s| s as u32)
                 .collect(),
+            ..graph_manifest(graph)
         },
     };
     maybe_crash(CrashPoint::AfterSegments);
@@ -837,25 +830,31 @@ fn empty_state(graph: Arc<crate::live::LiveGraph>, version: u64) -> State {
 
 /// The manifest of a new, empty index.
 fn empty_manifest(graph: &crate::live::LiveGraph) -> Manifest {
-    let p = &graph.params;
     Manifest {
         version: 0,
         next_auto_id: 0,
         wal_gen: 1,
-        graph: GraphManifest {
-            uid: graph.uid,
-            m: p.m,
-            ef_construction: p.ef_construction,
-            level_multiplier: p.level_multiplier,
-            seed: p.seed,
-            f16_scale: graph.f16_scale(),
-            clipped: 0,
-            slots: 0,
-            entry: None,
-            blocks: Vec::new(),
-            links: None,
-            removed: Vec::new(),
-        },
+        graph: graph_manifest(graph),
+    }
+}
+
+/// What the manifest records of `graph` itself (parameters, f16 scale, clipped
+/// rows), with no slot.
+fn graph_manifest(graph: &crate::live::LiveGraph) -> GraphManifest {
+    let p = &graph.params;
+    GraphManifest {
+        uid: graph.uid,
+        m: p.m,
+        ef_construction: p.ef_construction,
+        level_multiplier: p.level_multiplier,
+        seed: p.seed,
+        f16_scale: graph.f16_scale(),
+        clipped: graph.clipped(),
+        slots: 0,
+        entry: None,
+        blocks: Vec::new(),
+        links: None,
+        removed: Vec::new(),
     }
 }
 

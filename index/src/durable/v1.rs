@@ -13,21 +13,11 @@
 
 use sagevec_kernels::Metric;
 
-use super::codec::Dec;
 use super::format::{
-    MAN_MAGIC, SEG_MAGIC, check_shape, check_trailing_crc, corrupt, decode_err, metric_from,
-    open_header,
+    MAN_MAGIC, RowBlockData, SEG_MAGIC, check_shape, check_trailing_crc, corrupt, decode_err,
+    metric_from, open_checked, open_header,
 };
 use crate::error::IndexError;
-use crate::metadata::Metadata;
-
-/// Rows of one segment file.
-#[derive(Debug)]
-pub(crate) struct SegmentData {
-    pub(crate) ids: Vec<u64>,
-    pub(crate) vectors: Vec<f32>,
-    pub(crate) metadata: Vec<Option<Metadata>>,
-}
 
 /// Decodes and checks a version-1 segment file (its frozen graph is checked and
 /// dropped: the conversion builds one graph over every segment's rows).
@@ -38,13 +28,8 @@ pub(crate) fn decode_segment(
     uid: u64,
     rows: usize,
     graph_metric: Metric,
-) -> Result<SegmentData, IndexError> {
-    let (d, _) = open_header(bytes, SEG_MAGIC, path)?;
-    check_trailing_crc(bytes, path)?;
-    let body = &bytes[..bytes.len() - 4];
-    let mut d2 = Dec::new(body);
-    d2.take(d.pos(), "header")
-        .map_err(|e| decode_err(path, e))?;
+) -> Result<RowBlockData, IndexError> {
+    let mut d2 = open_checked(bytes, SEG_MAGIC, path)?;
     let e = |x| decode_err(path, x);
     let file_dim = d2.u32("dim").map_err(e)? as usize;
     let file_uid = d2.u64("uid").map_err(e)?;
@@ -74,7 +59,7 @@ pub(crate) fn decode_segment(
     if d2.remaining() != 0 {
         return Err(corrupt(path, d2.pos(), "bytes after the last row"));
     }
-    Ok(SegmentData {
+    Ok(RowBlockData {
         ids,
         vectors,
         metadata,

@@ -206,43 +206,16 @@ pub(crate) fn insert<S: LinkStore, D: BuildDistance>(
             raise_guard = Some(guard);
         }
     }
-    let (ep, top) = unpack_entry(entry);
-    let links = StoreLinks(store);
     // 1. Choose every level's neighbours; nothing is written yet.
-    let mut query_buf = std::mem::take(&mut s.query);
-    let query = dist.row_query(q, &mut query_buf);
-    let mut cur = pack(dist.dist_to(query, ep), ep);
-    for level in (level_q + 1..=top).rev() {
-        cur = greedy(&links, dist, query, level, cur, &mut s.search);
-    }
-    let levels_linked = level_q.min(top);
-    if s.selected.len() <= levels_linked {
-        s.selected.resize_with(levels_linked + 1, Vec::new);
-    }
-    for level in (0..=levels_linked).rev() {
-        beam(
-            &links,
-            dist,
-            store.n_nodes(),
-            query,
-            level,
-            cur,
-            ef_construction,
-            |_| true,
-            &mut s.search,
-        );
-        s.found.clear();
-        s.found
-            .extend(s.search.results.drain().filter(|&key| row_of(key) != q));
-        sort_candidates(q, &mut s.found);
-        if let Some(&closest) = s.found.first() {
-            cur = closest;
-        }
-        let mut chosen = std::mem::take(&mut s.selected[level]);
-        select(dist, &s.found, store.m(), &mut chosen, &mut s.cand);
-        s.selected[level] = chosen;
-    }
-    s.query = query_buf;
+    let levels_linked = choose_neighbours(
+        store,
+        dist,
+        q,
+        unpack_entry(entry),
+        level_q,
+        ef_construction,
+        s,
+    );
     // 2. `q`'s own lists, every level, before anything links to `q`.
     for level in 0..=levels_linked {
         let _g = store.lock(q);
@@ -266,6 +239,57 @@ pub(crate) fn insert<S: LinkStore, D: BuildDistance>(
             .store(pack_entry(q, level_q), Ordering::Release);
     }
     drop(raise_guard);
+}
+
+/// Chooses `q`'s neighbours on levels `min(level_q, top)..=0` into `s.selected`
+/// (greedy descent from the entry point `(ep, top)` down to `level_q + 1`, then on
+/// each level an `ef_construction` beam and the heuristic); writes nothing. Returns
+/// the highest level chosen for.
+fn choose_neighbours<S: LinkStore, D: BuildDistance>(
+    store: &S,
+    dist: &D,
+    q: u32,
+    (ep, top): (u32, usize),
+    level_q: usize,
+    ef_construction: usize,
+    s: &mut InsertScratch,
+) -> usize {
+    let links = StoreLinks(store);
+    let mut query_buf = std::mem::take(&mut s.query);
+    let query = dist.row_query(q, &mut query_buf);
+    let mut cur = pack(dist.dist_to(query, ep), ep);
+    for level in (level_q + 1..=top).rev() {
+        cur = greedy(&links, dist, query, level, cur, &mut s.search);
+    }
+    let levels = level_q.min(top);
+    if s.selected.len() <= levels {
+        s.selected.resize_with(levels + 1, Vec::new);
+    }
+    for level in (0..=levels).rev() {
+        beam(
+            &links,
+            dist,
+            store.n_nodes(),
+            query,
+            level,
+            cur,
+            ef_construction,
+            |_| true,
+            &mut s.search,
+        );
+        s.found.clear();
+        s.found
+            .extend(s.search.results.drain().filter(|&key| row_of(key) != q));
+        sort_candidates(q, &mut s.found);
+        if let Some(&closest) = s.found.first() {
+            cur = closest;
+        }
+        let mut chosen = std::mem::take(&mut s.selected[level]);
+        select(dist, &s.found, store.m(), &mut chosen, &mut s.cand);
+        s.selected[level] = chosen;
+    }
+    s.query = query_buf;
+    levels
 }
 
 /// The heuristic (Algorithm 4 as hnswlib runs it): scan `cands` (ascending) and
@@ -446,34 +470,8 @@ pub(crate) fn relink<S: LinkStore, D: BuildDistance>(
     if ep == q {
         return true;
     }
-    let links = StoreLinks(store);
-    let mut query_buf = std::mem::take(&mut s.query);
-    let query = dist.row_query(q, &mut query_buf);
-    let mut cur = pack(dist.dist_to(query, ep), ep);
-    for level in (1..=top).rev() {
-        cur = greedy(&links, dist, query, level, cur, &mut s.search);
-    }
-    beam(
-        &links,
-        dist,
-        store.n_nodes(),
-        query,
-        0,
-        cur,
-        ef_construction,
-        |_| true,
-        &mut s.search,
-    );
-    s.found.clear();
-    s.found
-        .extend(s.search.results.drain().filter(|&key| row_of(key) != q));
-    sort_candidates(q, &mut s.found);
-    if s.selected.is_empty() {
-        s.selected.push(Vec::new());
-    }
-    let mut chosen = std::mem::take(&mut s.selected[0]);
-    select(dist, &s.found, store.m(), &mut chosen, &mut s.cand);
-    s.query = query_buf;
+    choose_neighbours(store, dist, q, (ep, top), 0, ef_construction, s);
+    let chosen = std::mem::take(&mut s.selected[0]);
     let mut linked = false;
     for &nb in &chosen {
         linked |= add_reverse_link(store, dist, row_of(nb), q, 0, s);

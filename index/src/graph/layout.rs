@@ -22,8 +22,7 @@ use std::fmt;
 use sagevec_kernels::{AlignedMatrix, KernelTable, Metric, TopK, f16, f16_scale_for};
 
 use super::params::{GraphParams, Traversal};
-use super::search::{Dist, F16Dist, Links, SearchScratch, prefetch, rerank, scale_query, walk};
-use super::visited::{distance_of, row_of};
+use super::search::{Dist, F16Dist, Links, SearchScratch, prefetch, walk_and_rank};
 
 /// An immutable HNSW graph over a copy of its rows, ready to search from any number
 /// of threads at once (`Send + Sync`; a search takes `&self` and a per-thread
@@ -220,44 +219,27 @@ impl Graph {
         }
         let ef = ef.max(out.k());
         let exact = Dist::new(self.table, self.metric, self.vectors.rows());
-        if let Some(copy) = &self.f16 {
-            let mut scaled = std::mem::take(&mut scratch.scaled_query);
-            let on_f16 = scale_query(copy.scale, query, &mut scaled);
-            if on_f16 {
-                let dist = F16Dist {
+        let copy = self.f16.as_ref().map(|c| {
+            (
+                c.scale,
+                F16Dist {
                     table: self.table,
                     metric: self.metric,
-                    rows: copy.vectors.rows(),
-                };
-                walk(
-                    self,
-                    self.len(),
-                    &dist,
-                    &scaled,
-                    (ep, top),
-                    ef,
-                    &admit,
-                    scratch,
-                );
-            }
-            scratch.scaled_query = scaled;
-            if on_f16 {
-                rerank(&exact, query, scratch, out);
-                return;
-            }
-        }
-        walk(
+                    rows: c.vectors.rows(),
+                },
+            )
+        });
+        walk_and_rank(
             self,
             self.len(),
             &exact,
+            copy.as_ref().map(|(s, d)| (*s, d)),
             query,
             (ep, top),
             ef,
-            &admit,
+            admit,
             scratch,
+            out,
         );
-        for &key in scratch.results.iter() {
-            out.push(distance_of(key), u64::from(row_of(key)));
-        }
     }
 }

@@ -396,3 +396,39 @@ pub(crate) fn scale_query(scale: f32, query: &[f32], out: &mut Vec<f32>) -> bool
     out.iter()
         .fold(true, |ok, x| ok & (x.abs() <= MAX_SCALED_QUERY))
 }
+
+/// The search both graph layouts run: walk the copy (`scale` and its distance) with
+/// the query scaled into its units and re-rank the beam with `exact`, or, without a
+/// copy or for a query past the copy's range ([`scale_query`]), walk `exact`
+/// itself; pushes `(distance, row)` of the beam into `out`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn walk_and_rank<L: Links, E: WalkDistance, C: WalkDistance>(
+    links: &L,
+    n: usize,
+    exact: &E,
+    copy: Option<(f32, &C)>,
+    query: &[f32],
+    entry: (u32, usize),
+    ef: usize,
+    admit: impl Fn(u32) -> bool,
+    scratch: &mut SearchScratch,
+    out: &mut sagevec_kernels::TopK,
+) {
+    if let Some((scale, copy)) = copy {
+        let mut scaled = std::mem::take(&mut scratch.scaled_query);
+        let on_copy = scale_query(scale, query, &mut scaled);
+        if on_copy {
+            walk(links, n, copy, &scaled, entry, ef, &admit, scratch);
+        }
+        scratch.scaled_query = scaled;
+        if on_copy {
+            rerank(exact, query, scratch, out);
+            return;
+        }
+    }
+    walk(links, n, exact, query, entry, ef, &admit, scratch);
+    for &key in scratch.results.iter() {
+        out.push(super::visited::distance_of(key), u64::from(row_of(key)));
+    }
+}

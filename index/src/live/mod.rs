@@ -41,8 +41,7 @@ use crate::error::IndexError;
 use crate::graph::GraphParams;
 use crate::graph::insert::{self, InsertScratch, LinkStore, NO_ENTRY, unpack_entry};
 use crate::graph::rng::level_of;
-use crate::graph::search::{BuildDistance, SearchScratch, WalkDistance, rerank, scale_query, walk};
-use crate::graph::visited::{distance_of, row_of};
+use crate::graph::search::{BuildDistance, SearchScratch, WalkDistance, walk_and_rank};
 use crate::metadata::Metadata;
 use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard};
 
@@ -504,30 +503,35 @@ impl LiveGraph {
     /// Links again every live node below `bound` that a walk of level 0 from the
     /// entry point does not reach (at `version`); returns how many it linked.
     pub(crate) fn repair_unreachable(&self, bound: usize, version: u64) -> usize {
-        let lost = self.view(bound).unreachable_live(version);
-        if lost.is_empty() {
-            return 0;
-        }
         let dir = self.dir.load();
         let store = Store { g: self, dir: &dir };
         let efc = self.params.ef_construction;
         let mut scratch = InsertScratch::default();
         let mut fixed = 0;
-        let mut relink = |dist: &dyn Fn(u32, &mut InsertScratch) -> bool| {
-            for &q in &lost {
-                if dist(q, &mut scratch) {
-                    fixed += 1;
+        // Relinking one node can prune a link that made another reachable (nodes in
+        // a closed set count each other's links as in-links), so check again after
+        // each pass; each pass reaches at least the nodes it relinked, so a few do.
+        for _ in 0..REPAIR_PASSES {
+            let lost = self.view(bound).unreachable_live(version);
+            if lost.is_empty() {
+                break;
+            }
+            let mut relink = |relink_one: &dyn Fn(u32, &mut InsertScratch) -> bool| {
+                for &q in &lost {
+                    if relink_one(q, &mut scratch) {
+                        fixed += 1;
+                    }
                 }
-            }
-        };
-        match (self.walks_f16, self.scale.get()) {
-            (true, Some(_)) => {
-                let d = self.f16_distance(&dir);
-                relink(&|q, s| insert::relink(&store, &d, q, efc, s));
-            }
-            _ => {
-                let d = self.f32_distance(&dir);
-                relink(&|q, s| insert::relink(&store, &d, q, efc, s));
+            };
+            match (self.walks_f16, self.scale.get()) {
+                (true, Some(_)) => {
+                    let d = self.f16_distance(&dir);
+                    relink(&|q, s| insert::relink(&store, &d, q, efc, s));
+                }
+                _ => {
+                    let d = self.f32_distance(&dir);
+                    relink(&|q, s| insert::relink(&store, &d, q, efc, s));
+                }
             }
         }
         fixed
@@ -606,29 +610,29 @@ impl LiveGraph {
 
     /// The f32 rows of `dir` as a gather kernel.
     fn f32_distance<'d>(&'d self, dir: &'d Directory) -> ChunkDistance<'d, f32> {
-        let n_rows = dir.slots;
-        // SAFETY: every pointer is a live chunk's vector block of `rows_per_chunk`
-        // rows of `stride` floats, kept alive by `dir`; gathers read only rows a walk
-        // reached through a published link (or the entry point), which were fully
-        // written before being linked and are never written again.
-        let rows =
-            unsafe { ChunkedRows::new(&dir.vectors, self.shift, self.dim, self.stride, n_rows) }
-                .expect("chunk table matches the graph's shape");
-        ChunkDistance {
-            gather: self.table.chunked_gather(self.metric, rows),
-            graph: self,
-            dir,
-        }
+        self.chunk_distance(dir, &dir.vectors, self.stride)
     }
 
     /// The f16 walk copy of `dir` as a gather kernel.
     fn f16_distance<'d>(&'d self, dir: &'d Directory) -> ChunkDistance<'d, f16> {
-        let n_rows = dir.slots;
-        // SAFETY: as in `f32_distance`, for the walk-copy blocks (`walk_stride` halves
-        // per row).
-        let rows =
-            unsafe { ChunkedRows::new(&dir.walk, self.shift, self.dim, self.walk_stride, n_rows) }
-                .expect("chunk table matches the graph's shape");
+        self.chunk_distance(dir, &dir.walk, self.walk_stride)
+    }
+
+    /// A gather kernel over the row blocks `bases` (one per row chunk of `dir`) of
+    /// `stride` elements per row.
+    fn chunk_distance<'d, T: sagevec_kernels::Element>(
+        &'d self,
+        dir: &'d Directory,
+        bases: &'d [*const T],
+        stride: usize,
+    ) -> ChunkDistance<'d, T> {
+        // SAFETY: every pointer is a live row block of `rows_per_chunk` rows of
+        // `stride` elements, kept alive by `dir`; gathers read only rows a walk
+        // reached through a published link (or the entry point), or the row an
+        // insert is linking, which were fully written first and are never written
+        // again.
+        let rows = unsafe { ChunkedRows::new(bases, self.shift, self.dim, stride, dir.slots) }
+            .expect("chunk table matches the graph's shape");
         ChunkDistance {
             gather: self.table.chunked_gather(self.metric, rows),
             graph: self,
@@ -662,23 +666,22 @@ impl LiveGraph {
         let store = Store { g: self, dir: &dir };
         let links = insert::StoreLinks(&store);
         let exact = self.f32_distance(&dir);
-        if let (true, Some(&scale)) = (self.walks_f16, self.scale.get()) {
-            let mut scaled = std::mem::take(&mut scratch.scaled_query);
-            let on_f16 = scale_query(scale, query, &mut scaled);
-            if on_f16 {
-                let copy = self.f16_distance(&dir);
-                walk(&links, n, &copy, &scaled, (ep, top), ef, &admit, scratch);
-            }
-            scratch.scaled_query = scaled;
-            if on_f16 {
-                rerank(&exact, query, scratch, out);
-                return;
-            }
-        }
-        walk(&links, n, &exact, query, (ep, top), ef, &admit, scratch);
-        for &key in scratch.results.iter() {
-            out.push(distance_of(key), u64::from(row_of(key)));
-        }
+        let copy = match (self.walks_f16, self.scale.get()) {
+            (true, Some(&scale)) => Some((scale, self.f16_distance(&dir))),
+            _ => None,
+        };
+        walk_and_rank(
+            &links,
+            n,
+            &exact,
+            copy.as_ref().map(|(s, d)| (*s, d)),
+            query,
+            (ep, top),
+            ef,
+            admit,
+            scratch,
+            out,
+        );
     }
 
     /// A reader's view of slots below `bound` (a snapshot's committed prefix).
@@ -727,6 +730,9 @@ impl LiveGraph {
 /// Runs at least this many slots of one write on the pool; fewer stay on the
 /// caller's thread (a pool hop costs more than it saves).
 pub(crate) const PARALLEL_LINK_MIN: usize = 64;
+
+/// Most breadth-first checks one reachability repair runs.
+const REPAIR_PASSES: usize = 8;
 
 /// `row · scale` as f16 into `out`; returns false after writing it. A row with an
 /// element beyond f16's range at that scale gets a copy of NaNs instead (and true):
