@@ -301,7 +301,7 @@ def main() -> None:
         built.wait_for_builds()
         build_s = time.perf_counter() - t0
         built.save(work / "index")
-        # Python measures the index the Rust core loads: same segments, same graphs.
+        # Python measures the index the Rust core loads: the same graph, links and all.
         ix = sagevec.Index.load(work / "index", ef_search=ef)
         ix.wait_for_builds()
         tiny = sagevec.Index(dim, ef_search=ef)
@@ -309,7 +309,7 @@ def main() -> None:
         tiny.save(work / "tiny")
         queries.tofile(work / "queries.f32")
         stats = ix.stats()
-        print(f"sagevec build {build_s:.2f} s, segments {stats['segments']}")
+        print(f"sagevec build {build_s:.2f} s, graph {stats['graph']}")
 
         libs: dict[str, tuple[Search, Callable[[np.ndarray], Search]]] = {
             "sagevec": (lambda q: ix.search(q, k), lambda x: _tiny_sagevec(x, dim, ef, k)),

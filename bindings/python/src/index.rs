@@ -3,7 +3,7 @@
 //! The class is frozen (every method takes `&self`): concurrency lives in the
 //! Rust core, so threads never see "already borrowed". Arguments are read with
 //! the GIL held; every call that computes or waits (open, add, remove, search,
-//! seal, compact, build waits, stats, checkpoint, close) runs with it released.
+//! compact, build waits, stats, checkpoint, close) runs with it released.
 //!
 //! The core `Index` sits in an `ArcSwapOption`: a call borrows it with one
 //! lock-free load (no lock, no shared counter on the hot path) and `close()`
@@ -322,9 +322,9 @@ pub(crate) struct PyIndex {
 /// The measured wall time per query of an unfiltered batch search at one
 /// snapshot version (per unit of `ef` for graph search). A batch at the same
 /// version predicted to end within [`crate::interrupt::INLINE`] runs as one
-/// core call; otherwise, or with no estimate (another version: other
-/// segments, maybe not yet graphs), it starts with a small chunk that
-/// measures the cost (see `interrupt::chunked`).
+/// core call; otherwise, or with no estimate (another version: a graph of
+/// another size, or another one after a compaction), it starts with a small
+/// chunk that measures the cost (see `interrupt::chunked`).
 #[derive(Clone, Copy, Debug)]
 struct BatchCost {
     version: u64,
@@ -1185,11 +1185,12 @@ impl PyIndex {
         self.search_many(py, &arr, q)
     }
 
-    /// A report as a dict: ``len``, ``dim``, ``metric``, ``version``,
-    /// ``segments`` (growing/flat/graph), ``rows_stored``, counters (searches,
-    /// batch_searches, vectors_added, vectors_removed, seals, graphs_built,
-    /// merges, builder_errors, exact_fallbacks), ``last_builder_error``,
-    /// ``latency`` (count, mean_us, p50_us, p99_us) and ``memory_bytes``.
+    /// A report as a dict: ``len``, ``dim``, ``metric``, ``version``, ``graph``
+    /// (slots, removed_slots, max_level, walks_f16, f16_scale, clipped_rows),
+    /// ``rows_stored``, counters (searches, batch_searches, vectors_added,
+    /// vectors_removed, compactions, repairs, checkpoints, builder_errors,
+    /// exact_fallbacks), ``last_builder_error``, ``latency`` (count, mean_us,
+    /// p50_us, p99_us) and ``memory_bytes`` (vectors, graphs, rows, total).
     /// ``batch_searches`` counts the core's batch calls: a long batch from
     /// Python runs as several (time-bounded chunks, so Ctrl-C can stop it).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -1,5 +1,5 @@
 //! Times the Rust core on an index that `benches/python/threads.py` saved
-//! (`Index.save`), so that both sides search the very same segments and
+//! (`Index.save`), so that both sides search the very same graph and
 //! graphs: `Index::load` here, `sagevec.Index.load` there.
 //!
 //! ```text
