@@ -256,14 +256,16 @@ fn sole(mut index: Arc<Index>) -> Index {
 ///
 /// ``Index(dim, metric="l2", *, path=None, read_only=False, durability=None,
 /// sync_interval_ms=None, checkpoint_bytes=None, m=16, ef_construction=200,
-/// ef_search=64, seal_threshold=2048, threads=None, traversal="auto")``
+/// ef_search=64, threads=None, traversal="auto")``
 ///
 /// Metrics are distances, smaller is closer: ``"l2"`` squared Euclidean,
 /// ``"ip"`` negative dot product, ``"cosine"`` 1 - cos (vectors are stored
-/// unit-normalised; zero vectors are refused). ``m`` and ``ef_construction``
-/// shape the HNSW graphs built in the background for every ``seal_threshold``
-/// rows; ``ef_search`` is the default search beam. ``threads`` caps the workers
-/// of batch search and graph builds (``None``: the process-wide pool, every core).
+/// unit-normalised; zero vectors are refused). The index is one HNSW graph that
+/// ``add`` inserts into before it returns, while searches from other threads go on
+/// without waiting; ``m`` and ``ef_construction`` shape it, ``ef_search`` is the
+/// default search beam. ``threads`` caps the workers of batch search and large
+/// adds (``None``: the process-wide pool, every core). ``seal_threshold=`` is
+/// accepted and ignored, with a ``DeprecationWarning``.
 /// ``traversal`` says which copy of the vectors a graph search walks: ``"f32"``
 /// the vectors themselves, ``"f16"`` a half-precision copy (half the bytes read
 /// per hop, half the vectors' memory again) whose beam is re-ranked with the
