@@ -226,21 +226,12 @@ impl Index {
         self.checkpoint()
     }
 
-    /// Writes a self-contained copy of the current snapshot into `dir` (which
-    /// must be empty or absent), in the durable format: [`Index::load`] reads it
+    /// Writes a self-contained copy of the current state into `dir` (which must be
+    /// empty or absent), in the durable format (writers wait while its links are
+    /// copied; readers do not): [`Index::load`] reads it
     /// back into memory and [`Index::open`] opens it as a durable index.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<(), IndexError> {
-        let (state, next_auto_id) = {
-            let w = self.inner.lock_writer();
-            (self.inner.current.load_full(), w.next_auto_id)
-        };
-        durable::export(
-            &FsStorage,
-            dir.as_ref(),
-            &self.inner.shared,
-            &state,
-            next_auto_id,
-        )
+        durable::export(&FsStorage, dir.as_ref(), &self.inner)
     }
 
     /// Reads an index written by [`save`](Self::save) (or a closed durable

@@ -919,3 +919,40 @@ fn a_pinned_snapshot_keeps_working_across_writes_and_a_compaction() {
     assert_eq!(index.get(11).unwrap().vector, vec![50.0; dim]);
     drop(pinned); // the old graph is freed by the builder, not here
 }
+
+#[test]
+fn many_copies_of_one_vector_stay_findable_after_the_builder_settles() {
+    // Copies of one vector are all at distance 0 from each other: their lists fill
+    // with each other and their neighbours' lists keep at most one of them, so a
+    // crowd of copies can end up linked only from itself (on this data a dozen or
+    // so of the 400 copies, as printed). The builder's reachability repair attaches
+    // such a crowd to the rest of the graph.
+    let dim = 6;
+    let mut c = config(dim, Metric::L2Sq);
+    c.graph.ef_construction = 40;
+    let index = Index::new(c).unwrap();
+    let mut rng = Rng(81);
+    let copy: Vec<f32> = (0..dim).map(|_| rng.f32() / 2.0).collect();
+    let mut copies = Vec::new();
+    for i in 0..20_000u64 {
+        if i % 50 == 0 {
+            let id = 1_000_000 + i;
+            index.add(Some(id), &copy, None).unwrap();
+            copies.push(id);
+        }
+        let v: Vec<f32> = (0..dim).map(|_| rng.f32() / 2.0).collect();
+        index.add(Some(i), &v, None).unwrap();
+    }
+    println!(
+        "{} copies; unreachable before the builder settles: {}",
+        copies.len(),
+        index.unreachable_ids().len()
+    );
+    index.wait_for_builds();
+    assert!(index.unreachable_ids().is_empty(), "{:?}", index.stats());
+    let hits = index
+        .search(&copy, &SearchParams::new(copies.len()).ef(copies.len() * 2))
+        .unwrap();
+    let found = hits.hits.iter().filter(|h| copies.contains(&h.id)).count();
+    assert_eq!(found, copies.len(), "every copy found by graph search");
+}

@@ -30,10 +30,9 @@
 //!
 //! **Links**: `"SAGEVLNK" version:u32 graph:u64 slots:u64 m:u32`, then per slot
 //! `level:u8` and per level `0..=level` `count:u16 ids:u32[count]` (at most `2m`
-//! ids on level 0 and `m` above, every id below `slots`), then `crc:u32`. Lists
-//! are read while writers may change them, so links to slots past the checkpoint's
-//! cut are left out when written; a node that loses its last in-link that way is
-//! linked again when the index is opened (a reachability repair).
+//! ids on level 0 and `m` above, every id below `slots`), then `crc:u32`. The lists
+//! are copied at the checkpoint's cut, with no insert in flight, so they are the
+//! graph exactly as it was at the cut.
 //!
 //! **Manifest**: `"SAGEVMAN" version:u32 dim:u32 metric:u8 snapshot_version:u64
 //! next_auto_id:u64 wal_gen:u64`, the graph: `graph:u64 m:u64 ef_construction:u64

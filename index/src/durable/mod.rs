@@ -5,13 +5,14 @@
 //! log holds writes in the order they became visible); under
 //! [`Durability::EveryWrite`] the log is synced before the call returns. The
 //! builder checkpoints in the background: at a consistent cut (writer lock held,
-//! no write in flight) it starts a new log generation, then writes the rows the
-//! files lack as immutable row blocks, the graph's links, and the manifest
+//! no write in flight) it starts a new log generation and copies the graph's
+//! lists, then writes the rows the files lack as immutable row blocks, the links,
+//! and the manifest
 //! (replaced atomically), and only then deletes the old logs and files, so a
 //! crash at any step leaves a manifest whose files and logs are all there.
 //! Recovery loads the row blocks and links (no rebuild), replays the logs, and
-//! links again any node the cut's trimmed links left unreachable. The file
-//! formats are in the [`format`](mod@format) module.
+//! checks that every live node is reachable (relinking any that is not). The
+//! file formats are in the [`format`](mod@format) module.
 
 pub(crate) mod codec;
 pub mod format;
@@ -371,15 +372,8 @@ impl Durable {
     /// then old logs and files no manifest names are deleted.
     pub(crate) fn checkpoint(&self, inner: &Inner) -> Result<(), IndexError> {
         let _one = lock(&self.checkpointing);
-        let (state, next_auto_id, gen_, entry) = {
-            let w = inner.lock_writer();
-            let turn = inner.turns.quiesce(inner, &w);
-            let state = turn.current();
-            let gen_ = self.rotate()?;
-            let entry = state.graph.entry();
-            drop(turn);
-            (state, w.next_auto_id, gen_, entry)
-        };
+        let (state, cut) = take_cut(inner, || self.rotate())?;
+        let gen_ = cut.gen_;
         maybe_crash(CrashPoint::AfterRotate);
         let before = lock(&self.persisted).clone();
         let after = write_image(
@@ -387,11 +381,7 @@ impl Durable {
             &self.dir,
             &inner.shared,
             &state,
-            Cut {
-                next_auto_id,
-                gen_,
-                entry,
-            },
+            cut,
             &before,
         )?;
         *lock(&self.persisted) = after.clone();
@@ -421,11 +411,45 @@ fn is_stale(name: &str, gen_: u64, blocks: &Persisted) -> bool {
         || name.ends_with(".tmp")
 }
 
-/// What a checkpoint's cut fixed besides the state.
+/// What a checkpoint's cut fixed besides the state: the ids to go on from, the
+/// log generation that starts there, the entry point and the encoded links.
 struct Cut {
     next_auto_id: u64,
     gen_: u64,
     entry: Option<(u32, usize)>,
+    links: Vec<u8>,
+}
+
+/// A consistent cut: with the writer lock held and every write reserved so far
+/// committed (no insert in flight, so the lists name only committed slots and
+/// none is changing), `log_gen()` starts the next log generation, and the entry
+/// point and every list are copied (encoded). Writers wait for the copy (a
+/// memory-speed pass over the lists); readers do not.
+fn take_cut(
+    inner: &Inner,
+    log_gen: impl FnOnce() -> Result<u64, IndexError>,
+) -> Result<(std::sync::Arc<State>, Cut), IndexError> {
+    let w = inner.lock_writer();
+    let turn = inner.turns.quiesce(inner, &w);
+    let state = turn.current();
+    let gen_ = log_gen()?;
+    let graph = &state.graph;
+    let view = graph.view(state.bound);
+    let links = encode_links(graph.uid, state.bound, graph.params.m, |s, out| {
+        view.links_of(s, out)
+    });
+    let entry = graph.entry();
+    drop(view);
+    drop(turn);
+    Ok((
+        state.clone(),
+        Cut {
+            next_auto_id: w.next_auto_id,
+            gen_,
+            entry,
+            links,
+        },
+    ))
 }
 
 /// Writes the row blocks of `state`'s slots that `on_disk` lacks, the links and a
@@ -470,13 +494,10 @@ fn write_image(
         });
         first += rows;
     }
-    let links = encode_links(graph.uid, state.bound, graph.params.m, |s, out| {
-        view.links_of(s, out)
-    });
     let links_file = links_name(cut.gen_);
     let path = dir.join(&links_file);
     storage
-        .write_atomic(&path, &links)
+        .write_atomic(&path, &cut.links)
         .map_err(|e| io_err(&path, "write", &e))?;
     let manifest = Manifest {
         version: state.version,
@@ -509,16 +530,10 @@ fn write_image(
     })
 }
 
-/// Writes a self-contained copy of `state` into `dir`, which must be empty or
-/// absent: row blocks, links, a manifest and an empty log (what
-/// [`Index::save`](crate::Index::save) does).
-pub(crate) fn export(
-    storage: &dyn Storage,
-    dir: &Path,
-    shared: &Shared,
-    state: &State,
-    next_auto_id: u64,
-) -> Result<(), IndexError> {
+/// Writes a self-contained copy of the index's state at a consistent cut into
+/// `dir`, which must be empty or absent: row blocks, links, a manifest and an
+/// empty log (what [`Index::save`](crate::Index::save) does).
+pub(crate) fn export(storage: &dyn Storage, dir: &Path, inner: &Inner) -> Result<(), IndexError> {
     storage
         .create_dir_all(dir)
         .map_err(|e| io_err(dir, "create directory", &e))?;
@@ -531,20 +546,9 @@ pub(crate) fn export(
             message: "directory is not empty".into(),
         });
     }
-    // Every write is committed when the state is published, so the entry word now
-    // names a committed node or one past the state (then left out).
-    write_image(
-        storage,
-        dir,
-        shared,
-        state,
-        Cut {
-            next_auto_id,
-            gen_: 1,
-            entry: state.graph.entry(),
-        },
-        &Persisted::default(),
-    )?;
+    let (state, cut) = take_cut(inner, || Ok(1))?;
+    let shared = &inner.shared;
+    write_image(storage, dir, shared, &state, cut, &Persisted::default())?;
     create_log(storage, dir, 1, shared.dim, shared.metric)?;
     Ok(())
 }
@@ -807,8 +811,8 @@ pub(crate) fn open(
             .collect();
         write::apply(&inner, ops, false, None)?;
     }
-    // Links left out at the checkpoint's cut (and, rarely, pruning during the
-    // replay) can leave a node no walk reaches: link those again now.
+    // Pruning during the replay can, rarely, leave a node no walk reaches (as any
+    // run of inserts can): link those again now.
     crate::builder::repair(&inner);
     if matches!(manifest, Some(AnyManifest::V1(_)))
         && let Some(d) = &inner.durable

@@ -450,16 +450,22 @@ fn keep_last_in_links<S: LinkStore>(
     }
 }
 
-/// Links `q` again on level 0 from its nearest neighbours that a walk from the
-/// entry point reaches (its own lists are left as they are): the repair for a node
-/// no walk reaches. If the heuristic keeps `q` in none of their lists, `q` takes
-/// the place of the farthest entry that has another in-link in the nearest list
-/// that has one. Returns whether `q` got a link from a reached node.
-pub(crate) fn relink<S: LinkStore, D: BuildDistance>(
+/// Links `q` again on level 0 from reached nodes near it (its own lists are left
+/// as they are): the repair for a node no walk reaches. `reached(n)`: whether a walk
+/// from the entry point reaches `n`.
+///
+/// The links go only into lists with a free slot, nearest candidates first (up to
+/// `m / 2` of them): a repair that pruned lists could cut the link that made
+/// another repaired node reachable (nodes that only reach each other count each
+/// other's links as in-links). Only when no candidate has room does `q` take the
+/// place of the farthest entry with another in-link in the nearest list that has
+/// one. Returns whether `q` got a link from a reached node.
+pub(crate) fn attach<S: LinkStore, D: BuildDistance>(
     store: &S,
     dist: &D,
     q: u32,
     ef_construction: usize,
+    reached: impl Fn(u32) -> bool,
     s: &mut InsertScratch,
 ) -> bool {
     let entry = store.entry().load(Ordering::Acquire);
@@ -470,22 +476,61 @@ pub(crate) fn relink<S: LinkStore, D: BuildDistance>(
     if ep == q {
         return true;
     }
-    choose_neighbours(store, dist, q, (ep, top), 0, ef_construction, s);
-    let chosen = std::mem::take(&mut s.selected[0]);
-    let mut linked = false;
-    for &nb in &chosen {
-        linked |= add_reverse_link(store, dist, row_of(nb), q, 0, s);
+    // The nearest *reached* nodes: a beam that walks through unreached ones but
+    // returns only reached ones (the filtered-search rule), so a crowd of unreached
+    // nodes near `q` (copies of one vector, which only link each other) cannot fill
+    // the beam.
+    let links = StoreLinks(store);
+    let mut query_buf = std::mem::take(&mut s.query);
+    let query = dist.row_query(q, &mut query_buf);
+    let mut cur = pack(dist.dist_to(query, ep), ep);
+    for level in (1..=top).rev() {
+        cur = greedy(&links, dist, query, level, cur, &mut s.search);
     }
-    if !linked {
-        linked = chosen.iter().any(|&nb| force_link(store, row_of(nb), q));
+    beam(
+        &links,
+        dist,
+        store.n_nodes(),
+        query,
+        0,
+        cur,
+        ef_construction,
+        |n| n != q && reached(n),
+        &mut s.search,
+    );
+    s.query = query_buf;
+    s.found.clear();
+    s.found.extend(s.search.results.drain());
+    sort_candidates(q, &mut s.found);
+    let want = (store.m() / 2).max(1);
+    let mut linked = 0;
+    for &c in &s.found {
+        if linked >= want {
+            break;
+        }
+        if append_if_room(store, row_of(c), q) {
+            linked += 1;
+        }
     }
-    s.selected[0] = chosen;
-    linked
+    linked > 0 || s.found.iter().any(|&c| force_link(store, row_of(c), q))
+}
+
+/// Appends `q` to `nb`'s level-0 list if it has a free slot (or holds `q`
+/// already); false if it is full.
+fn append_if_room<S: LinkStore>(store: &S, nb: u32, q: u32) -> bool {
+    link_level0(store, nb, q, false)
 }
 
 /// Puts `q` into `nb`'s level-0 list in place of its farthest-listed entry that has
 /// another in-link (or into a free slot); false if every entry is some node's last.
 fn force_link<S: LinkStore>(store: &S, nb: u32, q: u32) -> bool {
+    link_level0(store, nb, q, true)
+}
+
+/// Under `nb`'s lock: true if `nb` lists `q` already; else appends `q` if there is
+/// room, else (only if `replace`) overwrites the farthest-listed entry whose node
+/// has another in-link.
+fn link_level0<S: LinkStore>(store: &S, nb: u32, q: u32, replace: bool) -> bool {
     let _g = store.lock(nb);
     let slots = store.slots(nb, 0);
     let cap = slots.len() - 1;
@@ -502,12 +547,14 @@ fn force_link<S: LinkStore>(store: &S, nb: u32, q: u32) -> bool {
         slots[0].store(count as u32 + 1, Ordering::Release);
         return true;
     }
-    for slot in slots[1..=count].iter().rev() {
-        let old = slot.load(Ordering::Acquire);
-        if release_in_link(store.in_links(old)) {
-            slot.store(q, Ordering::Release);
-            store.in_links(q).fetch_add(1, Ordering::AcqRel);
-            return true;
+    if replace {
+        for slot in slots[1..=count].iter().rev() {
+            let old = slot.load(Ordering::Acquire);
+            if release_in_link(store.in_links(old)) {
+                slot.store(q, Ordering::Release);
+                store.in_links(q).fetch_add(1, Ordering::AcqRel);
+                return true;
+            }
         }
     }
     false

@@ -508,29 +508,38 @@ impl LiveGraph {
         let efc = self.params.ef_construction;
         let mut scratch = InsertScratch::default();
         let mut fixed = 0;
-        // Relinking one node can prune a link that made another reachable (nodes in
-        // a closed set count each other's links as in-links), so check again after
-        // each pass; each pass reaches at least the nodes it relinked, so a few do.
+        // Each pass: walk level 0 from the entry point; attach each node it did not
+        // reach to reached nodes, then mark what that node reaches as reached, so one
+        // attachment serves every node it leads to. A pass that attached some node
+        // can in rare cases have cut another off (a full list's entry replaced), so
+        // check again, a few times at most.
         for _ in 0..REPAIR_PASSES {
-            let lost = self.view(bound).unreachable_live(version);
+            let view = self.view(bound);
+            let mut reached = view.reached_from_entry();
+            let lost: Vec<u32> = (0..bound)
+                .filter(|&s| !reached[s] && view.alive_at(s, version))
+                .map(|s| s as u32)
+                .collect();
             if lost.is_empty() {
                 break;
             }
-            let mut relink = |relink_one: &dyn Fn(u32, &mut InsertScratch) -> bool| {
-                for &q in &lost {
-                    if relink_one(q, &mut scratch) {
-                        fixed += 1;
+            for &q in &lost {
+                if reached[q as usize] {
+                    continue;
+                }
+                let linked = match (self.walks_f16, self.scale.get()) {
+                    (true, Some(_)) => {
+                        let d = self.f16_distance(&dir);
+                        insert::attach(&store, &d, q, efc, |n| reached[n as usize], &mut scratch)
                     }
-                }
-            };
-            match (self.walks_f16, self.scale.get()) {
-                (true, Some(_)) => {
-                    let d = self.f16_distance(&dir);
-                    relink(&|q, s| insert::relink(&store, &d, q, efc, s));
-                }
-                _ => {
-                    let d = self.f32_distance(&dir);
-                    relink(&|q, s| insert::relink(&store, &d, q, efc, s));
+                    _ => {
+                        let d = self.f32_distance(&dir);
+                        insert::attach(&store, &d, q, efc, |n| reached[n as usize], &mut scratch)
+                    }
+                };
+                if linked {
+                    fixed += 1;
+                    view.mark_reached(q, &mut reached);
                 }
             }
         }
@@ -1031,32 +1040,44 @@ impl View<'_> {
         level
     }
 
-    /// Slots below the bound that a breadth-first walk of level 0 from the entry
-    /// point does not reach and that are live at `version` (the reachability check).
-    pub(crate) fn unreachable_live(&self, version: u64) -> Vec<u32> {
+    /// Which slots a breadth-first walk of level 0 from the entry point reaches
+    /// (one flag per slot the directory covers).
+    pub(crate) fn reached_from_entry(&self) -> Vec<bool> {
+        let mut seen = vec![false; self.dir.slots];
+        if let Some((ep, _)) = self.g.entry()
+            && (ep as usize) < self.dir.slots
+        {
+            self.mark_reached(ep, &mut seen);
+        }
+        seen
+    }
+
+    /// Marks `from` and every slot a walk of level 0 reaches from it in `seen`.
+    pub(crate) fn mark_reached(&self, from: u32, seen: &mut [bool]) {
         let store = Store {
             g: self.g,
             dir: &self.dir,
         };
-        let n = store.n_nodes();
-        let mut seen = vec![false; n];
-        let mut queue = Vec::new();
-        if let Some((ep, _)) = self.g.entry()
-            && (ep as usize) < n
-        {
-            seen[ep as usize] = true;
-            queue.push(ep);
+        if std::mem::replace(&mut seen[from as usize], true) {
+            return;
         }
+        let mut stack = vec![from];
         let mut links = Vec::new();
-        while let Some(node) = queue.pop() {
+        while let Some(node) = stack.pop() {
             links.clear();
             insert::read_links(&store, node, 0, &mut links);
             for &t in &links {
                 if !std::mem::replace(&mut seen[t as usize], true) {
-                    queue.push(t);
+                    stack.push(t);
                 }
             }
         }
+    }
+
+    /// Slots below the bound that a breadth-first walk of level 0 from the entry
+    /// point does not reach and that are live at `version` (the reachability check).
+    pub(crate) fn unreachable_live(&self, version: u64) -> Vec<u32> {
+        let seen = self.reached_from_entry();
         (0..self.bound)
             .filter(|&s| !seen[s] && self.alive_at(s, version))
             .map(|s| s as u32)
