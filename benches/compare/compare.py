@@ -4,7 +4,7 @@ the same data, threads and parameters (issue 8).
 
     bash benches/compare/setup.sh      # .venv-bench: the peers and a release sagevec wheel
     .venv-bench/bin/python benches/compare/compare.py --out bench-out/compare
-    .venv-bench/bin/python benches/compare/compare.py --quick   # ~1.5 minutes, a smoke test
+    .venv-bench/bin/python benches/compare/compare.py --quick   # ~3 minutes, a smoke test
 
 Sections (``--sections``, default all):
 
@@ -183,7 +183,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--threads", default="1,2", help="thread counts (default: 1,2)")
     ap.add_argument(
-        "--quick", action="store_true", help="small sizes, few ef points, one run: checks the script works (~1.5 min)"
+        "--quick", action="store_true", help="small sizes, few ef points, one run: checks the script works (~3 min)"
     )
     ap.add_argument(
         "--data-dir",

@@ -474,7 +474,7 @@ def hnsw_md(sec: dict[str, Any], img_prefix: str) -> list[str]:
     ]
     for name, ds in sec["datasets"].items():
         d = ds["data"]
-        out += [f"**{name}** ({d['n']:,} x {d['dim']}, {d['queries']} queries)", ""]
+        out += [f"**{name}** ({d['n']:,} x {d['dim']}, {d.get('metric', 'l2')}, {d['queries']} queries)", ""]
         at = ds["at_target"]
         out += table(
             ["engine"]
