@@ -248,7 +248,6 @@ def baseline_of(before: dict[str, Any], source: str) -> dict[str, Any]:
         "commit": before.get("git", {}).get("commit", ""),
         "wheel_source": before.get("git", {}).get("wheel_source", "?"),
         "cpu": before.get("machine", {}).get("lscpu", {}).get("Model name", "?"),
-        "target_recall": hnsw.get("target_recall"),
         "hnsw": per_ds,
     }
 
