@@ -4,7 +4,7 @@ the same data, threads and parameters (issue 8).
 
     bash benches/compare/setup.sh      # .venv-bench: the peers and a release sagevec wheel
     .venv-bench/bin/python benches/compare/compare.py --out bench-out/compare
-    .venv-bench/bin/python benches/compare/compare.py --quick   # ~1.5 minutes, a smoke test
+    .venv-bench/bin/python benches/compare/compare.py --quick   # ~3 minutes, a smoke test
 
 Sections (``--sections``, default all):
 
@@ -14,16 +14,21 @@ Sections (``--sections``, default all):
            IndexFlatL2 on its BLAS path (one call) and its SIMD path (nq·d below the
            threshold), at each thread count;
   hnsw     M=16, ef_construction=200 graphs on every data set: build time (add +
-           wait_for_builds for sagevec, one graph segment), recall@10 and batch QPS over
-           an ef sweep (warm blocks of >= SWEEP_BLOCK_S per engine, interleaved), QPS
-           interpolated at recall@10 = 0.95, at each thread count;
+           wait_for_builds for sagevec, every row checked to be in its graph), recall@10
+           and batch QPS over an ef sweep (warm blocks of >= SWEEP_BLOCK_S per engine,
+           interleaved), QPS interpolated at recall@10 = 0.95, at each thread count;
   threads  single-query search from 1 and N Python threads on the graphs of `hnsw`;
-  mix      90% search / 10% add from Python threads (index_mix.py's schedule): ops/s,
-           search p99, and the share of acknowledged writes found.
+  mix      90% search / 10% add from Python threads (index_mix.py's schedule) beside a
+           read-only run of the same index, and single-row adds alone: ops/s, search
+           p50/p99 and thread CPU time (mix / read-only), add p50/p99 and adds/s, the
+           share of just-added vectors a self-query finds, the share of acknowledged
+           adds that get() returns, and the calls that failed, per kind.
 
 Data sets (``--datasets``): ``fashion-mnist`` (../shared/data/fashion-mnist-784-l2:
-20000 x 784, 1000 held-out queries, exact ground truth) and ``clustered`` (seeded
-gaussian clusters from hnsw_peers.py, 100000 x 128 by default).
+20000 x 784, 1000 held-out queries, exact ground truth), ``clustered`` (seeded
+gaussian clusters from hnsw_peers.py, 100000 x 128 by default) and ``minilm``
+(../shared/data/debian-minilm-384-cosine: 50000 x 384 text embeddings, cosine, 1000
+queries, exact ground truth).
 
 Writes ``--out`` (default bench-out/compare): results.json (every figure, the machine,
 versions, commit, command, load), report.md (tables with ratios against the best peer
@@ -94,8 +99,9 @@ import report  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 FMNIST_DIR = "fashion-mnist-784-l2"
+MINILM_DIR = "debian-minilm-384-cosine"
 SECTIONS = ("kernels", "exact", "hnsw", "threads", "mix")
-DATASETS = ("fashion-mnist", "clustered")
+DATASETS = ("fashion-mnist", "clustered", "minilm")
 K = 10
 M = 16
 EF_CONSTRUCTION = 200
@@ -127,10 +133,12 @@ class Settings:
     exact_queries: int
     exact_dims: list[int]
     fmnist_rows: int | None  # None: all 20000
+    minilm_rows: int | None  # None: all 50000
     queries: int
     clustered: tuple[int, int, int]  # rows, dim, clusters
     ef: list[int]
     mix_ops: int
+    mix_add_ops: int  # single-row adds of the add-only run of each round
     mix_rounds: int
     mix_base: int
 
@@ -151,10 +159,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
         exact_queries=1_000,
         exact_dims=[128, 784],
         fmnist_rows=args.fmnist_rows or (2_000 if quick else None),
+        minilm_rows=args.minilm_rows or (10_000 if quick else None),
         queries=args.queries or (200 if quick else 1_000),
         clustered=(clustered[0], clustered[1], clustered[2]),
         ef=[int(x) for x in args.ef.split(",")] if args.ef else (QUICK_EF if quick else EF_LADDER),
         mix_ops=args.mix_ops or (4_000 if quick else 30_000),
+        mix_add_ops=args.mix_add_ops or (200 if quick else 1_000),
         mix_rounds=args.mix_rounds or (1 if quick else 3),
         mix_base=50_000,
     )
@@ -169,20 +179,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)"
     )
     ap.add_argument(
-        "--datasets", default=",".join(DATASETS), help=f"comma-separated subset of {','.join(DATASETS)} (default: both)"
+        "--datasets", default=",".join(DATASETS), help=f"comma-separated subset of {','.join(DATASETS)} (default: all)"
     )
     ap.add_argument("--threads", default="1,2", help="thread counts (default: 1,2)")
     ap.add_argument(
-        "--quick", action="store_true", help="small sizes, few ef points, one run: checks the script works (~1.5 min)"
+        "--quick", action="store_true", help="small sizes, few ef points, one run: checks the script works (~3 min)"
     )
     ap.add_argument(
         "--data-dir",
         type=Path,
         default=DEFAULT_DATA,
-        help=f"shared data directory holding {FMNIST_DIR}/ (default: ../shared/data)",
+        help=f"shared data directory holding {FMNIST_DIR}/ and {MINILM_DIR}/ (default: ../shared/data)",
     )
     ap.add_argument("--clustered", help="N,DIM[,CLUSTERS] of the synthetic set (default 100000,128,100)")
-    ap.add_argument("--fmnist-rows", type=int, help="first N base rows of fashion-mnist (default: all)")
+    ap.add_argument("--fmnist-rows", type=int, help="first N base rows of fashion-mnist (default: all; quick 2000)")
+    ap.add_argument("--minilm-rows", type=int, help="first N base rows of minilm (default: all; quick 10000)")
     ap.add_argument("--queries", type=int, help="queries per data set (default 1000; quick 200)")
     ap.add_argument("--ef", help="ef values of the HNSW sweep, comma-separated")
     ap.add_argument(
@@ -192,7 +203,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--sweep-runs", type=int, help="timed runs per HNSW ef point, median (default 3; quick 1)")
     ap.add_argument("--build-runs", type=int, help="HNSW builds per engine and thread count, median (default 1)")
-    ap.add_argument("--mix-ops", type=int, help="operations per mix run (default 30000)")
+    ap.add_argument("--mix-ops", type=int, help="operations per mix run (default 30000; quick 4000)")
+    ap.add_argument(
+        "--mix-add-ops", type=int, help="single-row adds per add-only run of the mix section (default 1000; quick 200)"
+    )
     ap.add_argument("--mix-rounds", type=int, help="read-only + mix runs per engine (default 3)")
     ap.add_argument("--seed", type=int, default=20240501, help="seed of the synthetic data")
     ap.add_argument(
@@ -200,6 +214,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--report-only", action="store_true", help="measure nothing: redo report.md and the plots from OUT/results.json"
+    )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="results.json of a run before this change (same machine, run back to back): adds the targets "
+        "'bulk build time and QPS at recall 0.95 no worse than before'",
     )
     args = ap.parse_args(argv)
     for name, allowed in (("sections", SECTIONS), ("datasets", DATASETS)):
@@ -324,6 +344,7 @@ class Dataset:
     queries: np.ndarray
     truth: np.ndarray  # exact top-K ids per query
     source: str
+    metric: str = "l2"  # sagevec's name; peers.py maps it to each library's
     info: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
@@ -332,6 +353,7 @@ class Dataset:
             "n": int(self.base.shape[0]),
             "dim": int(self.base.shape[1]),
             "queries": int(self.queries.shape[0]),
+            "metric": self.metric,
             "source": self.source,
             **self.info,
         }
@@ -349,7 +371,25 @@ def load_fashion_mnist(data_dir: Path, rows: int | None, n_queries: int) -> Data
     else:
         base = np.ascontiguousarray(base[:rows])
         truth = peers.exact_knn(base, queries)
-    return Dataset("fashion-mnist", base, queries, truth, f"{d} (raw pixels, L2)", info)
+    return Dataset("fashion-mnist", base, queries, truth, f"{d} (raw pixels, L2)", info=info)
+
+
+def load_minilm(data_dir: Path, rows: int | None, n_queries: int) -> Dataset:
+    """Debian package descriptions embedded by paraphrase-MiniLM-L3-v2 (unit rows, cosine):
+    the shipped exact ground truth for the whole base, faiss's exact cosine on a prefix."""
+    d = data_dir / MINILM_DIR
+    base = hnsw_peers.load(str(d / "base.npy"))
+    queries = hnsw_peers.load(str(d / "queries.npy"))[:n_queries]
+    norms = np.linalg.norm(np.concatenate([base, queries]), axis=1)
+    info: dict[str, Any] = {"max_norm_error": float(np.abs(norms - 1.0).max())}
+    if rows is None or rows >= base.shape[0]:
+        truth = np.load(d / "gt_ids.npy")[:n_queries, :K].astype(np.int64)
+        found = peers.exact_knn(base, queries, "cosine")
+        info["faiss_exact_vs_gt_recall"] = peers.recall(found, truth)
+    else:
+        base = np.ascontiguousarray(base[:rows])
+        truth = peers.exact_knn(base, queries, "cosine")
+    return Dataset("minilm", base, queries, truth, f"{d} (text embeddings, cosine)", metric="cosine", info=info)
 
 
 def make_clustered(n: int, dim: int, clusters: int, n_queries: int, seed: int) -> Dataset:
@@ -361,7 +401,7 @@ def make_clustered(n: int, dim: int, clusters: int, n_queries: int, seed: int) -
         queries,
         truth,
         f"hnsw_peers.clustered: {clusters} gaussian clusters (centres U[-1,1]^{dim}, sigma 0.5), seed {seed}",
-        {"clusters": clusters, "seed": seed},
+        info={"clusters": clusters, "seed": seed},
     )
 
 
@@ -381,24 +421,16 @@ class Sagevec:
         self.threads, self.ef = 0, 64
 
     def build(self, base: np.ndarray, threads: int) -> None:
-        # One add of n >= seal_threshold rows becomes one sealed segment, one graph.
-        self.index = sagevec.Index(
-            self.dim,
-            self.metric,
-            m=self.m,
-            ef_construction=self.efc,
-            seal_threshold=min(2048, base.shape[0]),
-            threads=threads,
-        )
+        # One add of every row (the parallel batch builder on an empty index), then the
+        # wait for background work: the build time compare.py reports is both.
+        self.index = sagevec.Index(self.dim, self.metric, m=self.m, ef_construction=self.efc, threads=threads)
         self.index.add(base)
         self.index.wait_for_builds()
         self.threads = threads
 
-    def check_single_graph(self) -> dict[str, int]:
-        segments = self.index.stats()["segments"]
-        if segments != {"growing": 0, "flat": 0, "graph": 1}:
-            raise RuntimeError(f"sagevec: expected one graph segment, got {segments}")
-        return segments
+    def check_graph(self, rows: int) -> dict[str, Any]:
+        """The live graph holds a slot for each of the `rows` rows added and none removed."""
+        return check_graph(self.index, rows)
 
     def set_ef(self, ef: int) -> None:
         self.ef = ef
@@ -419,8 +451,27 @@ class Sagevec:
 ENGINES: dict[str, Callable[..., Any]] = {"sagevec": Sagevec, **peers.PEERS}
 
 
+def check_graph(index: Any, rows: int) -> dict[str, Any]:
+    """Raises unless sagevec's live graph holds exactly `rows` slots, none removed, and
+    the index `rows` rows (after `wait_for_builds()` returned); the graph's stats.
+
+    A wheel from before the live graph (`setup.sh --commit OLD`, to measure the run a
+    `--baseline` compares with) has segment counts instead: there every row must be in
+    one graph segment, as the compare.py of that time checked."""
+    stats = index.stats()
+    if "graph" not in stats and "segments" in stats:
+        if stats["len"] != rows or stats["segments"] != {"growing": 0, "flat": 0, "graph": 1}:
+            raise RuntimeError(f"sagevec: expected {rows} rows in one graph segment, got {stats['segments']}")
+        return stats["segments"]
+    graph = stats["graph"]
+    if stats["len"] != rows or graph["slots"] != rows or graph["removed_slots"] != 0:
+        raise RuntimeError(f"sagevec: expected {rows} rows in the graph, got len {stats['len']}, graph {graph}")
+    return graph
+
+
 class SagevecMix:
-    """sagevec behind peers.py's engine interface, configured for the 90/10 mix."""
+    """sagevec behind peers.py's engine interface, configured for the 90/10 mix: single
+    adds go straight into the live graph, searches run on the caller's thread."""
 
     name = "sagevec"
 
@@ -428,14 +479,13 @@ class SagevecMix:
         self, metric: str, dim: int, m: int = M, efc: int = EF_CONSTRUCTION, capacity: int = 0, k: int = K
     ) -> None:
         self.version = sagevec.__version__
-        self.dim, self.ef = dim, 64
+        self.metric, self.dim, self.m, self.efc, self.ef = metric, dim, m, efc, 64
 
     def build(self, base: np.ndarray, threads: int) -> None:
-        # Default seal threshold: the adds of the mix go to a growing segment that is
-        # sealed, and its graph built, in the background every 2048 rows.
-        self.index = sagevec.Index(self.dim, "l2", m=M, ef_construction=EF_CONSTRUCTION, threads=threads)
+        self.index = sagevec.Index(self.dim, self.metric, m=self.m, ef_construction=self.efc, threads=threads)
         self.index.add(base)
         self.index.wait_for_builds()
+        check_graph(self.index, base.shape[0])
 
     def set_ef(self, ef: int) -> None:
         self.ef = ef
@@ -446,6 +496,12 @@ class SagevecMix:
     def add(self, key: int, v2d: np.ndarray, key_arr: np.ndarray) -> None:
         self.index.add(v2d, ids=key_arr)
 
+    def get(self, key: int) -> np.ndarray | None:
+        try:
+            return self.index.get(key)[0]  # (vector, metadata); unit-normalised under cosine
+        except KeyError:
+            return None
+
     def search(self, q: np.ndarray) -> Any:
         return self.index.search(q, K, ef=self.ef)
 
@@ -454,7 +510,7 @@ class SagevecMix:
         return result[0]
 
     def drain(self) -> float:
-        """Waits for background graph builds; returns the seconds waited."""
+        """Waits for background work (compaction, repair); returns the seconds waited."""
         t0 = time.perf_counter()
         self.index.wait_for_builds()
         return time.perf_counter() - t0
@@ -717,12 +773,12 @@ class Graphs:
         self.build_s: dict[tuple[str, str, int], list[float]] = {}
 
     def build(self, ds: Dataset, name: str, t: int) -> float:
-        engine = ENGINES[name]("l2", ds.base.shape[1], M, EF_CONSTRUCTION)
+        engine = ENGINES[name](ds.metric, ds.base.shape[1], M, EF_CONSTRUCTION)
         t0 = time.perf_counter()
         engine.build(ds.base, t)
         sec = time.perf_counter() - t0
         if name == "sagevec":
-            engine.check_single_graph()
+            engine.check_graph(ds.base.shape[0])
         self.built[(ds.name, name, t)] = engine
         self.build_s.setdefault((ds.name, name, t), []).append(sec)
         return sec
@@ -891,50 +947,150 @@ def mix_adds(ops: int, threads: int) -> int:
     return threads * math.ceil(per_thread / index_mix.MIX_CYCLE)
 
 
+def add_only_adds(adds: int, threads: int) -> int:
+    """Vectors one index_mix.run_adds run adds (`adds` split evenly over the threads)."""
+    return (adds // threads) * threads
+
+
 def mix_split(ds: Dataset, s: Settings) -> tuple[np.ndarray, np.ndarray]:
-    """(base, reserve): the index starts from `base`; the mix adds rows of `reserve`
-    (more rows of the same set, not in the base)."""
-    need = max(mix_adds(s.mix_ops, t) for t in s.threads) * s.mix_rounds + 16
+    """(base, reserve): the index starts from `base`; the mix and add-only runs add rows
+    of `reserve` (more rows of the same set, not in the base)."""
+    per_round = max(mix_adds(s.mix_ops, t) + add_only_adds(s.mix_add_ops, t) for t in s.threads)
+    need = per_round * s.mix_rounds + 16
     n_base = min(s.mix_base, ds.base.shape[0] - need)
     if n_base < 1000:
         raise ValueError(f"{ds.name}: {ds.base.shape[0]} rows are too few for {need} adds")
     return ds.base[:n_base], ds.base[n_base : n_base + need]
 
 
-def acknowledged_found(engine: Any, reserve: np.ndarray, first_id: int, n_added: int) -> float:
-    """After the runs: share of every acknowledged add whose vector finds its own id
-    in its top 10 (a batch search of the added vectors)."""
-    if n_added == 0:
+def search_found_after(engine: Any, reserve: np.ndarray, first_id: int, rows: list[int]) -> float:
+    """After the runs: share of the acknowledged adds (`rows` of `reserve`) whose vector
+    finds its own id in its top 10 (one batch search of them all)."""
+    if not rows:
         return float("nan")
-    ids = engine.batch(reserve[:n_added], len(os.sched_getaffinity(0)))
-    keys = first_id + np.arange(n_added)
-    return float(np.mean([k in row for k, row in zip(keys, np.asarray(ids))]))
+    ids = np.asarray(engine.batch(reserve[rows], len(os.sched_getaffinity(0))))
+    keys = first_id + np.asarray(rows)
+    return float(np.mean([k in row for k, row in zip(keys, ids)]))
+
+
+def failed_total(runs: list[dict[str, Any]]) -> dict[str, int]:
+    """Failed calls per kind over `runs`."""
+    out = dict.fromkeys(index_mix.CALL_KINDS, 0)
+    for r in runs:
+        for kind, n in r["failed"].items():
+            out[kind] += n
+    return out
+
+
+def first_errors(runs: list[dict[str, Any]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for r in runs:
+        for kind, msg in r["first_error"].items():
+            out.setdefault(kind, msg)
+    return out
 
 
 def mix_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the rounds of one engine's read-only or mix runs."""
+
     def p(r: dict[str, Any], kind: str, q: float) -> float:
         return index_mix.pct_us(r[kind], q)
 
     ops = [r["ops"] / r["wall"] for r in runs]
+    write = runs[0]["write"]
     found, total = sum(r["found"] for r in runs), sum(r["total"] for r in runs)
+    acked = sum(len(r["acked_rows"]) for r in runs)
     return {
         "ops_per_s": median(ops),
         "ops_per_s_runs": ops,
         "search_p50_us": median([p(r, "search", 50) for r in runs]),
         "search_p99_us": median([p(r, "search", 99) for r in runs]),
         "search_p999_us": median([p(r, "search", 99.9) for r in runs]),
-        "add_p50_us": median([p(r, "add", 50) for r in runs]) if runs[0]["write"] else None,
-        "add_p99_us": median([p(r, "add", 99) for r in runs]) if runs[0]["write"] else None,
+        "search_cpu_mean_us": median([index_mix.mean_us(r["cpu"]) for r in runs]),
+        "search_cpu_p50_us": median([p(r, "cpu", 50) for r in runs]),
+        "search_cpu_mean_us_runs": [index_mix.mean_us(r["cpu"]) for r in runs],
+        "add_p50_us": median([p(r, "add", 50) for r in runs]) if write else None,
+        "add_p99_us": median([p(r, "add", 99) for r in runs]) if write else None,
         "self_found": found / total if total else None,
         "self_found_n": [found, total],
+        "acknowledged": acked,
+        "get_found": sum(r["get_found"] for r in runs) / acked if write and acked else None,
+        "get_found_n": [sum(r.get("get_found", 0) for r in runs), acked],
+        "get_mismatched": sum(r.get("get_mismatched", 0) for r in runs),
+        "failed": failed_total(runs),
         "errors": sum(r["errors"] for r in runs),
         "others_cores": [round(r["others"], 3) for r in runs],
     }
 
 
+def add_only_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the rounds of one engine's add-only runs. adds/s: acknowledged adds
+    over the run's time plus sagevec's wait for background work after it (its drain)."""
+    rates = [len(r["acked_rows"]) / (r["wall"] + r["drain_s"]) for r in runs]
+    acked = sum(len(r["acked_rows"]) for r in runs)
+    return {
+        "adds_per_s": median(rates),
+        "adds_per_s_runs": rates,
+        "add_p50_us": median([index_mix.pct_us(r["add"], 50) for r in runs]),
+        "add_p99_us": median([index_mix.pct_us(r["add"], 99) for r in runs]),
+        "cores_busy": median([r["cpu_s"] / r["wall"] for r in runs]),
+        "drain_s": [r["drain_s"] for r in runs],
+        "acknowledged": acked,
+        "get_found": sum(r["get_found"] for r in runs) / acked if acked else None,
+        "get_found_n": [sum(r["get_found"] for r in runs), acked],
+        "get_mismatched": sum(r["get_mismatched"] for r in runs),
+        "failed": failed_total(runs),
+        "others_cores": [round(r["others"], 3) for r in runs],
+    }
+
+
+def drain(engine: Any) -> float:
+    """sagevec's wait for its background work after a write run (0 for the peers)."""
+    return engine.drain() if hasattr(engine, "drain") else 0.0
+
+
+def check_gets(engine: Any, run: dict[str, Any], reserve: np.ndarray, first_id: int, metric: str) -> None:
+    """Right after a write run: how many of its acknowledged adds `get` returns."""
+    run["get_found"], run["get_mismatched"] = index_mix.get_found(engine, reserve, first_id, run["acked_rows"], metric)
+
+
+def mix_engine_row(
+    name: str, engine: Any, t: int, ef: int, runs: dict[str, list[dict[str, Any]]], ctx: dict[str, Any]
+) -> dict[str, Any]:
+    ro, mx, ad = mix_summary(runs["read_only"]), mix_summary(runs["mix"]), add_only_summary(runs["add_only"])
+    # Each round's mix run against the read-only run just before it (same index, same ef).
+    cpu_ratios = [
+        index_mix.mean_us(m["cpu"]) / index_mix.mean_us(r["cpu"])
+        for r, m in zip(runs["read_only"], runs["mix"], strict=True)
+    ]
+    every = runs["read_only"] + runs["mix"] + runs["add_only"]
+    failed = failed_total(every)
+    writes = runs["mix"] + runs["add_only"]
+    acked = sum(len(r["acked_rows"]) for r in writes)
+    return {
+        "engine": name,
+        "threads": t,
+        "ef": ef,
+        "read_only": ro,
+        "mix": mx,
+        "add_only": ad,
+        "search_cpu_ratio": median(cpu_ratios),
+        "search_cpu_ratio_runs": cpu_ratios,
+        "get_found": sum(r["get_found"] for r in writes) / acked if acked else None,
+        "get_found_n": [sum(r["get_found"] for r in writes), acked],
+        "failed": failed,
+        "failed_calls": sum(failed.values()),
+        "first_error": first_errors(every),
+        "search_found_after": search_found_after(engine, ctx["reserve"], ctx["first_id"], ctx["acked"][name]),
+        "adds": ctx["offset"][name],
+        "drain_s": [r["drain_s"] for r in runs["mix"]],
+        "runs": len(runs["mix"]),
+    }
+
+
 def mix_dataset(ds: Dataset, s: Settings) -> dict[str, Any]:
     base, reserve = mix_split(ds, s)
-    truth = peers.exact_knn(base, ds.queries)
+    truth = peers.exact_knn(base, ds.queries, ds.metric)
     cores = len(os.sched_getaffinity(0))
     first_id = base.shape[0]
     efs: dict[str, int] = {}
@@ -943,7 +1099,7 @@ def mix_dataset(ds: Dataset, s: Settings) -> dict[str, Any]:
         engines = {}
         for name, cls in MIX_ENGINES.items():
             pause()
-            engine = cls("l2", base.shape[1], M, EF_CONSTRUCTION, capacity=base.shape[0] + reserve.shape[0] + 16)
+            engine = cls(ds.metric, base.shape[1], M, EF_CONSTRUCTION, capacity=base.shape[0] + reserve.shape[0])
             t0 = time.perf_counter()
             engine.build(base, cores)
             log(f"  {ds.name}: {name} built {base.shape[0]} rows in {time.perf_counter() - t0:.1f} s")
@@ -951,48 +1107,59 @@ def mix_dataset(ds: Dataset, s: Settings) -> dict[str, Any]:
                 efs[name] = index_mix.choose_ef(engine, ds.queries, truth, cores)[0]
             engine.set_ef(efs[name])
             engines[name] = engine
+        storage = {n: e.storage_rows() for n, e in engines.items() if hasattr(e, "storage_rows")}
         offset = dict.fromkeys(engines, 0)
-        runs: dict[str, dict[bool, list[dict[str, Any]]]] = {n: {False: [], True: []} for n in engines}
-        drain: dict[str, list[float]] = {n: [] for n in engines}
+        acked: dict[str, list[int]] = {n: [] for n in engines}
+        runs = {n: {"read_only": [], "mix": [], "add_only": []} for n in engines}
         for r in range(s.mix_rounds):
             for name in rotated(list(engines), r):
-                engine = engines[name]
-                for write in (False, True):
+                engine, mine = engines[name], runs[name]
+                pause()
+                mine["read_only"].append(index_mix.run_mix(engine, ds.queries, reserve, first_id, t, s.mix_ops, False))
+                for kind in ("mix", "add_only"):
                     pause()
                     o = offset[name]
-                    res = index_mix.run_mix(engine, ds.queries, reserve[o:], first_id + o, t, s.mix_ops, write)
-                    runs[name][write].append(res)
-                    if write:
+                    if kind == "mix":
+                        res = index_mix.run_mix(engine, ds.queries, reserve[o:], first_id + o, t, s.mix_ops, True)
                         offset[name] += mix_adds(s.mix_ops, t)
-                        if hasattr(engine, "drain"):
-                            drain[name].append(engine.drain())
+                    else:
+                        res = index_mix.run_adds(engine, reserve[o:], first_id + o, t, s.mix_add_ops)
+                        offset[name] += add_only_adds(s.mix_add_ops, t)
+                    check_gets(engine, res, reserve[o:], first_id + o, ds.metric)
+                    res["drain_s"] = drain(engine)
+                    acked[name] += [o + row for row in res["acked_rows"]]
+                    mine[kind].append(res)
+        ctx = {"reserve": reserve, "first_id": first_id, "offset": offset, "acked": acked}
         for name, engine in engines.items():
-            ro, mx = mix_summary(runs[name][False]), mix_summary(runs[name][True])
-            row = {
-                "engine": name,
-                "threads": t,
-                "ef": efs[name],
-                "read_only": ro,
-                "mix": mx,
-                "acknowledged_found": acknowledged_found(engine, reserve, first_id, offset[name]),
-                "adds": offset[name],
-                "drain_s": drain[name],
-                "runs": len(runs[name][True]),
-            }
+            row = mix_engine_row(name, engine, t, efs[name], runs[name], ctx)
+            if name in storage:  # storage that grew while other threads searched
+                row["storage_rows_before_after"] = [storage[name], engine.storage_rows()]
             table.append(row)
+            mx, ro, ad = row["mix"], row["read_only"], row["add_only"]
             log(
-                f"  {ds.name} t={t} {name:<8} mix {mx['ops_per_s']:8,.0f} ops/s p99 {mx['search_p99_us']:7.0f} us"
-                f" | read-only {ro['ops_per_s']:8,.0f} ops/s | self-found {mx['self_found']:.4f}"
-                f" acknowledged found {row['acknowledged_found']:.4f} errors {mx['errors']}"
+                f"  {ds.name} t={t} {name:<8} mix {mx['ops_per_s']:8,.0f} ops/s p50/p99 {mx['search_p50_us']:.0f}/"
+                f"{mx['search_p99_us']:.0f} us, add p50/p99 {mx['add_p50_us']:.0f}/{mx['add_p99_us']:.0f} us"
+                f" | read-only {ro['ops_per_s']:8,.0f} ops/s | search CPU {mx['search_cpu_mean_us']:.1f} us ="
+                f" {row['search_cpu_ratio']:.2f}x read-only | add-only {ad['adds_per_s']:,.0f} adds/s"
+                f" | self-found {fraction(mx['self_found'])} get-found {fraction(row['get_found'])}"
+                f" search-found after {fraction(row['search_found_after'])}"
+                f" | failed {index_mix.failed_cell(row['failed'])}"
             )
+            for kind, msg in row["first_error"].items():
+                log(f"    first failed {kind}: {msg}")
         del engines
     return {"data": ds.describe(), "base": int(base.shape[0]), "reserve": int(reserve.shape[0]), "rows": table}
+
+
+def fraction(x: float | None) -> str:
+    return "-" if x is None or math.isnan(x) else f"{x:.4f}"
 
 
 def section_mix(s: Settings, out: dict[str, Any], datasets: list[Dataset]) -> None:
     out.update(
         {
             "ops_per_run": s.mix_ops,
+            "add_only_per_run": s.mix_add_ops,
             "rounds": s.mix_rounds,
             "cycle": index_mix.MIX_CYCLE,
             "m": M,
@@ -1012,11 +1179,13 @@ def load_datasets(names: list[str], s: Settings, args: argparse.Namespace) -> li
         t0 = time.perf_counter()
         if name == "fashion-mnist":
             ds = load_fashion_mnist(args.data_dir, s.fmnist_rows, s.queries)
+        elif name == "minilm":
+            ds = load_minilm(args.data_dir, s.minilm_rows, s.queries)
         else:
             n, dim, clusters = s.clustered
             ds = make_clustered(n, dim, clusters, s.queries, args.seed)
         log(
-            f"data set {ds.name}: {ds.base.shape[0]} x {ds.base.shape[1]}, {ds.queries.shape[0]} queries "
+            f"data set {ds.name}: {ds.base.shape[0]} x {ds.base.shape[1]} ({ds.metric}), {ds.queries.shape[0]} queries "
             f"({time.perf_counter() - t0:.1f} s with ground truth)"
         )
         out.append(ds)
@@ -1063,6 +1232,11 @@ def run_sections(sections: list[str], s: Settings, args: argparse.Namespace, res
             graphs.built.clear()  # the mix builds its own indexes
 
 
+def load_baseline(path: Path) -> dict[str, Any]:
+    """The figures of an earlier run (`--baseline`) that the 'no worse than before' targets use."""
+    return report.baseline_of(json.loads(path.read_text()), str(path))
+
+
 def main() -> int:
     args = parse_args()
     out_dir: Path = args.out
@@ -1070,9 +1244,15 @@ def main() -> int:
     results_path = out_dir / "results.json"
     if args.report_only:
         results = json.loads(results_path.read_text())
+        if args.baseline:
+            results["baseline"] = load_baseline(args.baseline)
+        results["targets"] = report.targets(results)  # the goals may have changed since the run
+        results_path.write_text(json.dumps(results, indent=1, default=float))
     else:
         s = settings_from(args)
         results = new_results(s, args)
+        if args.baseline:  # read first: a bad path fails before minutes of measuring
+            results["baseline"] = load_baseline(args.baseline)
         log(
             f"compare.py ({results['mode']}): {results['machine']['lscpu'].get('Model name', '?')}, "
             f"{results['machine']['cpus_usable']} CPUs; sagevec {results['versions']['sagevec']} "

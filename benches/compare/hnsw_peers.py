@@ -21,10 +21,17 @@ Rust side reads exactly the same rows:
     cargo run --release -p sagevec-benches --example graph_sweep -- \\
         --base /tmp/clustered-100k/base.npy --queries /tmp/clustered-100k/queries.npy
 
+The text-embedding set (cosine):
+
+    D=../shared/data/debian-minilm-384-cosine
+    .venv-bench/bin/python benches/compare/hnsw_peers.py --metric cosine \\
+        --base $D/base.npy --queries $D/queries.npy
+
 Inputs are float32 `.npy` (C order) or `.fvecs`. Ground truth is exact (faiss
-IndexFlat). Timings are medians of `--runs` runs (builds: `--build-runs`). Search QPS
-is one batch call over all queries with the peer's own threading at `t` threads
-(hnswlib `num_threads`, faiss `omp_set_num_threads`, usearch `threads`).
+IndexFlat; cosine: inner product of unit rows). Timings are medians of `--runs` runs
+(builds: `--build-runs`). Search QPS is one batch call over all queries with the peer's
+own threading at `t` threads (hnswlib `num_threads`, faiss `omp_set_num_threads`,
+usearch `threads`).
 """
 
 from __future__ import annotations
@@ -108,11 +115,9 @@ def main() -> None:
         if args.nb:
             base = base[: args.nb]
         queries = queries[: args.nq]
+    # Cosine goes to each library as its own cosine (hnswlib "cosine", usearch "cos", faiss
+    # inner product of rows it normalises), as compare.py does; the truth is exact cosine.
     metric = args.metric
-    if metric == "cosine":  # as sagevec's index does: unit rows, inner product
-        base = base / np.linalg.norm(base, axis=1, keepdims=True)
-        queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-        metric = "ip"
     base = np.ascontiguousarray(base, dtype=np.float32)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     truth = exact_knn(base, queries, metric)

@@ -15,9 +15,14 @@ the same operation schedule:
 
 Printed per library and thread count: ops/s, search p50/p99/p99.9 and add
 p50/p99 (time.perf_counter_ns around each call, so Python call overhead and GIL
-waits are inside, as a Python service sees them), and the fraction of just-added
-vectors found by their own self-query. The index is rebuilt from the base
-before each thread count, so every run starts from the same state.
+waits are inside, as a Python service sees them), the mean thread CPU time of a
+query-set search (time.thread_time_ns around the call: the library searches on
+the calling OS thread with the GIL released, so this is the search's own cost,
+without the other threads' share of the cores), the fraction of just-added
+vectors found by their own self-query, the acknowledged adds that the library's
+get returns after the run, and the calls that raised, per kind (counted; the run
+goes on, and a failed add is not acknowledged). The index is rebuilt from the
+base before each thread count, so every run starts from the same state.
 
 Exact search (faiss IndexFlatL2 vs sagevec_index::knn) is in
 `faiss_kernels.py --cases knn`, not here.
@@ -36,6 +41,7 @@ import os
 import platform
 import threading
 import time
+from dataclasses import dataclass, field
 
 # The measured threads are ours; keep BLAS/OpenMP pools out of the way.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -153,105 +159,232 @@ def pct_us(sorted_ns: np.ndarray, p: float) -> float:
     return sorted_ns[min(rank, len(sorted_ns)) - 1] / 1000.0
 
 
-def run_mix(peer, queries, reserve, first_id, threads, ops, write):
-    per_thread = ops // threads
-    nq = len(queries)
+# The calls a run makes, as its failure counts name them: query-set searches, the
+# self-query right after an add, and adds.
+CALL_KINDS = ("search", "self_query", "add")
+
+
+@dataclass
+class Tally:
+    """What one thread of a run records: latencies (ns), query-set searches' thread CPU
+    time (ns), self-query hits, acknowledged rows, and the calls that failed, per kind,
+    with the first error of each kind. A peer's call that raises (hnswlib's and
+    usearch's searches can while adds run, hnswlib#29 / #562) is counted and the run
+    goes on."""
+
+    search_ns: list[int] = field(default_factory=list)
+    add_ns: list[int] = field(default_factory=list)
+    cpu_ns: list[int] = field(default_factory=list)
+    found: int = 0
+    rank0: int = 0
+    total: int = 0
+    acked: list[int] = field(default_factory=list)
+    failed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CALL_KINDS, 0))
+    first_error: dict[str, str] = field(default_factory=dict)
+
+    def fail(self, kind: str, error: BaseException) -> None:
+        self.failed[kind] += 1
+        self.first_error.setdefault(kind, f"{type(error).__name__}: {error}")
+
+
+def run_threads(worker, threads: int) -> tuple[list[Tally], float, float, float]:
+    """Runs `worker(t, tally, barrier)` for t in 0..threads on as many threads, each with
+    its own Tally, timed from their common start (all wait on `barrier`) to the last
+    one's end; (tallies, wall s, other processes' cores, our process's CPU s)."""
+    tallies = [Tally() for _ in range(threads)]
     barrier = threading.Barrier(threads + 1)
-    results = [None] * threads
-    q_rows = [queries[i] for i in range(nq)]
-
-    def worker(t: int) -> None:
-        search_ns, add_ns = [], []
-        found = rank0 = total = errors = 0
-        peer.search(q_rows[0])
-        barrier.wait()
-        qi = t * nq // threads
-        last = None
-        clock = time.perf_counter_ns
-        for j in range(per_thread):
-            slot = j % MIX_CYCLE
-            if write and slot == 0:
-                row = (j // MIX_CYCLE) * threads + t
-                key = first_id + row
-                v2d = reserve[row : row + 1]
-                key_arr = np.array([key], dtype=np.uint64)
-                t0 = clock()
-                peer.add(key, v2d, key_arr)
-                add_ns.append(clock() - t0)
-                last = (key, reserve[row])
-            elif write and slot == 1:
-                key, v = last
-                t0 = clock()
-                try:
-                    ids = peer.ids(peer.search(v))
-                except RuntimeError:
-                    ids = []
-                    errors += 1
-                search_ns.append(clock() - t0)
-                total += 1
-                pos = np.flatnonzero(np.asarray(ids) == key)
-                if len(pos):
-                    found += 1
-                    rank0 += int(pos[0] == 0)
-            else:
-                q = q_rows[qi]
-                qi = (qi + 1) % nq
-                t0 = clock()
-                try:
-                    peer.search(q)
-                except RuntimeError:
-                    errors += 1
-                search_ns.append(clock() - t0)
-        results[t] = (search_ns, add_ns, found, rank0, total, errors)
-
-    ts = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    ts = [threading.Thread(target=worker, args=(t, tallies[t], barrier)) for t in range(threads)]
     for th in ts:
         th.start()
     snap = cpu_snapshot()
+    c0 = os.times()
     barrier.wait()
     t0 = time.perf_counter()
     for th in ts:
         th.join()
     wall = time.perf_counter() - t0
-    others = others_since(snap)
-    search = np.sort(np.concatenate([np.asarray(r[0], dtype=np.int64) for r in results]))
-    add = np.sort(np.concatenate([np.asarray(r[1], dtype=np.int64) for r in results]))
+    c1 = os.times()
+    return tallies, wall, others_since(snap), (c1.user + c1.system) - (c0.user + c0.system)
+
+
+def run_result(threads: int, write: bool, ops: int, timed) -> dict:
+    """One run's figures from `run_threads`' result: every thread's samples merged and
+    sorted, counts summed."""
+    tallies, wall, others, cpu_s = timed
+
+    def merged(name: str) -> np.ndarray:
+        return np.sort(np.concatenate([np.asarray(getattr(t, name), dtype=np.int64) for t in tallies]))
+
+    failed = {kind: sum(t.failed[kind] for t in tallies) for kind in CALL_KINDS}
+    first_error: dict[str, str] = {}
+    for t in tallies:
+        for kind, msg in t.first_error.items():
+            first_error.setdefault(kind, msg)
     return {
         "threads": threads,
         "write": write,
-        "ops": per_thread * threads,
+        "ops": ops,
         "wall": wall,
-        "search": search,
-        "add": add,
-        "found": sum(r[2] for r in results),
-        "rank0": sum(r[3] for r in results),
-        "total": sum(r[4] for r in results),
-        "errors": sum(r[5] for r in results),
+        "search": merged("search_ns"),
+        "add": merged("add_ns"),
+        "cpu": merged("cpu_ns"),
+        "found": sum(t.found for t in tallies),
+        "rank0": sum(t.rank0 for t in tallies),
+        "total": sum(t.total for t in tallies),
+        "failed": failed,
+        "first_error": first_error,
+        "errors": sum(failed.values()),
+        "acked_rows": sorted(row for t in tallies for row in t.acked),
         "others": others,
+        "cpu_s": cpu_s,
     }
+
+
+def timed_add(peer, tally: Tally, key: int, v2d: np.ndarray, key_arr: np.ndarray) -> bool:
+    """One add, timed into `tally`; whether it was acknowledged (returned)."""
+    clock = time.perf_counter_ns
+    t0 = clock()
+    try:
+        peer.add(key, v2d, key_arr)
+    except Exception as e:  # noqa: BLE001 - any failure is counted (and its first message kept)
+        tally.add_ns.append(clock() - t0)
+        tally.fail("add", e)
+        return False
+    tally.add_ns.append(clock() - t0)
+    return True
+
+
+def run_mix(peer, queries, reserve, first_id, threads, ops, write):
+    """One run of the schedule (module docstring) on `threads` Python threads: `ops`
+    operations in all, adds of rows of `reserve` with ids from `first_id` when `write`,
+    else query-set searches only. Every call is timed with perf_counter_ns; each
+    query-set search also with the calling thread's CPU time (thread_time_ns, taken
+    outside the wall-clock bracket: the library searches on that OS thread, one thread
+    per call, with the GIL released). A call that raises is counted per kind
+    (`failed`) and the run goes on; a failed add is not acknowledged (not in
+    `acked_rows`, and its self-query is not counted)."""
+    per_thread = ops // threads
+    nq = len(queries)
+    q_rows = [queries[i] for i in range(nq)]
+
+    def worker(t: int, tally: Tally, barrier: threading.Barrier) -> None:
+        peer.search(q_rows[0])
+        barrier.wait()
+        qi = t * nq // threads
+        last = None
+        clock, cpu = time.perf_counter_ns, time.thread_time_ns
+        for j in range(per_thread):
+            slot = j % MIX_CYCLE
+            if write and slot == 0:
+                row = (j // MIX_CYCLE) * threads + t
+                key = first_id + row
+                key_arr = np.array([key], dtype=np.uint64)
+                acknowledged = timed_add(peer, tally, key, reserve[row : row + 1], key_arr)
+                if acknowledged:
+                    tally.acked.append(row)
+                last = (key, reserve[row], acknowledged)
+            elif write and slot == 1:
+                key, v, acknowledged = last
+                ids = None
+                t0 = clock()
+                try:
+                    ids = peer.ids(peer.search(v))
+                except Exception as e:  # noqa: BLE001
+                    tally.fail("self_query", e)
+                tally.search_ns.append(clock() - t0)
+                if acknowledged:  # a failed self-query counts as not found
+                    tally.total += 1
+                    pos = np.flatnonzero(np.asarray(ids) == key) if ids is not None else []
+                    if len(pos):
+                        tally.found += 1
+                        tally.rank0 += int(pos[0] == 0)
+            else:
+                q = q_rows[qi]
+                qi = (qi + 1) % nq
+                c0 = cpu()
+                t0 = clock()
+                try:
+                    peer.search(q)
+                except Exception as e:  # noqa: BLE001
+                    tally.fail("search", e)
+                t1 = clock()
+                c1 = cpu()
+                tally.search_ns.append(t1 - t0)
+                tally.cpu_ns.append(c1 - c0)
+
+    return run_result(threads, write, per_thread * threads, run_threads(worker, threads))
+
+
+def run_adds(peer, reserve, first_id, threads, adds):
+    """`adds` single-row adds (rows 0.. of `reserve`, ids from `first_id`) from `threads`
+    Python threads and nothing else: the add throughput of an index that stays
+    searchable. Same result layout as run_mix (no searches)."""
+    per_thread = adds // threads
+
+    def worker(t: int, tally: Tally, barrier: threading.Barrier) -> None:
+        rows = [i * threads + t for i in range(per_thread)]
+        args = [(first_id + row, reserve[row : row + 1], np.array([first_id + row], dtype=np.uint64)) for row in rows]
+        barrier.wait()
+        for row, (key, v2d, key_arr) in zip(rows, args):
+            if timed_add(peer, tally, key, v2d, key_arr):
+                tally.acked.append(row)
+
+    return run_result(threads, True, per_thread * threads, run_threads(worker, threads))
+
+
+def get_found(peer, reserve, first_id, rows, metric):
+    """(found, mismatched) among the acknowledged adds `rows`: `peer.get` returns the
+    vector that was added (unit-normalised under cosine; float32 tolerance), or
+    returns a different one."""
+    found = mismatched = 0
+    for row in rows:
+        got = peer.get(first_id + row)
+        if got is None:
+            continue
+        want = reserve[row]
+        if metric == "cosine":
+            want, got = want / np.linalg.norm(want), got / np.linalg.norm(got)
+        if got.shape == want.shape and np.allclose(got, want, rtol=1e-5, atol=1e-6):
+            found += 1
+        else:
+            mismatched += 1
+    return found, mismatched
+
+
+def mean_us(ns: np.ndarray) -> float:
+    return float(np.mean(ns)) / 1000.0 if len(ns) else float("nan")
+
+
+def failed_cell(failed: dict[str, int]) -> str:
+    """`0`, or the failed calls per kind, e.g. `search 3, self_query 1`."""
+    parts = [f"{kind} {n}" for kind, n in failed.items() if n]
+    return ", ".join(parts) if parts else "0"
 
 
 def print_rows(name, runs, ops, ef):
     print(
         f"\n   == {name}: 90% search / 10% add vs read-only (k = {K}, ef = {ef}, {ops} ops per run; "
-        "s = search, a = add; self-found = just-added vector in its own top 10; "
-        "errors = searches that raised, counted as not found)"
+        "s = search, a = add; s cpu = mean thread CPU time of a query-set search; self-found = "
+        "just-added vector in its own top 10; get-found = acknowledged adds that get() returns after "
+        "the run; failed = calls that raised, per kind)"
     )
     print(
         f"     {'run':<10} {'thr':>3} {'ops':>8} {'ops/s':>10} {'s p50 us':>9} {'s p99 us':>9} "
-        f"{'s p999':>9} {'a p50 us':>9} {'a p99 us':>9} {'self-found':>22} {'errors':>6} {'others':>7}"
+        f"{'s p999':>9} {'s cpu us':>9} {'a p50 us':>9} {'a p99 us':>9} {'self-found':>22} "
+        f"{'get-found':>18} {'others':>7}  failed"
     )
     for r in runs:
         if r["write"]:
             sf = f"{100.0 * r['found'] / max(1, r['total']):.2f}% ({r['found']}/{r['total']})"
+            gf = f"{r['get_found']}/{len(r['acked_rows'])}"
             a50, a99 = pct_us(r["add"], 50), pct_us(r["add"], 99)
         else:
-            sf, a50, a99 = "-", float("nan"), float("nan")
+            sf, gf, a50, a99 = "-", "-", float("nan"), float("nan")
         print(
             f"     {'90/10 mix' if r['write'] else 'read-only':<10} {r['threads']:>3} {r['ops']:>8} "
             f"{r['ops'] / r['wall']:>10.0f} {pct_us(r['search'], 50):>9.1f} {pct_us(r['search'], 99):>9.1f} "
-            f"{pct_us(r['search'], 99.9):>9.1f} {a50:>9.1f} {a99:>9.1f} {sf:>22} {r['errors']:>6} "
-            f"{others_cell(r['others']):>7}"
+            f"{pct_us(r['search'], 99.9):>9.1f} {mean_us(r['cpu']):>9.1f} {a50:>9.1f} {a99:>9.1f} {sf:>22} "
+            f"{gf:>18} {others_cell(r['others']):>7}  {failed_cell(r['failed'])}"
         )
     for t in sorted({r["threads"] for r in runs}):
         ro = next((r for r in runs if r["threads"] == t and not r["write"]), None)
@@ -259,11 +392,15 @@ def print_rows(name, runs, ops, ef):
         if ro and mx:
             print(
                 f"     {t} thread(s): mix search p99 / read-only p99 = "
-                f"{pct_us(mx['search'], 99) / pct_us(ro['search'], 99):.2f}; mix ops/s "
+                f"{pct_us(mx['search'], 99) / pct_us(ro['search'], 99):.2f}; search CPU mix / read-only = "
+                f"{mean_us(mx['cpu']) / mean_us(ro['cpu']):.2f}; mix ops/s "
                 f"{mx['ops'] / mx['wall']:.0f}; self-found "
                 f"{100.0 * mx['found'] / max(1, mx['total']):.2f}% (rank 0: "
                 f"{100.0 * mx['rank0'] / max(1, mx['total']):.2f}%)"
             )
+        for r in (ro, mx):
+            for kind, msg in (r or {}).get("first_error", {}).items():
+                print(f"     {t} thread(s), {'mix' if r['write'] else 'read-only'}: first failed {kind}: {msg}")
     print()
 
 
@@ -325,7 +462,10 @@ def main() -> None:
                 peer = fresh_peer(name, capacity, base, cores)
             peer.set_ef(ef)
             for write in (False, True):
-                runs.append(run_mix(peer, queries, reserve, n_base, threads, mix_ops, write))
+                run = run_mix(peer, queries, reserve, n_base, threads, mix_ops, write)
+                if write:
+                    run["get_found"], _ = get_found(peer, reserve, n_base, run["acked_rows"], "l2")
+                runs.append(run)
         print_rows(name, runs, mix_ops, ef)
 
 

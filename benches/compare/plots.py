@@ -197,28 +197,37 @@ def plot_threads(sec: dict[str, Any], path: Path) -> None:
     save(fig, path)
 
 
-def plot_mix(sec: dict[str, Any], path: Path) -> None:
+def plot_mix(sec: dict[str, Any], path: Path, cpu_goal: float | None = None) -> None:
     plt = pyplot()
     groups: list[str] = []
     ops: dict[str, list[float | None]] = {}
     p99: dict[str, list[float | None]] = {}
+    cpu: dict[str, list[float | None]] = {}
     for name, ds in sec["datasets"].items():
         for t in dict.fromkeys(r["threads"] for r in ds["rows"]):
-            groups.append(f"{name}\n{t} thread(s)")
+            groups.append(f"{name}\n{t} thr")
             for r in ds["rows"]:
                 if r["threads"] == t:
                     ops.setdefault(r["engine"], []).append(r["mix"]["ops_per_s"])
                     p99.setdefault(r["engine"], []).append(r["mix"]["search_p99_us"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+                    cpu.setdefault(r["engine"], []).append(r.get("search_cpu_ratio"))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     grouped_bars(axes[0], groups, ops, "operations / s (higher is better)")
     axes[0].set_title("90/10 search/add mix: throughput", fontsize=9)
     grouped_bars(axes[1], groups, p99, "search p99, µs (lower is better)", log=True)
     axes[1].set_title("90/10 search/add mix: search p99 latency", fontsize=9)
+    grouped_bars(axes[2], groups, cpu, "search thread CPU, mix ÷ read-only (lower is better)")
+    if cpu_goal is not None:
+        axes[2].axhline(cpu_goal, color="#999999", ls="--", lw=0.8, label=f"target <= {cpu_goal}x")
+        axes[2].legend(fontsize=7)
+    axes[2].axhline(1.0, color="#cccccc", lw=0.8)
+    axes[2].set_title("a search's own CPU time while adds run", fontsize=9)
     save(fig, path)
 
 
-def make_all(results: dict[str, Any], out_dir: Path) -> list[str]:
-    """Every plot the results have data for, written into `out_dir`; their names."""
+def make_all(results: dict[str, Any], out_dir: Path, cpu_goal: float | None = None) -> list[str]:
+    """Every plot the results have data for, written into `out_dir`; their names.
+    `cpu_goal`: the mix's search-CPU target, drawn as a line."""
     secs = {n: s for n, s in results.get("sections", {}).items() if "seconds" in s}
     made = []
     if "kernels" in secs and secs["kernels"].get("rows"):
@@ -237,6 +246,6 @@ def make_all(results: dict[str, Any], out_dir: Path) -> list[str]:
         plot_threads(secs["threads"], out_dir / THREADS_PNG)
         made.append(THREADS_PNG)
     if "mix" in secs and secs["mix"].get("datasets"):
-        plot_mix(secs["mix"], out_dir / MIX_PNG)
+        plot_mix(secs["mix"], out_dir / MIX_PNG, cpu_goal)
         made.append(MIX_PNG)
     return made
