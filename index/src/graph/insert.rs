@@ -472,29 +472,26 @@ pub(crate) fn attach<S: LinkStore, D: BuildDistance>(
     if entry == NO_ENTRY {
         return false;
     }
-    let (ep, top) = unpack_entry(entry);
+    let (ep, _) = unpack_entry(entry);
     if ep == q {
         return true;
     }
-    // The nearest *reached* nodes: a beam that walks through unreached ones but
-    // returns only reached ones (the filtered-search rule), so a crowd of unreached
-    // nodes near `q` (copies of one vector, which only link each other) cannot fill
-    // the beam.
+    // The nearest *reached* nodes: a level-0 beam from the entry point itself (the
+    // upper levels could lead into the unreached part: a crowd of copies of one
+    // vector that only link each other, from which a level-0 walk never gets out),
+    // returning only reached nodes.
     let links = StoreLinks(store);
     let mut query_buf = std::mem::take(&mut s.query);
     let query = dist.row_query(q, &mut query_buf);
-    let mut cur = pack(dist.dist_to(query, ep), ep);
-    for level in (1..=top).rev() {
-        cur = greedy(&links, dist, query, level, cur, &mut s.search);
-    }
+    let start = pack(dist.dist_to(query, ep), ep);
     beam(
         &links,
         dist,
         store.n_nodes(),
         query,
         0,
-        cur,
-        ef_construction,
+        start,
+        2 * ef_construction,
         |n| n != q && reached(n),
         &mut s.search,
     );
