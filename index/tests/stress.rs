@@ -13,7 +13,7 @@
 //! `busy` flag and its generation so a reader can tell whether a write to it
 //! overlapped its read (then it checks only what holds whatever the overlap).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,8 +56,12 @@ struct Batch {
 #[derive(Default)]
 struct Model {
     batches: Mutex<Vec<Arc<Batch>>>,
-    /// Ids whose remove has returned.
-    removed_ids: Mutex<HashSet<u64>>,
+    /// Ids whose remove has returned, each with the number of removes that
+    /// returned before it (so a reader can tell which were gone before it started
+    /// without copying the set).
+    removed_ids: Mutex<HashMap<u64, usize>>,
+    /// Removes returned so far (bumped after their ids are in `removed_ids`).
+    removes_done: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -183,11 +187,12 @@ fn writer(w: usize, index: &Index, model: &Model, tally: &Tally, until: Until) {
             if r.count != b.ids.len() {
                 tally.violation(format!("remove counted {} of {}", r.count, b.ids.len()));
             }
-            model
-                .removed_ids
-                .lock()
-                .unwrap()
-                .extend(b.ids.iter().copied());
+            {
+                let mut gone = model.removed_ids.lock().unwrap();
+                let seq = model.removes_done.load(Ordering::SeqCst);
+                gone.extend(b.ids.iter().map(|&id| (id, seq)));
+                model.removes_done.store(seq + 1, Ordering::SeqCst);
+            }
             b.removed.store(true, Ordering::SeqCst);
             b.busy.store(false, Ordering::SeqCst);
         }
@@ -212,10 +217,15 @@ fn reader(r: usize, index: &Index, model: &Model, tally: &Tally, until: Until) {
         let gen0 = batch.generation.load(Ordering::SeqCst);
         let added0 = batch.added.load(Ordering::SeqCst);
         let removed0 = batch.removed.load(Ordering::SeqCst);
-        let removed_before: HashSet<u64> = if r.is_multiple_of(2) {
-            model.removed_ids.lock().unwrap().clone()
-        } else {
-            HashSet::new()
+        // Removes that returned before this read started.
+        let removes_before = model.removes_done.load(Ordering::SeqCst);
+        let gone_before = |id: u64| {
+            model
+                .removed_ids
+                .lock()
+                .unwrap()
+                .get(&id)
+                .is_some_and(|&seq| seq < removes_before)
         };
 
         // 1. No torn batch: one snapshot holds all of a batch's ids or none.
@@ -292,7 +302,7 @@ fn reader(r: usize, index: &Index, model: &Model, tally: &Tally, until: Until) {
         }
 
         // 4. No id whose remove returned before the search started is returned.
-        if !removed_before.is_empty() {
+        if removes_before > 0 {
             let queries: Vec<f32> = (0..4).flat_map(|i| vector(id + i, gen0)).collect();
             index
                 .batch_search(
@@ -303,13 +313,13 @@ fn reader(r: usize, index: &Index, model: &Model, tally: &Tally, until: Until) {
                 .unwrap();
             tally.searches.fetch_add(4, Ordering::Relaxed);
             for h in exact.hits.iter().chain(&graph.hits) {
-                if removed_before.contains(&h.id) {
+                if gone_before(h.id) {
                     tally.violation(format!("removed id {} returned", h.id));
                 }
             }
             for qi in 0..4 {
                 for &rid in batch_out.ids(qi) {
-                    if removed_before.contains(&rid) {
+                    if rid != u64::MAX && gone_before(rid) {
                         tally.violation(format!("removed id {rid} returned by batch_search"));
                     }
                 }
@@ -361,7 +371,7 @@ fn readers_writers_and_builder_keep_every_invariant() {
         .filter(|b| !b.removed.load(Ordering::SeqCst))
         .flat_map(|b| b.ids.iter().copied())
         .collect();
-    let removed = model.removed_ids.lock().unwrap().clone();
+    let removed: HashSet<u64> = model.removed_ids.lock().unwrap().keys().copied().collect();
     let check_contents = |when: &str| {
         if index.len() != live.len() {
             tally.violation(format!(
