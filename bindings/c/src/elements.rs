@@ -25,22 +25,26 @@ pub const SAGEVEC_ELEM_F32: sagevec_elem = 0;
 pub const SAGEVEC_ELEM_F16: sagevec_elem = 1;
 
 /// Runs `$body` with the type alias `$T` bound to the Rust row type of the element
-/// code `$code`; an unknown code gives `SAGEVEC_ERR_INVALID_ARGUMENT`. `$body` is a
-/// `Result<_, Error>`.
+/// code `$code`; an unknown code gives `SAGEVEC_ERR_INVALID_ARGUMENT` (or, with
+/// `else => $other`, the value of `$other`). `$body` is a `Result<_, Error>`.
 macro_rules! with_element {
     ($code:expr, $T:ident => $body:expr) => {
-        $crate::elements::with_element!(@table $code, $T, $body;
+        $crate::elements::with_element!($code, $T => $body,
+            else => Err($crate::elements::unknown($code)))
+    };
+    ($code:expr, $T:ident => $body:expr, else => $other:expr) => {
+        $crate::elements::with_element!(@table $code, $T, $body, $other;
             SAGEVEC_ELEM_F32 => f32,
             SAGEVEC_ELEM_F16 => ::sagevec_kernels::f16,
         )
     };
-    (@table $code:expr, $T:ident, $body:expr; $($name:ident => $ty:ty,)+) => {
+    (@table $code:expr, $T:ident, $body:expr, $other:expr; $($name:ident => $ty:ty,)+) => {
         match $code {
             $($crate::elements::$name => {
                 type $T = $ty;
                 $body
             })+
-            other => Err($crate::elements::unknown(other)),
+            _ => $other,
         }
     };
 }
@@ -84,7 +88,7 @@ pub(crate) fn known() -> &'static [Known] {
     static KNOWN: OnceLock<Vec<Known>> = OnceLock::new();
     KNOWN.get_or_init(|| {
         (0..)
-            .map_while(|code| with_element!(code, T => Ok(known_of::<T>(code))).ok())
+            .map_while(|code| with_element!(code, T => Some(known_of::<T>(code)), else => None))
             .collect()
     })
 }
