@@ -25,7 +25,10 @@ pub(crate) unsafe fn slice<'a, T>(ptr: *const T, len: usize, arg: &str) -> Resul
     if !ptr.is_aligned() {
         return Err(misaligned::<T>(arg));
     }
-    if len.checked_mul(size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+    if len
+        .checked_mul(size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
         return Err(Error::invalid(format!("{arg}: {len} elements overflow")));
     }
     // SAFETY: non-NULL and aligned (checked), the size fits isize (checked), and
@@ -53,7 +56,10 @@ pub(crate) unsafe fn slice_mut<'a, T>(
     if !ptr.is_aligned() {
         return Err(misaligned::<T>(arg));
     }
-    if len.checked_mul(size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+    if len
+        .checked_mul(size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
         return Err(Error::invalid(format!("{arg}: {len} elements overflow")));
     }
     // SAFETY: non-NULL and aligned (checked), the size fits isize (checked), and
@@ -63,7 +69,7 @@ pub(crate) unsafe fn slice_mut<'a, T>(
 
 fn misaligned<T>(arg: &str) -> Error {
     Error::invalid(format!(
-            "{arg} is not aligned to {} bytes, as its element type needs",
+        "{arg} is not aligned to {} bytes, as its element type needs",
         align_of::<T>()
     ))
 }

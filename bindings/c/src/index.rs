@@ -9,10 +9,10 @@ use std::ffi::c_char;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use ::sagevec_index::graph::Traversal;
 use ::sagevec_index::{BatchResults, Durability, Filter, Index, IndexConfig, SearchParams};
 use ::sagevec_kernels::Rows;
+use arc_swap::ArcSwapOption;
 
 use crate::args::{self, product};
 use crate::json;
@@ -495,7 +495,8 @@ pub unsafe extern "C" fn sagevec_index_batch_search(
                 )));
             }
             // SAFETY: the caller's contract for each buffer.
-            let q = unsafe { args::slice(queries, product(n_queries, dim, "queries")?, "queries") }?;
+            let q =
+                unsafe { args::slice(queries, product(n_queries, dim, "queries")?, "queries") }?;
             // SAFETY: as above.
             let p = unsafe { search_params(k, params) }?;
             // SAFETY: as above.
@@ -513,7 +514,11 @@ pub unsafe extern "C" fn sagevec_index_batch_search(
             let rows = Rows::strided(q, n_queries, dim, dim)?;
             let mut results = BatchResults::new(n_queries, k)?;
             let version = ix.batch_search(rows, &p, &mut results)?;
-            for (i, (ids, dists)) in ids.chunks_exact_mut(k).zip(dists.chunks_exact_mut(k)).enumerate() {
+            for (i, (ids, dists)) in ids
+                .chunks_exact_mut(k)
+                .zip(dists.chunks_exact_mut(k))
+                .enumerate()
+            {
                 ids.copy_from_slice(results.ids(i));
                 dists.copy_from_slice(results.distances(i));
             }
@@ -544,7 +549,10 @@ pub unsafe extern "C" fn sagevec_index_metadata(
             if !snap.contains(id) {
                 return Err(Error::new(
                     SAGEVEC_ERR_NOT_FOUND,
-                    format!("id {id} is not in the index (at version {})", snap.version()),
+                    format!(
+                        "id {id} is not in the index (at version {})",
+                        snap.version()
+                    ),
                 ));
             }
             let text = json::record_text(snap.metadata(id).as_ref());
@@ -566,7 +574,9 @@ pub unsafe extern "C" fn sagevec_index_contains(
 ) -> sagevec_status {
     call(|| {
         // SAFETY: the caller's contract.
-        with_index(index, |ix| unsafe { args::write(out, ix.contains(id), "out") })
+        with_index(index, |ix| unsafe {
+            args::write(out, ix.contains(id), "out")
+        })
     })
 }
 
@@ -575,7 +585,10 @@ pub unsafe extern "C" fn sagevec_index_contains(
 /// # Safety
 /// `out` is NULL or points to a writable `size_t`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sagevec_index_len(index: *const sagevec_index, out: *mut usize) -> sagevec_status {
+pub unsafe extern "C" fn sagevec_index_len(
+    index: *const sagevec_index,
+    out: *mut usize,
+) -> sagevec_status {
     // SAFETY: the caller's contract.
     call(|| with_index(index, |ix| unsafe { args::write(out, ix.len(), "out") }))
 }

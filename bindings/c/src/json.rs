@@ -197,7 +197,10 @@ mod tests {
             Value::Int(i64::MIN)
         );
         assert_eq!(one(r#"{"a": true}"#).unwrap(), Value::Bool(true));
-        assert_eq!(one(r#"{"a": "x\"y\u00e9"}"#).unwrap(), Value::Str("x\"yé".into()));
+        assert_eq!(
+            one(r#"{"a": "x\"y\u00e9"}"#).unwrap(),
+            Value::Str("x\"yé".into())
+        );
     }
 
     #[test]

@@ -106,7 +106,10 @@ fn codes_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// NUL-terminated copies of static names, made once per list.
-fn c_names(cell: &'static OnceLock<Vec<std::ffi::CString>>, names: &[&str]) -> &'static [std::ffi::CString] {
+fn c_names(
+    cell: &'static OnceLock<Vec<std::ffi::CString>>,
+    names: &[&str],
+) -> &'static [std::ffi::CString] {
     cell.get_or_init(|| {
         names
             .iter()
@@ -135,7 +138,9 @@ fn table_of(k: *const sagevec_kernels) -> Result<&'static KernelTable, Error> {
         .filter_map(|t| t.get().copied())
         .find(|t| std::ptr::eq(std::ptr::from_ref(*t).cast(), k))
         .ok_or_else(|| {
-            Error::invalid("kernels is not a handle from sagevec_kernels_active or sagevec_kernels_for_isa")
+            Error::invalid(
+                "kernels is not a handle from sagevec_kernels_active or sagevec_kernels_for_isa",
+            )
         })
 }
 
@@ -232,7 +237,9 @@ pub unsafe extern "C" fn sagevec_isa_report(out_json: *mut *mut c_char) -> sagev
 /// # Safety
 /// `out` is NULL or points to a writable pointer.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sagevec_kernels_active(out: *mut *const sagevec_kernels) -> sagevec_status {
+pub unsafe extern "C" fn sagevec_kernels_active(
+    out: *mut *const sagevec_kernels,
+) -> sagevec_status {
     call(|| {
         args::require(out, "out")?;
         let table = ::sagevec_kernels::try_kernels()?;
@@ -319,7 +326,8 @@ unsafe fn rows<'a, T>(m: &sagevec_matrix, arg: &str) -> Result<Rows<'a, T>, Erro
     };
     // SAFETY: the caller's contract: `data` holds `len` elements.
     let data = unsafe { args::slice(m.data.cast::<T>(), len, arg) }?;
-    Rows::strided(data, m.n_rows, m.dim, m.stride).map_err(|e| Error::invalid(format!("{arg}: {e}")))
+    Rows::strided(data, m.n_rows, m.dim, m.stride)
+        .map_err(|e| Error::invalid(format!("{arg}: {e}")))
 }
 
 /// One-to-one: the `metric` distance between query `a` and row `b`, `dim`
@@ -523,7 +531,11 @@ const _: () = assert!(N_ISA == 3 && N_METRIC == 3);
 /// The resolved pointers of `T`, by ISA code then metric code.
 fn resolved_table<T: Element>() -> [[RawDistanceFn; N_METRIC]; N_ISA] {
     fn metrics<T: Element, const I: usize>() -> [RawDistanceFn; N_METRIC] {
-        [resolved::<T, 0, I>, resolved::<T, 1, I>, resolved::<T, 2, I>]
+        [
+            resolved::<T, 0, I>,
+            resolved::<T, 1, I>,
+            resolved::<T, 2, I>,
+        ]
     }
     [metrics::<T, 0>(), metrics::<T, 1>(), metrics::<T, 2>()]
 }

@@ -231,7 +231,10 @@ mod tests {
 
     #[test]
     fn success_leaves_the_last_error_alone() {
-        assert_eq!(call(|| Err(Error::invalid("first"))), SAGEVEC_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            call(|| Err(Error::invalid("first"))),
+            SAGEVEC_ERR_INVALID_ARGUMENT
+        );
         assert_eq!(call(|| Ok(())), SAGEVEC_OK);
         assert_eq!(last(), "first");
     }

@@ -39,7 +39,8 @@ fn checked_in_header_is_current() {
 /// The name a declaration line declares: a macro, a typedef (the last identifier,
 /// or the one in `(*name)`), or a function (the identifier before `(`).
 fn declared(line: &str) -> Option<&str> {
-    let ident = |s: &str| -> bool { !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_') };
+    let ident =
+        |s: &str| -> bool { !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_') };
     if let Some(rest) = line.strip_prefix("#define ") {
         return rest.split_whitespace().next();
     }
@@ -47,7 +48,11 @@ fn declared(line: &str) -> Option<&str> {
         return line.split("(*").nth(1)?.split(')').next();
     }
     if line.starts_with("typedef ") || line.starts_with("} ") {
-        return line.trim_end_matches(';').split_whitespace().last().filter(|w| ident(w));
+        return line
+            .trim_end_matches(';')
+            .split_whitespace()
+            .last()
+            .filter(|w| ident(w));
     }
     let is_code = !line.starts_with([' ', '#', '/', '*', '}', '{']) && !line.starts_with("extern");
     if is_code && line.contains('(') {
@@ -67,8 +72,13 @@ fn header_declares_only_prefixed_names() {
                 name.starts_with("sagevec_") || name.starts_with("SAGEVEC_"),
                 "unprefixed name {name:?} in: {line}"
             );
-            functions += usize::from(name.starts_with("sagevec_") && line.contains('(') && !line.starts_with("typedef"));
+            functions += usize::from(
+                name.starts_with("sagevec_") && line.contains('(') && !line.starts_with("typedef"),
+            );
         }
     }
-    assert!(functions >= 30, "only {functions} functions found: the scan is broken");
+    assert!(
+        functions >= 30,
+        "only {functions} functions found: the scan is broken"
+    );
 }
