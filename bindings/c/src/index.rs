@@ -88,17 +88,24 @@ pub struct sagevec_search_params {
     pub n_ids: usize,
 }
 
-/// Borrows the open index of `h` for one call.
-fn with_index<R>(
-    h: *const sagevec_index,
-    f: impl FnOnce(&Index) -> Result<R, Error>,
-) -> Result<R, Error> {
+/// The handle behind a pointer.
+///
+/// # Safety
+/// `h` is NULL or a handle from `sagevec_index_create`/`open` that is not freed
+/// while the returned borrow lives (the header's contract for `sagevec_index_free`).
+unsafe fn handle<'a>(h: *const sagevec_index) -> Result<&'a sagevec_index, Error> {
     if h.is_null() {
         return Err(Error::null("index"));
     }
-    // SAFETY: a non-NULL handle came from sagevec_index_create/open and is not
-    // freed while this call runs (the header's contract for sagevec_index_free).
-    let h = unsafe { &*h };
+    // SAFETY: non-NULL, and live for 'a (the caller's contract).
+    Ok(unsafe { &*h })
+}
+
+/// Borrows the open index of `h` for one call (lock-free; `close` waits for it).
+fn with_index<R>(
+    h: &sagevec_index,
+    f: impl FnOnce(&Index) -> Result<R, Error>,
+) -> Result<R, Error> {
     let guard = h.index.load();
     match guard.as_deref() {
         Some(index) => f(index),
@@ -279,8 +286,8 @@ pub unsafe extern "C" fn sagevec_index_open(
 }
 
 /// Adds `n` vectors (`vectors`: `n * dim` floats, row-major; `dim` must be the
-/// index's) with ids `ids[0..n]` (NULL: auto-assigned, the largest id ever used
-/// + 1, ...) and optional metadata `metadata[0..n]` (NULL: none; each entry a
+/// index's) with ids `ids[0..n]` (NULL: auto-assigned, from one past the largest
+/// id ever used) and optional metadata `metadata[0..n]` (NULL: none; each entry a
 /// NUL-terminated JSON object, or NULL / `"null"` for none). An id already there
 /// is replaced. The whole batch becomes visible at one version, or nothing
 /// changes on any error. `out_ids` (NULL or `n` entries) receives the ids,
@@ -301,7 +308,9 @@ pub unsafe extern "C" fn sagevec_index_add(
     out_version: *mut u64,
 ) -> sagevec_status {
     call(|| {
-        with_index(index, |ix| {
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
+        with_index(h, |ix| {
             if dim != ix.dim() {
                 return Err(Error::length(format!(
                     "dim is {dim}, the index holds {}-element vectors",
@@ -369,7 +378,9 @@ pub unsafe extern "C" fn sagevec_index_remove(
     out_version: *mut u64,
 ) -> sagevec_status {
     call(|| {
-        with_index(index, |ix| {
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
+        with_index(h, |ix| {
             // SAFETY: the caller's contract.
             let ids = unsafe { args::slice(ids, n, "ids") }?;
             if !out_removed.is_aligned() || !out_version.is_aligned() {
@@ -431,7 +442,9 @@ pub unsafe extern "C" fn sagevec_index_search(
     out_version: *mut u64,
 ) -> sagevec_status {
     call(|| {
-        with_index(index, |ix| {
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
+        with_index(h, |ix| {
             // SAFETY: the caller's contract for each buffer.
             let q = unsafe { args::slice(query, dim, "query") }?;
             // SAFETY: as above.
@@ -478,7 +491,9 @@ pub unsafe extern "C" fn sagevec_index_batch_search(
     out_version: *mut u64,
 ) -> sagevec_status {
     call(|| {
-        with_index(index, |ix| {
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
+        with_index(h, |ix| {
             if k == 0 {
                 return Err(::sagevec_index::IndexError::ZeroK.into());
             }
@@ -541,7 +556,9 @@ pub unsafe extern "C" fn sagevec_index_metadata(
     out_json: *mut *mut c_char,
 ) -> sagevec_status {
     call(|| {
-        with_index(index, |ix| {
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
+        with_index(h, |ix| {
             args::require(out_json, "out_json")?;
             // One snapshot answers both questions, so a concurrent remove cannot
             // make a live id look like one without metadata.
@@ -573,10 +590,10 @@ pub unsafe extern "C" fn sagevec_index_contains(
     out: *mut bool,
 ) -> sagevec_status {
     call(|| {
-        // SAFETY: the caller's contract.
-        with_index(index, |ix| unsafe {
-            args::write(out, ix.contains(id), "out")
-        })
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
+        // SAFETY: the caller's contract for `out`.
+        with_index(h, |ix| unsafe { args::write(out, ix.contains(id), "out") })
     })
 }
 
@@ -589,8 +606,12 @@ pub unsafe extern "C" fn sagevec_index_len(
     index: *const sagevec_index,
     out: *mut usize,
 ) -> sagevec_status {
-    // SAFETY: the caller's contract.
-    call(|| with_index(index, |ix| unsafe { args::write(out, ix.len(), "out") }))
+    call(|| {
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
+        // SAFETY: the caller's contract.
+        with_index(h, |ix| unsafe { args::write(out, ix.len(), "out") })
+    })
 }
 
 /// The current version (bumped by every write and background swap), into `*out`.
@@ -602,8 +623,12 @@ pub unsafe extern "C" fn sagevec_index_version(
     index: *const sagevec_index,
     out: *mut u64,
 ) -> sagevec_status {
-    // SAFETY: the caller's contract.
-    call(|| with_index(index, |ix| unsafe { args::write(out, ix.version(), "out") }))
+    call(|| {
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
+        // SAFETY: the caller's contract.
+        with_index(h, |ix| unsafe { args::write(out, ix.version(), "out") })
+    })
 }
 
 /// The vector dimension and metric, into `*out_dim` and `*out_metric` (each may be NULL).
@@ -617,7 +642,9 @@ pub unsafe extern "C" fn sagevec_index_shape(
     out_metric: *mut sagevec_metric,
 ) -> sagevec_status {
     call(|| {
-        with_index(index, |ix| {
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
+        with_index(h, |ix| {
             // SAFETY: the caller's contract.
             unsafe { args::write_opt(out_dim, ix.dim(), "out_dim") }?;
             // SAFETY: the caller's contract.
@@ -637,7 +664,9 @@ pub unsafe extern "C" fn sagevec_index_stats(
     out_json: *mut *mut c_char,
 ) -> sagevec_status {
     call(|| {
-        with_index(index, |ix| {
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
+        with_index(h, |ix| {
             args::require(out_json, "out_json")?;
             // SAFETY: the caller's contract.
             unsafe { owned::write_string(out_json, json::stats_text(&ix.stats())) }
@@ -647,9 +676,16 @@ pub unsafe extern "C" fn sagevec_index_stats(
 
 /// Makes a durable index's state a checkpoint now (syncs the log, writes new rows,
 /// links and a manifest; faster reopening). In memory it does nothing.
+///
+/// # Safety
+/// `index` is NULL or a live handle.
 #[unsafe(no_mangle)]
-pub extern "C" fn sagevec_index_checkpoint(index: *const sagevec_index) -> sagevec_status {
-    call(|| with_index(index, |ix| ix.checkpoint().map_err(Error::from)))
+pub unsafe extern "C" fn sagevec_index_checkpoint(index: *const sagevec_index) -> sagevec_status {
+    call(|| {
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
+        with_index(h, |ix| ix.checkpoint().map_err(Error::from))
+    })
 }
 
 /// Waits until no call on another thread holds `index`, then owns it.
@@ -671,14 +707,14 @@ fn sole(mut index: Arc<Index>) -> Index {
 /// An error from the final checkpoint is returned; the index is closed anyway
 /// and its log holds every acknowledged write. The handle still needs
 /// `sagevec_index_free`.
+///
+/// # Safety
+/// `index` is NULL or a live handle.
 #[unsafe(no_mangle)]
-pub extern "C" fn sagevec_index_close(index: *const sagevec_index) -> sagevec_status {
+pub unsafe extern "C" fn sagevec_index_close(index: *const sagevec_index) -> sagevec_status {
     call(|| {
-        if index.is_null() {
-            return Err(Error::null("index"));
-        }
-        // SAFETY: a live handle (the contract of sagevec_index_free).
-        let h = unsafe { &*index };
+        // SAFETY: the caller's contract: NULL or a live handle.
+        let h = unsafe { handle(index) }?;
         match h.index.swap(None) {
             Some(ix) => sole(ix).close().map_err(Error::from),
             None => Ok(()),

@@ -233,7 +233,7 @@ mod tests {
         let back = record_text(Some(&m));
         assert_eq!(
             back,
-            r#"{"a":1.0,"b":1,"c":"s","d":false,"e":1e300,"f":-0.0}"#
+            r#"{"a":1.0,"b":1,"c":"s","d":false,"e":1e+300,"f":-0.0}"#
         );
         assert_eq!(parse_record(&back).unwrap().unwrap(), m);
         assert_eq!(record_text(None), "null");

@@ -158,7 +158,8 @@ fn set_last_error(message: &str) {
     // An interior NUL cannot be represented in a C string: cut the message there.
     let text = message.split('\0').next().unwrap_or_default();
     let c = CString::new(text).unwrap_or_default();
-    LAST_ERROR.with(|slot| *slot.borrow_mut() = c);
+    // During thread exit the slot may be gone: then the message is dropped.
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = c);
 }
 
 /// Runs one exported call: a panic becomes `SAGEVEC_ERR_INTERNAL`, an error is
@@ -188,7 +189,9 @@ pub(crate) fn call(f: impl FnOnce() -> Result<(), Error>) -> sagevec_status {
 /// calls that succeed leave it as it is (as `errno` is left).
 #[unsafe(no_mangle)]
 pub extern "C" fn sagevec_last_error() -> *const c_char {
-    LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|slot| slot.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 /// The name of a status code (`"SAGEVEC_ERR_NULL_POINTER"`), or NULL for a code
