@@ -393,8 +393,8 @@ sagevec_status sagevec_index_open(const char *dir,
 
 /**
  * Adds `n` vectors (`vectors`: `n * dim` floats, row-major; `dim` must be the
- * index's) with ids `ids[0..n]` (NULL: auto-assigned, the largest id ever used
- * + 1, ...) and optional metadata `metadata[0..n]` (NULL: none; each entry a
+ * index's) with ids `ids[0..n]` (NULL: auto-assigned, from one past the largest
+ * id ever used) and optional metadata `metadata[0..n]` (NULL: none; each entry a
  * NUL-terminated JSON object, or NULL / `"null"` for none). An id already there
  * is replaced. The whole batch becomes visible at one version, or nothing
  * changes on any error. `out_ids` (NULL or `n` entries) receives the ids,
@@ -528,6 +528,9 @@ sagevec_status sagevec_index_stats(const struct sagevec_index *index,
 /**
  * Makes a durable index's state a checkpoint now (syncs the log, writes new rows,
  * links and a manifest; faster reopening). In memory it does nothing.
+ *
+ * # Safety
+ * `index` is NULL or a live handle.
  */
 sagevec_status sagevec_index_checkpoint(const struct sagevec_index *index);
 
@@ -538,6 +541,9 @@ sagevec_status sagevec_index_checkpoint(const struct sagevec_index *index);
  * An error from the final checkpoint is returned; the index is closed anyway
  * and its log holds every acknowledged write. The handle still needs
  * `sagevec_index_free`.
+ *
+ * # Safety
+ * `index` is NULL or a live handle.
  */
 sagevec_status sagevec_index_close(const struct sagevec_index *index);
 
