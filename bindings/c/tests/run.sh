@@ -37,6 +37,15 @@ c++ -std=c++11 "${CFLAGS[@]}" $(pkg-config --cflags sagevec) bindings/c/tests/c/
   $(pkg-config --libs sagevec) -Wl,-rpath,"$PWD/target/release" -o "$out/header_cxx"
 "$out/header_cxx"
 
+echo "the README's C example, compiled as C99 and run"
+awk '/^## C ABI/ { section = 1 } section && /^```c$/ { code = 1; next } code && /^```$/ { exit } code' \
+  README.md >"$out/readme_example.c"
+[ -s "$out/readme_example.c" ] || { echo "no C example under '## C ABI' in README.md" >&2; exit 1; }
+cc -std=c99 "${CFLAGS[@]}" "$out/readme_example.c" $(pkg-config --cflags --libs sagevec) \
+  -Wl,-rpath,"$PWD/target/release" -o "$out/readme_example"
+"$out/readme_example" | tee "$out/readme_example.txt"
+grep -q "^l2 = 0.05; nearest 1 (0.05), then 0, at version 1$" "$out/readme_example.txt" || { echo "README example: unexpected output" >&2; exit 1; }
+
 TESTS=(test_kernels test_errors test_index test_threads)
 for t in "${TESTS[@]}"; do
   cc -std=c11 "${CFLAGS[@]}" $(pkg-config --cflags sagevec) "bindings/c/tests/c/$t.c" \
