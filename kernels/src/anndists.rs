@@ -106,7 +106,10 @@ mod tests {
         let b = [0.5f32, -1.0, 2.0, 0.0, 1.0];
         for metric in [Metric::L2Sq, Metric::Cosine] {
             let want = kernels().distance(metric, &a, &b).unwrap();
-            assert_eq!(KernelDist::new(metric).eval(&a, &b).to_bits(), want.to_bits());
+            assert_eq!(
+                KernelDist::new(metric).eval(&a, &b).to_bits(),
+                want.to_bits()
+            );
         }
         let (u, v) = ([0.6f32, 0.8, 0.0], [0.0f32, 0.6, 0.8]);
         let ip = KernelDist::new(Metric::InnerProduct);
@@ -124,7 +127,11 @@ mod tests {
         let want: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
         for isa in crate::Isa::available() {
             let t = KernelTable::for_isa(isa).unwrap();
-            assert_eq!(KernelDist::with_table(t, Metric::L2Sq).eval(&a, &b), want, "{isa}");
+            assert_eq!(
+                KernelDist::with_table(t, Metric::L2Sq).eval(&a, &b),
+                want,
+                "{isa}"
+            );
         }
     }
 }
