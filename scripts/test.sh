@@ -110,6 +110,9 @@ else
   echo "SKIP: no AVX2 on this CPU"
 fi
 
+step "C ABI: exports, header as C99/C++, C tests on the shared and static library, valgrind"
+bindings/c/tests/run.sh
+
 step "docs (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -q
 

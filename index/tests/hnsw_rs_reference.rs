@@ -1,50 +1,16 @@
 //! Cross-check against hnsw_rs, the reference engine: hnsw_rs driven by our kernels
-//! through its `Distance` trait (`KernelDist`, the documented way another Rust engine
-//! embeds sagevec's kernels) and our own graph, built with the same parameters on
+//! through its `Distance` trait (`sagevec_kernels::anndists::KernelDist`, feature
+//! `anndists`: the documented way another Rust engine embeds sagevec's kernels) and
+//! our own graph, built with the same parameters on
 //! the same data, must both find the true neighbours; ours may not trail by more
 //! than 0.02 recall@10 at any of a few beam widths.
 
-use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::hnsw::Hnsw;
 use sagevec_index::graph::{Graph, GraphParams, SearchScratch};
 use sagevec_index::{BatchResults, knn};
-use sagevec_kernels::{DistanceFn, Metric, Rows, TopK, kernels};
+use sagevec_kernels::anndists::KernelDist;
+use sagevec_kernels::{Metric, Rows, TopK};
 use sagevec_scheduler::Par;
-
-/// hnsw_rs's (anndists') `Distance<f32>` on sagevec's kernels: the kernel for the
-/// metric is resolved once (CPU detection, `SAGEVEC_ISA`), so each `eval` is one
-/// indirect call into the SIMD loop.
-///
-/// hnsw_rs asserts that distances are `>= 0`, so the inner-product distance `-a·b`
-/// is reported as `1 - a·b` (anndists' `DistDot`), which is `>= 0` on unit vectors,
-/// the only input it is meant for; the shift keeps the order. L2 and cosine are the
-/// kernels' values unchanged.
-#[derive(Clone, Copy, Debug)]
-struct KernelDist {
-    f: DistanceFn<f32>,
-    shift: f32,
-}
-
-impl KernelDist {
-    fn new(metric: Metric) -> Self {
-        let shift = if metric == Metric::InnerProduct {
-            1.0
-        } else {
-            0.0
-        };
-        KernelDist {
-            f: kernels().distance_fn(metric),
-            shift,
-        }
-    }
-}
-
-impl Distance<f32> for KernelDist {
-    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        // Rounding can take `1 - a·b` of a unit vector with itself a hair below 0.
-        (self.shift + self.f.call(va, vb)).max(0.0)
-    }
-}
 
 struct SplitMix64(u64);
 
@@ -96,24 +62,6 @@ fn normalise(data: &mut [f32], dim: usize) {
 }
 
 const K: usize = 10;
-
-#[test]
-fn kernel_dist_is_the_kernel_distance() {
-    let a = [1.0f32, 2.0, 3.0, 4.0, 5.0];
-    let b = [0.5f32, -1.0, 2.0, 0.0, 1.0];
-    for metric in [Metric::L2Sq, Metric::Cosine] {
-        let want = kernels().distance(metric, &a, &b).unwrap();
-        assert_eq!(
-            KernelDist::new(metric).eval(&a, &b).to_bits(),
-            want.to_bits()
-        );
-    }
-    // Inner product on unit vectors: 1 - a·b.
-    let (u, v) = ([0.6f32, 0.8, 0.0], [0.0f32, 0.6, 0.8]);
-    let ip = KernelDist::new(Metric::InnerProduct);
-    assert_eq!(ip.eval(&u, &v), 1.0 - kernels().dot(&u, &v).unwrap());
-    assert!(ip.eval(&u, &u) >= 0.0 && ip.eval(&u, &u) < 1e-6);
-}
 
 #[test]
 fn ours_matches_hnsw_rs_recall() {

@@ -102,6 +102,8 @@
 #![warn(missing_docs)]
 
 mod aligned;
+#[cfg(feature = "anndists")]
+pub mod anndists;
 mod chunked;
 mod elem;
 mod error;
