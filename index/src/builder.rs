@@ -5,8 +5,9 @@
 //!   of the slots, when more than 1% of the rows had their f16 walk copy clipped,
 //!   or on [`Index::compact`](crate::Index::compact), the graph is rebuilt from the
 //!   live rows on the builder's pool, then catches up with the writes made while it
-//!   was built (passes over the new slots, each shorter than the last), and is
-//!   swapped in under the writer lock once no write is in flight. Readers keep
+//!   was built (up to four passes over the new slots while writes go on, until one
+//!   is short), and is swapped in under the writer lock once no write is in flight,
+//!   after a last pass over whatever came meanwhile (writers wait for that pass). Readers keep
 //!   walking the old graph until the swap, and the old graph is freed here, once no
 //!   snapshot holds it.
 //! - **Reachability repair**: an insert links a node before it is acknowledged, so
@@ -42,8 +43,10 @@ use crate::stats::Counters;
 /// Slots of growth between two reachability checks: a tenth of the graph, at least
 /// this many.
 const REPAIR_MIN_GROWTH: usize = 4096;
-/// A catch-up pass this short is the last one, run with writers held off.
+/// A catch-up pass this short is the last one run while writers go on.
 const FINAL_CATCH_UP: usize = 256;
+/// Most catch-up passes run while writers go on; the next runs with them held off.
+const CATCH_UP_PASSES: usize = 4;
 /// Rows per fill of a compaction's copy.
 const COPY_BATCH: usize = 4096;
 /// How often an idle builder looks whether a replaced graph can be freed.
@@ -411,7 +414,10 @@ fn compact(inner: &Inner) -> Result<(), IndexError> {
     let mut moved: Vec<u32> = Vec::new();
     let mut copied = 0;
     let par = ctl.bulk_par(shared);
-    loop {
+    // Catch-up passes with writers running, until one is short; writes faster
+    // than the copy would never let that happen, so after a few passes the last
+    // one runs with writers held off, however long it is.
+    for _ in 0..CATCH_UP_PASSES {
         let s = inner.current.load_full();
         if !Arc::ptr_eq(&s.graph, &old) {
             return Err(IndexError::Cancelled);

@@ -956,3 +956,48 @@ fn many_copies_of_one_vector_stay_findable_after_the_builder_settles() {
     let found = hits.hits.iter().filter(|h| copies.contains(&h.id)).count();
     assert_eq!(found, copies.len(), "every copy found by graph search");
 }
+
+#[test]
+fn compaction_completes_while_writers_churn_faster_than_it_copies() {
+    // A writer that adds and removes without pause: catch-up passes of a
+    // compaction never get short, so the last one must run with writers held off
+    // (before, the compaction chased the writer forever and slots grew unbounded).
+    let dim = 8;
+    let index = Arc::new(Index::new(config(dim, Metric::L2Sq)).unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (index, stop) = (index.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let data = clustered(20_000, dim, 91);
+            let mut next = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let at = (next as usize * dim) % data.len();
+                let ids: Vec<u64> = (next..next + 10).collect();
+                let rows: Vec<f32> = (0..10)
+                    .flat_map(|i| data[(at + i * dim) % data.len()..][..dim].to_vec())
+                    .collect();
+                index.add_batch(Some(&ids), &rows, None).unwrap();
+                if next >= 2000 {
+                    let old: Vec<u64> = (next - 2000..next - 1990).collect();
+                    index.remove(&old).unwrap();
+                }
+                next += 10;
+            }
+        })
+    };
+    let t = std::time::Instant::now();
+    while index.stats().compactions < 2 && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let s = index.stats();
+    assert!(s.compactions >= 2, "compactions never finished: {s:?}");
+    index.wait_for_builds();
+    let s = index.stats();
+    assert!(
+        s.graph.slots < 20 * s.len.max(1),
+        "removed slots piled up: {:?}",
+        s.graph
+    );
+}
