@@ -33,6 +33,13 @@ pub enum KernelError {
     },
     /// `k` must be at least 1.
     ZeroK,
+    /// The element type has no kernel of this shape.
+    Unsupported {
+        /// The shape asked for.
+        what: &'static str,
+        /// The element type's name.
+        elem: &'static str,
+    },
 }
 
 impl fmt::Display for KernelError {
@@ -56,6 +63,9 @@ impl fmt::Display for KernelError {
                 )
             }
             KernelError::ZeroK => f.write_str("k must be at least 1"),
+            KernelError::Unsupported { what, elem } => {
+                write!(f, "{elem} rows have no {what}")
+            }
         }
     }
 }

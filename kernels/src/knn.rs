@@ -140,7 +140,7 @@ impl KernelTable {
                 q_norms.iter_mut().for_each(|n| *n = inverse_norm(*n));
             }
         }
-        match &T::family(self).knn_panels {
+        match &T::family(self).many_to_many()?.knn_panels {
             Some(panels) => self.knn_packed(
                 metric, queries, base, base_norms, id_offset, heaps, &q_norms, panels,
             ),
@@ -244,7 +244,7 @@ impl KernelTable {
         let nb = block_rows(base.dim(), size_of::<T>());
         let mut dots = vec![0.0f32; QUERY_BLOCK * nb];
         let mut x_norms = vec![0.0f32; if needs_norms { nb } else { 0 }];
-        let tile = T::family(self).dot_tile;
+        let tile = T::family(self).many_to_many()?.dot_tile;
 
         for b0 in (0..n_x).step_by(nb) {
             let b1 = (b0 + nb).min(n_x);

@@ -50,6 +50,19 @@
 //! error of at most 2⁻¹¹ in f16's normal range, which [`f16_scale_for`] keeps the
 //! rows in. `tests/stored.rs` checks both contracts for every ISA.
 //!
+//! ## Rows in never-moving chunks
+//!
+//! A growing index keeps rows in chunks that never move. `ChunkedRows` (a table of
+//! chunk pointers, a rows-per-chunk shift, a row bound; validated once, `unsafe` to
+//! make because it trusts the pointers) and `KernelTable::chunked_gather` give a
+//! `ChunkedGather` whose kernel is resolved once: each neighbour list then costs
+//! one indirect call, with no per-call check of the ids. Ids at or past the bound
+//! give `+inf` and their rows are never read (`tests/guard.rs` proves it against
+//! unmapped pages). L2 and inner product are bit for bit [`KernelTable::distance`]
+//! on the row; cosine is what [`KernelTable::distances_gather`] gives (the query's
+//! norm once per call), which may differ from the one-to-one cosine in the last
+//! bits. Both types are `#[doc(hidden)]`: they serve the index crate.
+//!
 //! ## Non-finite input
 //!
 //! Kernels do not check for NaN or infinity (the index refuses them at insert):
@@ -89,6 +102,7 @@
 #![warn(missing_docs)]
 
 mod aligned;
+mod chunked;
 mod elem;
 mod error;
 mod family;
@@ -106,6 +120,8 @@ mod topk;
 mod x86;
 
 pub use aligned::{ALIGN, AlignedMatrix, AlignedVec};
+#[doc(hidden)]
+pub use chunked::{ChunkedGather, ChunkedRows};
 pub use elem::Element;
 pub use error::KernelError;
 pub use isa::{
@@ -115,7 +131,7 @@ pub use isa::{
 pub use metric::{Metric, UnknownMetric};
 pub use rows::Rows;
 pub use stored::{F16_MAX, StoredElement, f16, f16_scale_for};
-pub use table::{DistanceFn, ElemKernels, KernelTable, kernels, try_kernels};
+pub use table::{DistanceFn, Family, KernelTable, kernels, try_kernels};
 pub use topk::{Neighbor, PAD_DISTANCE, PAD_ID, TopK, cmp_neighbors, smallest_k, total_order_key};
 
 /// Squared Euclidean distance with the active ISA.
@@ -146,6 +162,6 @@ pub fn cosine_distance(a: &[f32], b: &[f32]) -> Result<f32, KernelError> {
 ///
 /// # Panics
 /// If `SAGEVEC_ISA` is invalid (see [`kernels`]).
-pub fn distance<T: Element>(metric: Metric, a: &[T], b: &[T]) -> Result<f32, KernelError> {
+pub fn distance<T: Element>(metric: Metric, a: &[T::Query], b: &[T]) -> Result<f32, KernelError> {
     kernels().distance(metric, a, b)
 }

@@ -1,6 +1,17 @@
 //! `Rows`: a validated, borrowed view of a row-major matrix with a row stride.
 
+use crate::chunked::ChunkedRows;
 use crate::error::KernelError;
+
+/// Errors unless `stride >= dim` (rows would overlap their neighbours' elements).
+pub(crate) fn check_stride(dim: usize, stride: usize) -> Result<(), KernelError> {
+    if stride < dim {
+        return Err(KernelError::BadShape(format!(
+            "stride {stride} is less than dim {dim}"
+        )));
+    }
+    Ok(())
+}
 
 /// A borrowed row-major matrix: `n_rows` rows of `dim` elements, row `i` starting at
 /// element `i * stride`. Construction checks that every row lies inside `data`, so
@@ -57,11 +68,7 @@ impl<'a, T> Rows<'a, T> {
         dim: usize,
         stride: usize,
     ) -> Result<Self, KernelError> {
-        if stride < dim {
-            return Err(KernelError::BadShape(format!(
-                "stride {stride} is less than dim {dim}"
-            )));
-        }
+        check_stride(dim, stride)?;
         if n_rows > 0 {
             let need = (n_rows - 1)
                 .checked_mul(stride)
@@ -152,6 +159,30 @@ impl<'a, T> Rows<'a, T> {
     /// Iterates over the rows.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a [T]> + '_ {
         (0..self.n_rows).map(move |i| self.row(i))
+    }
+
+    /// Calls `f` with these rows described as chunked rows (one chunk of up to
+    /// 2³¹ rows, two past that: the rows u32 ids reach), for the gather kernels.
+    pub(crate) fn as_chunked<R>(&self, f: impl FnOnce(&ChunkedRows<'_, T>) -> R) -> R {
+        const SHIFT: u32 = 31;
+        let p = self.data.as_ptr();
+        // Row 2³¹ starts chunk 1; it exists only when n_rows > 2³¹, and then the
+        // offset is inside `data`. Rows past 2³² are unreachable by u32 ids.
+        let second = if self.n_rows > 1 << SHIFT {
+            p.wrapping_add((1usize << SHIFT) * self.stride)
+        } else {
+            p
+        };
+        let chunks = [p, second];
+        let n_rows = self.n_rows.min(2 << SHIFT);
+        // SAFETY: stride >= dim (checked at construction); n_rows <= 2 << SHIFT =
+        // chunks.len() << SHIFT; row r < n_rows of the description starts at
+        // r * stride of `data` and is a row of `self`, whose `dim` elements
+        // construction proved inside `data`, which is borrowed (so unwritten) for
+        // the call; `data.as_ptr()` is non-null and aligned even when empty.
+        let chunked =
+            unsafe { ChunkedRows::new_unchecked(&chunks, SHIFT, self.dim, self.stride, n_rows) };
+        f(&chunked)
     }
 
     /// Pointer to the first element of row `i`, for kernels.

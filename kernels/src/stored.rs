@@ -13,37 +13,26 @@
 
 use std::fmt::Debug;
 
-use bytemuck::Zeroable;
 pub use half::f16;
 
-use crate::rows::Rows;
+use crate::elem::Element;
 use crate::table::KernelTable;
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for half::f16 {}
-}
-
-/// An element type rows can be stored in and searched with an f32 query.
-/// Sealed: each one has kernels in every [`KernelTable`].
-pub trait StoredElement: sealed::Sealed + Copy + Zeroable + Send + Sync + Debug + 'static {
-    /// The type's name in kernel names (`f16` in `l2sq_f16_avx2`).
-    const NAME: &'static str;
-
-    /// This type's kernel family in `table`.
+/// A row element type stored by rounding f32 values ([`KernelTable::encode`]) and
+/// searched with an f32 query. Each one is an [`Element`] with `Query = f32`.
+pub trait StoredElement: Element<Query = f32> {
+    /// This type's encode/decode kernels in `table`.
     #[doc(hidden)]
-    fn family(table: &KernelTable) -> &StoredKernels<Self>;
+    fn codec(table: &KernelTable) -> &Codec<Self>;
 
     /// The value widened exactly to f32.
     fn to_f32(self) -> f32;
 }
 
 impl StoredElement for f16 {
-    const NAME: &'static str = "f16";
-
     #[inline(always)]
-    fn family(table: &KernelTable) -> &StoredKernels<Self> {
-        &table.f16
+    fn codec(table: &KernelTable) -> &Codec<Self> {
+        &table.f16_codec
     }
 
     #[inline(always)]
@@ -52,30 +41,21 @@ impl StoredElement for f16 {
     }
 }
 
-/// f32 query, stored row → distance. Safety: the table's ISA is available.
-pub(crate) type StoredPairFn<S> = unsafe fn(&[f32], &[S]) -> f32;
-/// f32 query, stored rows, out. Safety: ISA available.
-pub(crate) type StoredManyFn<S> = unsafe fn(&[f32], Rows<'_, S>, &mut [f32]);
-/// f32 query, stored rows, row ids, out. Safety: ISA available.
-pub(crate) type StoredGatherFn<S> = unsafe fn(&[f32], Rows<'_, S>, &[u32], &mut [f32]);
 /// f32 source, scale, stored destination. Safety: ISA available.
 pub(crate) type EncodeFn<S> = unsafe fn(&[f32], f32, &mut [S]);
 /// Stored source, f32 destination. Safety: ISA available.
 pub(crate) type DecodeFn<S> = unsafe fn(&[S], &mut [f32]);
 
-/// One stored element type's kernels for one ISA.
+/// One stored element type's conversions for one ISA.
 #[doc(hidden)]
-pub struct StoredKernels<S> {
-    pub(crate) pair: [StoredPairFn<S>; 3],
-    pub(crate) many: [StoredManyFn<S>; 3],
-    pub(crate) gather: [StoredGatherFn<S>; 3],
+pub struct Codec<S> {
     pub(crate) encode: EncodeFn<S>,
     pub(crate) decode: DecodeFn<S>,
 }
 
-impl<S> Debug for StoredKernels<S> {
+impl<S> Debug for Codec<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredKernels").finish_non_exhaustive()
+        f.debug_struct("Codec").finish_non_exhaustive()
     }
 }
 

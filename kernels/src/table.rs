@@ -5,19 +5,18 @@
 use std::fmt;
 use std::sync::OnceLock;
 
+use crate::chunked::ChunkedFn;
 use crate::elem::Element;
 use crate::error::KernelError;
 use crate::isa::{self, Isa, IsaError};
 use crate::metric::Metric;
 use crate::rows::Rows;
-use crate::stored::{StoredElement, StoredKernels, f16};
+use crate::stored::{Codec, StoredElement, f16};
 
-/// `a`, `b` → distance. Safety: the table's ISA is available.
-pub(crate) type PairFn<T> = unsafe fn(&[T], &[T]) -> f32;
+/// query, row → distance. Safety: the table's ISA is available.
+pub(crate) type PairFn<T> = unsafe fn(&[<T as Element>::Query], &[T]) -> f32;
 /// query, rows, out (one distance per row). Safety: ISA available.
-pub(crate) type ManyFn<T> = unsafe fn(&[T], Rows<'_, T>, &mut [f32]);
-/// query, rows, row ids, out (one distance per id). Safety: ISA available.
-pub(crate) type GatherFn<T> = unsafe fn(&[T], Rows<'_, T>, &[u32], &mut [f32]);
+pub(crate) type ManyFn<T> = unsafe fn(&[<T as Element>::Query], Rows<'_, T>, &mut [f32]);
 /// rows, out (squared norm per row). Safety: ISA available.
 pub(crate) type NormsFn<T> = unsafe fn(Rows<'_, T>, &mut [f32]);
 /// queries, rows, out (`n_q × n_x` dot products, row-major). Safety: ISA available,
@@ -34,21 +33,39 @@ pub(crate) struct PanelKernel<T> {
     pub(crate) run: PanelFn<T>,
 }
 
-/// One element type's kernels for one ISA.
-#[doc(hidden)]
-pub struct ElemKernels<T> {
-    pub(crate) pair: [PairFn<T>; 3],
-    pub(crate) many: [ManyFn<T>; 3],
-    pub(crate) gather: [GatherFn<T>; 3],
+/// The many-to-many kernels of a symmetric row type (queries of the row type).
+pub(crate) struct ManyToMany<T> {
     pub(crate) norms: NormsFn<T>,
     pub(crate) dot_tile: TileFn<T>,
     /// The broadcast micro-kernel for many-to-many search, where the ISA has one.
     pub(crate) knn_panels: Option<PanelKernel<T>>,
 }
 
-impl<T> fmt::Debug for ElemKernels<T> {
+/// One row element type's kernels for one ISA, indexed by metric.
+#[doc(hidden)]
+pub struct Family<T: Element> {
+    pub(crate) pair: [PairFn<T>; 3],
+    pub(crate) many: [ManyFn<T>; 3],
+    pub(crate) chunked: [ChunkedFn<T>; 3],
+    /// Norms, dot tiles and fused knn, for row types whose queries are rows too.
+    pub(crate) many_to_many: Option<ManyToMany<T>>,
+}
+
+impl<T: Element> fmt::Debug for Family<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ElemKernels").finish_non_exhaustive()
+        f.debug_struct("Family")
+            .field("elem", &T::NAME)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Element> Family<T> {
+    /// The many-to-many kernels, or the error for a row type without them.
+    pub(crate) fn many_to_many(&self) -> Result<&ManyToMany<T>, KernelError> {
+        self.many_to_many.as_ref().ok_or(KernelError::Unsupported {
+            what: "many-to-many kernels (norms, dot_matrix, knn)",
+            elem: T::NAME,
+        })
     }
 }
 
@@ -57,8 +74,9 @@ impl<T> fmt::Debug for ElemKernels<T> {
 #[repr(C, align(64))]
 pub struct KernelTable {
     pub(crate) isa: Isa,
-    pub(crate) f32: ElemKernels<f32>,
-    pub(crate) f16: StoredKernels<f16>,
+    pub(crate) f32: Family<f32>,
+    pub(crate) f16: Family<f16>,
+    pub(crate) f16_codec: Codec<f16>,
 }
 
 impl fmt::Debug for KernelTable {
@@ -73,6 +91,7 @@ static SCALAR: KernelTable = KernelTable {
     isa: Isa::Scalar,
     f32: crate::scalar::f32::FAMILY,
     f16: crate::scalar::f16::FAMILY,
+    f16_codec: crate::scalar::f16::CODEC,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -80,6 +99,7 @@ static AVX2: KernelTable = KernelTable {
     isa: Isa::Avx2,
     f32: crate::x86::avx2::f32::FAMILY,
     f16: crate::x86::avx2::f16::FAMILY,
+    f16_codec: crate::x86::avx2::f16::CODEC,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -87,6 +107,7 @@ static AVX512: KernelTable = KernelTable {
     isa: Isa::Avx512,
     f32: crate::x86::avx512::f32::FAMILY,
     f16: crate::x86::avx512::f16::FAMILY,
+    f16_codec: crate::x86::avx512::f16::CODEC,
 };
 
 /// The table of the active ISA (`SAGEVEC_ISA`, else the best available), resolved once.
@@ -144,7 +165,7 @@ impl<T: Element> DistanceFn<T> {
     /// # Panics
     /// If `a.len() != b.len()` (use [`KernelTable::distance`] for a `Result`).
     #[inline(always)]
-    pub fn call(&self, a: &[T], b: &[T]) -> f32 {
+    pub fn call(&self, a: &[T::Query], b: &[T]) -> f32 {
         assert_eq!(
             a.len(),
             b.len(),
@@ -203,20 +224,21 @@ impl KernelTable {
         }
     }
 
-    /// The distance between `a` and `b` (see [`Metric`] for each definition).
+    /// The distance between a query `a` and a row `b` (see [`Metric`] for each
+    /// definition). A length mismatch reports the row's length as the expected one.
     pub fn distance<T: Element>(
         &self,
         metric: Metric,
-        a: &[T],
+        a: &[T::Query],
         b: &[T],
     ) -> Result<f32, KernelError> {
-        check_dim(a.len(), b.len())?;
+        check_dim(b.len(), a.len())?;
         // SAFETY: this table exists only for a detected ISA; lengths are equal.
         Ok(unsafe { (T::family(self).pair[metric.index()])(a, b) })
     }
 
     /// The raw dot product `Σ aᵢ bᵢ` (not a distance: larger is closer).
-    pub fn dot<T: Element>(&self, a: &[T], b: &[T]) -> Result<f32, KernelError> {
+    pub fn dot<T: Element>(&self, a: &[T::Query], b: &[T]) -> Result<f32, KernelError> {
         Ok(-self.distance(Metric::InnerProduct, a, b)?)
     }
 
@@ -224,7 +246,7 @@ impl KernelTable {
     pub fn distances<T: Element>(
         &self,
         metric: Metric,
-        query: &[T],
+        query: &[T::Query],
         rows: Rows<'_, T>,
         out: &mut [f32],
     ) -> Result<(), KernelError> {
@@ -240,7 +262,7 @@ impl KernelTable {
     pub fn distances_gather<T: Element>(
         &self,
         metric: Metric,
-        query: &[T],
+        query: &[T::Query],
         rows: Rows<'_, T>,
         ids: &[u32],
         out: &mut [f32],
@@ -253,8 +275,12 @@ impl KernelTable {
                 n_rows: rows.n_rows(),
             });
         }
-        // SAFETY: ISA detected for this table; shapes and ids checked above.
-        unsafe { (T::family(self).gather[metric.index()])(query, rows, ids, out) };
+        let f = T::family(self).chunked[metric.index()];
+        rows.as_chunked(|chunked| {
+            // SAFETY: ISA detected for this table; shapes and ids checked above (so
+            // the kernel's past-the-bound branch is never taken).
+            unsafe { f(query, chunked, ids, out) }
+        });
         Ok(())
     }
 
@@ -265,8 +291,9 @@ impl KernelTable {
         out: &mut [f32],
     ) -> Result<(), KernelError> {
         check_out("out", rows.n_rows(), out.len())?;
+        let norms = T::family(self).many_to_many()?.norms;
         // SAFETY: ISA detected for this table; out length checked.
-        unsafe { (T::family(self).norms)(rows, out) };
+        unsafe { norms(rows, out) };
         Ok(())
     }
 
@@ -284,26 +311,26 @@ impl KernelTable {
             .checked_mul(rows.n_rows())
             .ok_or_else(|| KernelError::BadShape("n_queries * n_rows overflows usize".into()))?;
         check_out("out", want, out.len())?;
+        let tile = T::family(self).many_to_many()?.dot_tile;
         // SAFETY: ISA detected for this table; dims equal and out long enough.
-        unsafe { (T::family(self).dot_tile)(queries, rows, out) };
+        unsafe { tile(queries, rows, out) };
         Ok(())
     }
 
-    /// The distance between an f32 `query` and a `row` stored as `S` (widened
-    /// exactly to f32, then this ISA's f32 arithmetic: bit for bit
-    /// [`distance`](Self::distance) on the widened row).
+    /// The distance between an f32 `query` and a `row` stored as `S`: the same as
+    /// [`distance`](Self::distance) (widened exactly to f32, then this ISA's f32
+    /// arithmetic: bit for bit `distance` on the widened f32 row).
     pub fn stored_distance<S: StoredElement>(
         &self,
         metric: Metric,
         query: &[f32],
         row: &[S],
     ) -> Result<f32, KernelError> {
-        check_dim(row.len(), query.len())?;
-        // SAFETY: this table exists only for a detected ISA; lengths are equal.
-        Ok(unsafe { (S::family(self).pair[metric.index()])(query, row) })
+        self.distance(metric, query, row)
     }
 
-    /// An f32 `query` against every stored row: `out[i] = stored_distance(query, rows.row(i))`.
+    /// An f32 `query` against every stored row: the same as
+    /// [`distances`](Self::distances).
     pub fn stored_distances<S: StoredElement>(
         &self,
         metric: Metric,
@@ -311,15 +338,11 @@ impl KernelTable {
         rows: Rows<'_, S>,
         out: &mut [f32],
     ) -> Result<(), KernelError> {
-        check_dim(rows.dim(), query.len())?;
-        check_out("out", rows.n_rows(), out.len())?;
-        // SAFETY: ISA detected for this table; shapes checked above.
-        unsafe { (S::family(self).many[metric.index()])(query, rows, out) };
-        Ok(())
+        self.distances(metric, query, rows, out)
     }
 
-    /// An f32 `query` against the stored rows listed in `ids`, with prefetch of rows
-    /// ahead: [`distances_gather`](Self::distances_gather) for narrow rows.
+    /// An f32 `query` against the stored rows listed in `ids`: the same as
+    /// [`distances_gather`](Self::distances_gather).
     pub fn stored_distances_gather<S: StoredElement>(
         &self,
         metric: Metric,
@@ -328,17 +351,7 @@ impl KernelTable {
         ids: &[u32],
         out: &mut [f32],
     ) -> Result<(), KernelError> {
-        check_dim(rows.dim(), query.len())?;
-        check_out("out", ids.len(), out.len())?;
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= rows.n_rows()) {
-            return Err(KernelError::RowOutOfRange {
-                id: bad as usize,
-                n_rows: rows.n_rows(),
-            });
-        }
-        // SAFETY: ISA detected for this table; shapes and ids checked above.
-        unsafe { (S::family(self).gather[metric.index()])(query, rows, ids, out) };
-        Ok(())
+        self.distances_gather(metric, query, rows, ids, out)
     }
 
     /// `dst[i] = S(src[i] · scale)`, each product rounded to nearest-even (beyond
@@ -352,7 +365,7 @@ impl KernelTable {
     ) -> Result<(), KernelError> {
         check_out("dst", src.len(), dst.len())?;
         // SAFETY: ISA detected for this table; lengths equal.
-        unsafe { (S::family(self).encode)(src, scale, dst) };
+        unsafe { (S::codec(self).encode)(src, scale, dst) };
         Ok(())
     }
 
@@ -361,7 +374,7 @@ impl KernelTable {
     pub fn decode<S: StoredElement>(&self, src: &[S], dst: &mut [f32]) -> Result<(), KernelError> {
         check_out("dst", src.len(), dst.len())?;
         // SAFETY: ISA detected for this table; lengths equal.
-        unsafe { (S::family(self).decode)(src, dst) };
+        unsafe { (S::codec(self).decode)(src, dst) };
         Ok(())
     }
 }

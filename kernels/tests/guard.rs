@@ -3,11 +3,14 @@
 //! first element of another is the first byte after one), and every shape of every
 //! ISA under test (f32 kernels, f16-row stored kernels and `encode`) runs over every
 //! tail length. An over-read (or over-write) would fault and kill this test binary.
+//! The chunked gather runs with its last row flush against a guard, the rows past
+//! the bound inside it, and the chunk table's unused tail pointing at unmapped
+//! pages: a read of any row at or past the bound would fault.
 
 mod common;
 
 use common::*;
-use sagevec_kernels::{Metric, Rows, f16};
+use sagevec_kernels::{ChunkedRows, Element, KernelTable, Metric, Rows, f16};
 
 const PAGE: usize = 4096;
 const RW_PAGES: usize = 24;
@@ -20,7 +23,12 @@ struct Guarded {
 
 impl Guarded {
     fn new() -> Self {
-        let len = (RW_PAGES + 2) * PAGE;
+        Self::with_pages(RW_PAGES)
+    }
+
+    /// `[guard | rw_pages read-write | guard]`.
+    fn with_pages(rw_pages: usize) -> Self {
+        let len = (rw_pages + 2) * PAGE;
         // SAFETY: an anonymous private mapping with no address hint has no
         // preconditions; the result is checked against MAP_FAILED.
         let base = unsafe {
@@ -46,21 +54,35 @@ impl Guarded {
         Guarded { base, len }
     }
 
+    fn rw_bytes(&self) -> usize {
+        self.len - 2 * PAGE
+    }
+
     /// The read-write pages as f32s.
     fn floats(&mut self) -> &mut [f32] {
-        // SAFETY: the RW pages are mapped, page-aligned (so f32-aligned), owned by
-        // self and borrowed mutably once through &mut self.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.base.add(PAGE).cast::<f32>(), RW_PAGES * PAGE / 4)
-        }
+        self.elems()
     }
 
     /// The read-write pages as f16s.
     fn halves(&mut self) -> &mut [f16] {
-        // SAFETY: as for `floats`; f16 is 2 bytes, plain data, any bit pattern valid.
+        self.elems()
+    }
+
+    /// The read-write pages as `T`s (f32 or f16: plain data, any bit pattern valid).
+    fn elems<T: Element>(&mut self) -> &mut [T] {
+        // SAFETY: the RW pages are mapped, page-aligned (so aligned for T), owned by
+        // self and borrowed mutably once through &mut self; T is f32 or f16.
         unsafe {
-            std::slice::from_raw_parts_mut(self.base.add(PAGE).cast::<f16>(), RW_PAGES * PAGE / 2)
+            std::slice::from_raw_parts_mut(
+                self.base.add(PAGE).cast::<T>(),
+                self.rw_bytes() / size_of::<T>(),
+            )
         }
+    }
+
+    /// The first byte of the lower guard page (unmapped).
+    fn lower_guard(&self) -> *const u8 {
+        self.base
     }
 }
 
@@ -178,4 +200,81 @@ fn no_stored_kernel_reads_past_its_slices() {
                 .unwrap();
         }
     }
+}
+
+/// Chunked gathers over three chunks of two rows each, for every length: chunk 0
+/// starts at the first byte after the lower guard, chunk 2 ends flush against the
+/// upper guard, and the chunk table has a fourth entry pointing into the lower
+/// guard. With `n_rows = 5` row 5 (chunk 2's second row) lies in the upper guard;
+/// with `n_rows = 4` chunk 2's rows and everything past them are reached only by
+/// ids past the bound; `n_rows = 6` makes id 6 a pointer into unmapped memory. Every
+/// id past the bound must come back `+inf` without a read (a read would fault).
+fn chunked_guarded<T: Element<Query = f32>>(g: &mut Guarded, qs: &[f32], from: fn(f32) -> T) {
+    let lens = (0..=300usize).chain([383, 512, 767, 768, 769, 1024, 1536, 4099]);
+    let guard = g.lower_guard().cast::<T>();
+    let xs: &mut [T] = g.elems();
+    let total = xs.len();
+    for (i, x) in xs.iter_mut().enumerate() {
+        *x = from(((i * 104_729) % 97) as f32 / 48.0 - 1.0);
+    }
+    let xs: &[T] = xs;
+    let tables: Vec<&KernelTable> = tables();
+    for dim in lens {
+        let q = &qs[qs.len() - dim..];
+        for stride in [dim, dim + 3] {
+            let per_chunk = 2usize;
+            let chunk = per_chunk * stride;
+            assert!(
+                3 * chunk <= total,
+                "guarded mapping too small for dim {dim}"
+            );
+            for n_rows in [4usize, 5, 6] {
+                // Chunk 2 holds rows 4 and 5; place it so the last row < n_rows ends
+                // at the guard (row 4 when n_rows is 5, row 5 when it is 6).
+                let last_used = n_rows.saturating_sub(4).max(1) - 1; // 0 or 1
+                let c2 = total - (last_used * stride + dim);
+                let ptrs: [*const T; 4] =
+                    [xs.as_ptr(), xs[chunk..].as_ptr(), xs[c2..].as_ptr(), guard];
+                // SAFETY: chunks 0 and 1 lie in the read-write pages; chunk 2 holds
+                // the used rows (< n_rows) in them, and the rest of it and chunk 3
+                // are reached only by ids past the bound, which the gather never
+                // reads (the property under test). Nothing writes `xs` meanwhile.
+                let rows = unsafe { ChunkedRows::new(&ptrs, 1, dim, stride, n_rows) }.unwrap();
+                let ids: Vec<u32> = (0..8u32).chain([u32::MAX, 5, 3]).collect();
+                for &t in &tables {
+                    for metric in Metric::ALL {
+                        let gather = t.chunked_gather(metric, rows);
+                        let mut out = vec![0.0f32; ids.len()];
+                        gather.gather(q, &ids, &mut out);
+                        for (j, &id) in ids.iter().enumerate() {
+                            let past = id as usize >= n_rows;
+                            assert_eq!(
+                                out[j] == f32::INFINITY,
+                                past,
+                                "{metric} {} dim={dim} id={id} n_rows={n_rows}: {}",
+                                t.isa(),
+                                out[j]
+                            );
+                            assert_eq!(gather.distance(q, id).to_bits(), out[j].to_bits());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn no_chunked_gather_reads_a_row_at_or_past_the_bound() {
+    // Six rows of the longest stride (4102) fit in 24 pages of f32; more for margin.
+    let mut gq = Guarded::with_pages(8);
+    let qs = gq.floats();
+    let n = qs.len();
+    for (i, x) in qs.iter_mut().enumerate() {
+        *x = ((i * 7919) % 101) as f32 / 50.0 - 1.0;
+    }
+    let qs: &[f32] = &qs[..n];
+    let mut g = Guarded::with_pages(32);
+    chunked_guarded::<f32>(&mut g, qs, |x| x);
+    chunked_guarded::<f16>(&mut g, qs, f16::from_f32);
 }

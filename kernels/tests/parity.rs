@@ -306,8 +306,8 @@ fn shapes_are_checked_and_nothing_is_written() {
         assert_eq!(
             t.distance(Metric::L2Sq, &a, &b),
             Err(KernelError::DimensionMismatch {
-                expected: 4,
-                got: 5
+                expected: 5,
+                got: 4
             })
         );
         let data = [0.0f32; 12];

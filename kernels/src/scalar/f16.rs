@@ -60,7 +60,7 @@ pub fn decode_f16_scalar(src: &[f16], dst: &mut [f32]) {
     }
 }
 
-crate::family::stored_family! {
+crate::family::row_family! {
     elem = f16,
     dot = dot_f16_scalar,
     l2sq = l2sq_f16_scalar,

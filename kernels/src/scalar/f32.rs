@@ -59,7 +59,8 @@ pub fn dot_tile_f32_scalar(q: Rows<'_, f32>, x: Rows<'_, f32>, out: &mut [f32]) 
     }
 }
 
-crate::family::f32_family! {
+crate::family::row_family! {
+    elem = f32,
     dot = dot_f32_scalar,
     l2sq = l2sq_f32_scalar,
     cos_parts = cos_parts_f32_scalar,

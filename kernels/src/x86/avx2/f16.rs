@@ -273,7 +273,7 @@ pub(crate) unsafe fn decode_f16_avx2(src: &[f16], dst: &mut [f32]) {
     }
 }
 
-crate::family::stored_family! {
+crate::family::row_family! {
     #[target_feature(enable = "avx2,fma,f16c")]
     elem = f16,
     dot = dot_f16_avx2,

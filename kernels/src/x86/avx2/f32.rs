@@ -327,8 +327,9 @@ pub(crate) unsafe fn dot_tile_f32_avx2(q: Rows<'_, f32>, x: Rows<'_, f32>, out: 
     }
 }
 
-crate::family::f32_family! {
+crate::family::row_family! {
     #[target_feature(enable = "avx2,fma")]
+    elem = f32,
     dot = dot_f32_avx2,
     l2sq = l2sq_f32_avx2,
     cos_parts = cos_parts_f32_avx2,

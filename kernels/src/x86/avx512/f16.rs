@@ -312,7 +312,7 @@ pub(crate) unsafe fn encode_f16_avx512(src: &[f32], scale: f32, dst: &mut [f16])
     }
 }
 
-crate::family::stored_family! {
+crate::family::row_family! {
     #[cfg_attr(not(sagevec_avx512_emu), target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma"))]
     #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
     elem = f16,

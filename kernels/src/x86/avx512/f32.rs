@@ -366,9 +366,10 @@ pub(crate) unsafe fn dot_tile_f32_avx512(q: Rows<'_, f32>, x: Rows<'_, f32>, out
     }
 }
 
-crate::family::f32_family! {
+crate::family::row_family! {
     #[cfg_attr(not(sagevec_avx512_emu), target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma"))]
 #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    elem = f32,
     dot = dot_f32_avx512,
     l2sq = l2sq_f32_avx512,
     cos_parts = cos_parts_f32_avx512,
