@@ -8,7 +8,7 @@
 //!   stderr before any measurement (as NumKong's CI does), so a result is never
 //!   quoted without the machine it came from.
 
-use sagevec_kernels::{AlignedVec, Caps, Isa, try_active_isa};
+use sagevec_kernels::{AlignedVec, Caps, Isa, try_kernels};
 
 /// Bench id element type segment: every kernel benched here is f32.
 pub const ELEM: &str = "f32";
@@ -104,8 +104,8 @@ pub fn print_machine_banner(bench: &str) {
         .filter(|(_, on)| *on)
         .map(|(name, _)| *name)
         .collect();
-    let active = match try_active_isa() {
-        Ok(isa) => isa.name().to_owned(),
+    let active = match try_kernels() {
+        Ok(t) => t.isa().name().to_owned(),
         Err(err) => format!("error: {err}"),
     };
     let threads = std::thread::available_parallelism().map_or(0, |n| n.get());

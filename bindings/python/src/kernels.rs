@@ -6,7 +6,7 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArra
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use sagevec_index::{BatchResults, IndexError};
-use sagevec_kernels::{Isa, KernelTable, Metric, try_active_isa, try_kernels};
+use sagevec_kernels::{Isa, KernelTable, Metric, try_kernels};
 use sagevec_scheduler::{Par, Policy, Topology, plan};
 
 use crate::arrays::{rows, vector};
@@ -33,7 +33,7 @@ pub(crate) fn metric(name: &str) -> PyResult<Metric> {
 /// The ISA the kernels use here (`SAGEVEC_ISA` if set, else the best available).
 #[pyfunction]
 pub(crate) fn active_isa() -> PyResult<&'static str> {
-    try_active_isa().map(Isa::name).map_err(value_error)
+    table().map(|t| t.isa().name())
 }
 
 /// Every ISA this CPU and OS can run, slowest first.

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `hsum_avx2` | vextractf128, vaddps, vmovhlps, vaddps, vshufps, vaddss | one sum at the end of a 1×1 kernel |
 //! | `hsum4_avx2` | 3 × vhaddps, vextractf128, vaddps | four sums at once at the end of a tile row (1.75 ops per sum) |
+//! | `hsum_epi32_avx2`, `hsum_epi64_avx2` | vextracti128, vpaddd/q, vpunpckhqdq (+ vpshufd) | integer sums at the end of an i8 or bits kernel |
 
 use core::arch::x86_64::*;
 
@@ -36,4 +37,29 @@ pub(crate) unsafe fn hsum4_avx2(a: __m256, b: __m256, c: __m256, d: __m256) -> _
         _mm256_castps256_ps128(abcd),
         _mm256_extractf128_ps::<1>(abcd),
     )
+}
+
+/// The wrapping sum of the 8 i32 lanes of `v`.
+///
+/// # Safety
+/// AVX2 is available.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) unsafe fn hsum_epi32_avx2(v: __m256i) -> i32 {
+    let s4 = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+    let s1 = _mm_add_epi32(s2, _mm_shuffle_epi32::<0b01>(s2));
+    _mm_cvtsi128_si32(s1)
+}
+
+/// The sum of the 4 u64 lanes of `v`.
+///
+/// # Safety
+/// AVX2 is available.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) unsafe fn hsum_epi64_avx2(v: __m256i) -> u64 {
+    let s2 = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s1 = _mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2));
+    _mm_cvtsi128_si64(s1) as u64
 }

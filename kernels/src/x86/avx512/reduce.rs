@@ -5,10 +5,7 @@
 //! | `hsum_avx512` | vextractf64x4, vaddps, then the AVX2 sequence | one sum at the end of a 1×1 kernel |
 //! | `hsum4_avx512` | 4 × (vextractf64x4, vaddps), then `hsum4_avx2` | four sums at the end of a tile row |
 
-#[cfg(sagevec_avx512_emu)]
-use super::emu::*;
-#[cfg(not(sagevec_avx512_emu))]
-use core::arch::x86_64::*;
+use super::arch::*;
 
 use crate::x86::avx2::reduce::{hsum_avx2, hsum4_avx2};
 
