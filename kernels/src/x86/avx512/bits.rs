@@ -49,56 +49,52 @@ fn popcnt_native(v: __m512i) -> __m512i {
     _mm512_popcnt_epi64(v)
 }
 
-/// `(Σ popcount(f(aᵢ, bᵢ)), Σ popcount(g(aᵢ, bᵢ)))` over the shorter length, with
-/// the lane popcount `count`.
-#[cfg_attr(
-    not(sagevec_avx512_emu),
-    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
-)]
-#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-#[inline]
-unsafe fn count2(
-    a: &[Bits64],
-    b: &[Bits64],
-    count: impl Fn(__m512i) -> __m512i,
-    f: impl Fn(__m512i, __m512i) -> __m512i,
-    g: impl Fn(__m512i, __m512i) -> __m512i,
-) -> (u64, u64) {
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr().cast::<i64>(), b.as_ptr().cast::<i64>());
-    let (mut acc_f, mut acc_g) = (_mm512_setzero_si512(), _mm512_setzero_si512());
-    let mut i = 0;
-    while i < n {
-        let rem = (n - i).min(8);
-        // SAFETY: words i..i + rem are inside both slices; a masked load touches
-        // only its selected lanes.
-        let (va, vb) = unsafe {
-            if rem == 8 {
-                (
-                    _mm512_loadu_si512(pa.add(i).cast()),
-                    _mm512_loadu_si512(pb.add(i).cast()),
-                )
-            } else {
-                let k = ((1u32 << rem) - 1) as __mmask8;
-                (
-                    _mm512_maskz_loadu_epi64(k, pa.add(i)),
-                    _mm512_maskz_loadu_epi64(k, pb.add(i)),
-                )
-            }
-        };
-        acc_f = _mm512_add_epi64(acc_f, count(f(va, vb)));
-        acc_g = _mm512_add_epi64(acc_g, count(g(va, vb)));
-        i += rem;
-    }
-    (
-        _mm512_reduce_add_epi64(acc_f) as u64,
-        _mm512_reduce_add_epi64(acc_g) as u64,
-    )
-}
-
 /// Hamming and Jaccard from a lane popcount, with that popcount's features.
 macro_rules! bit_kernels {
-    ($hamming:ident, $jaccard:ident, $count:ident, [$($feat:tt)*]) => {
+    ($hamming:ident, $jaccard:ident, $count2:ident, $count:ident, [$($feat:tt)*]) => {
+        /// `(Σ popcount(f(aᵢ, bᵢ)), Σ popcount(g(aᵢ, bᵢ)))` over the shorter length,
+        /// with the lane popcount `$count` (generated per popcount, with its features, so
+        /// `f`, `g` and the popcount inline into the loop).
+        $($feat)*
+        #[inline]
+        unsafe fn $count2(
+            a: &[Bits64],
+            b: &[Bits64],
+            f: impl Fn(__m512i, __m512i) -> __m512i,
+            g: impl Fn(__m512i, __m512i) -> __m512i,
+        ) -> (u64, u64) {
+            let n = a.len().min(b.len());
+            let (pa, pb) = (a.as_ptr().cast::<i64>(), b.as_ptr().cast::<i64>());
+            let (mut acc_f, mut acc_g) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            let mut i = 0;
+            while i < n {
+                let rem = (n - i).min(8);
+                // SAFETY: words i..i + rem are inside both slices; a masked load touches
+                // only its selected lanes.
+                let (va, vb) = unsafe {
+                    if rem == 8 {
+                        (
+                            _mm512_loadu_si512(pa.add(i).cast()),
+                            _mm512_loadu_si512(pb.add(i).cast()),
+                        )
+                    } else {
+                        let k = ((1u32 << rem) - 1) as __mmask8;
+                        (
+                            _mm512_maskz_loadu_epi64(k, pa.add(i)),
+                            _mm512_maskz_loadu_epi64(k, pb.add(i)),
+                        )
+                    }
+                };
+                acc_f = _mm512_add_epi64(acc_f, $count(f(va, vb)));
+                acc_g = _mm512_add_epi64(acc_g, $count(g(va, vb)));
+                i += rem;
+            }
+            (
+                _mm512_reduce_add_epi64(acc_f) as u64,
+                _mm512_reduce_add_epi64(acc_g) as u64,
+            )
+        }
+
         /// The number of differing bits.
         ///
         /// # Safety
@@ -108,7 +104,7 @@ macro_rules! bit_kernels {
             let zero = |_: __m512i, _: __m512i| _mm512_setzero_si512();
             // The second count is of zeros (constant-folded away).
             // SAFETY: same contract.
-            let (diff, _) = unsafe { count2(a, b, |v| $count(v), |x, y| _mm512_xor_si512(x, y), zero) };
+            let (diff, _) = unsafe { $count2(a, b, |x, y| _mm512_xor_si512(x, y), zero) };
             diff as f32
         }
 
@@ -120,10 +116,9 @@ macro_rules! bit_kernels {
         pub(crate) unsafe fn $jaccard(a: &[Bits64], b: &[Bits64]) -> f32 {
             // SAFETY: same contract.
             let (inter, union) = unsafe {
-                count2(
+                $count2(
                     a,
                     b,
-                    |v| $count(v),
                     |x, y| _mm512_and_si512(x, y),
                     |x, y| _mm512_or_si512(x, y),
                 )
@@ -133,7 +128,7 @@ macro_rules! bit_kernels {
     };
 }
 
-bit_kernels!(hamming, jaccard, popcnt_table, [
+bit_kernels!(hamming, jaccard, count2, popcnt_table, [
     #[cfg_attr(
         not(sagevec_avx512_emu),
         target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
@@ -141,7 +136,7 @@ bit_kernels!(hamming, jaccard, popcnt_table, [
     #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 ]);
 
-bit_kernels!(hamming_vpopcntdq, jaccard_vpopcntdq, popcnt_native, [
+bit_kernels!(hamming_vpopcntdq, jaccard_vpopcntdq, count2_vpopcntdq, popcnt_native, [
     #[cfg_attr(
         not(sagevec_avx512_emu),
         target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vpopcntdq")

@@ -194,6 +194,9 @@ unsafe fn sum_lanes<T: Widen16>(
     target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
 )]
 #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+// A closure, not the intrinsic itself: real intrinsics are target-feature
+// functions, which do not implement `Fn` (the emulated ones do).
+#[cfg_attr(sagevec_avx512_emu, allow(clippy::redundant_closure))]
 pub(crate) unsafe fn dot<T: Widen16>(q: &[f32], x: &[T]) -> f32 {
     // SAFETY: same contract.
     unsafe { sum_lanes(q, x, |vq, vx, acc| _mm512_fmadd_ps(vq, vx, acc)) }

@@ -134,56 +134,73 @@ bytes!(
 /// `Σ step(q16, x16)` exactly over the shorter length, 32 elements per step in
 /// blocks of `BLOCK`: `step(acc, a, b)` adds one step's i32 pair sums of the
 /// i16-widened query `a` and row `b` into `acc` (both variants of dot and L2).
-#[cfg_attr(
-    not(sagevec_avx512_emu),
-    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
-)]
-#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-#[inline]
-unsafe fn sum_words<T: Bytes>(
-    q: &[T],
-    x: &[T],
-    step: impl Fn(__m512i, __m512i, __m512i) -> __m512i,
-) -> f32 {
-    let n = q.len().min(x.len());
-    let (pq, px) = (q.as_ptr(), x.as_ptr());
-    let mut total = 0i64;
-    let mut i = 0;
-    while i < n {
-        let end = (i + BLOCK).min(n);
-        let mut acc = [_mm512_setzero_si512(); 2];
-        while i + 64 <= end {
-            for (u, acc_u) in acc.iter_mut().enumerate() {
-                // SAFETY: i + 32u + 32 <= i + 64 <= end <= n.
-                let (a, b) =
-                    unsafe { (T::load32(pq.add(i + 32 * u)), T::load32(px.add(i + 32 * u))) };
-                *acc_u = step(*acc_u, a, b);
+/// One copy per feature set (`sum_words`, `sum_words_vnni`), so the step closure,
+/// which carries its caller's features, inlines into the loop.
+macro_rules! sum_words_fn {
+    ($name:ident, [$($feat:tt)*]) => {
+        $($feat)*
+        #[inline]
+        unsafe fn $name<T: Bytes>(
+            q: &[T],
+            x: &[T],
+            step: impl Fn(__m512i, __m512i, __m512i) -> __m512i,
+        ) -> f32 {
+            let n = q.len().min(x.len());
+            let (pq, px) = (q.as_ptr(), x.as_ptr());
+            let mut total = 0i64;
+            let mut i = 0;
+            while i < n {
+                let end = (i + BLOCK).min(n);
+                let mut acc = [_mm512_setzero_si512(); 2];
+                while i + 64 <= end {
+                    for (u, acc_u) in acc.iter_mut().enumerate() {
+                        let j = i + 32 * u;
+                        // SAFETY: j + 32 <= i + 64 <= end <= n.
+                        let (a, b) = unsafe { (T::load32(pq.add(j)), T::load32(px.add(j))) };
+                        *acc_u = step(*acc_u, a, b);
+                    }
+                    i += 64;
+                }
+                if i + 32 <= end {
+                    // SAFETY: i + 32 <= end <= n.
+                    let (a, b) = unsafe { (T::load32(pq.add(i)), T::load32(px.add(i))) };
+                    acc[0] = step(acc[0], a, b);
+                    i += 32;
+                }
+                if i < end {
+                    // Only in the last block (BLOCK is a multiple of 32): end == n.
+                    // SAFETY: lanes i..end are inside both slices.
+                    let (a, b) = unsafe {
+                        (
+                            T::load32_tail(pq.add(i), end - i),
+                            T::load32_tail(px.add(i), end - i),
+                        )
+                    };
+                    acc[1] = step(acc[1], a, b);
+                    i = end;
+                }
+                // The block's wrapped lane sum is its exact total (module docs).
+                total += i64::from(_mm512_reduce_add_epi32(_mm512_add_epi32(acc[0], acc[1])));
             }
-            i += 64;
+            total as f32
         }
-        if i + 32 <= end {
-            // SAFETY: i + 32 <= end <= n.
-            let (a, b) = unsafe { (T::load32(pq.add(i)), T::load32(px.add(i))) };
-            acc[0] = step(acc[0], a, b);
-            i += 32;
-        }
-        if i < end {
-            // Only in the last block (BLOCK is a multiple of 32): end == n.
-            // SAFETY: lanes i..end are inside both slices.
-            let (a, b) = unsafe {
-                (
-                    T::load32_tail(pq.add(i), end - i),
-                    T::load32_tail(px.add(i), end - i),
-                )
-            };
-            acc[1] = step(acc[1], a, b);
-            i = end;
-        }
-        // The block's wrapped lane sum is its exact total (module docs).
-        total += i64::from(_mm512_reduce_add_epi32(_mm512_add_epi32(acc[0], acc[1])));
-    }
-    total as f32
+    };
 }
+
+sum_words_fn!(sum_words, [
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+]);
+sum_words_fn!(sum_words_vnni, [
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+]);
 
 /// `Σ qᵢxᵢ` exactly (then rounded to f32): `vpmaddwd` + `vpaddd`.
 ///
@@ -248,7 +265,7 @@ pub(crate) unsafe fn norm_sq<T: Bytes>(x: &[T]) -> f32 {
 pub(crate) unsafe fn l2sq_vnni<T: Bytes>(q: &[T], x: &[T]) -> f32 {
     // SAFETY: same contract.
     unsafe {
-        sum_words(q, x, |acc, a, b| {
+        sum_words_vnni(q, x, |acc, a, b| {
             let d = _mm512_sub_epi16(a, b);
             _mm512_dpwssd_epi32(acc, d, d)
         })
