@@ -87,14 +87,27 @@ impl FromStr for Metric {
 
     /// Parses a metric name, case-insensitively, with common aliases.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "l2" | "l2sq" | "sqeuclidean" | "euclidean" => Ok(Metric::L2Sq),
-            "ip" | "dot" | "inner_product" | "innerproduct" => Ok(Metric::InnerProduct),
-            "cosine" | "cos" => Ok(Metric::Cosine),
-            "hamming" => Ok(Metric::Hamming),
-            "jaccard" => Ok(Metric::Jaccard),
-            _ => Err(UnknownMetric(s.to_owned())),
-        }
+        // Bindings parse a metric name per call: no allocation on this path.
+        const NAMES: [(&str, Metric); 12] = [
+            ("l2", Metric::L2Sq),
+            ("l2sq", Metric::L2Sq),
+            ("sqeuclidean", Metric::L2Sq),
+            ("euclidean", Metric::L2Sq),
+            ("ip", Metric::InnerProduct),
+            ("dot", Metric::InnerProduct),
+            ("inner_product", Metric::InnerProduct),
+            ("innerproduct", Metric::InnerProduct),
+            ("cosine", Metric::Cosine),
+            ("cos", Metric::Cosine),
+            ("hamming", Metric::Hamming),
+            ("jaccard", Metric::Jaccard),
+        ];
+        let name = s.trim();
+        NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, m)| m)
+            .ok_or_else(|| UnknownMetric(s.to_owned()))
     }
 }
 

@@ -3,7 +3,7 @@
 //! float32 by the Python layer (`sagevec/kernels.py`) and are checked again here.
 
 use numpy::{
-    PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn,
+    PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn,
     PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
@@ -117,10 +117,13 @@ fn with_output<'py>(
             Ok(obj.clone())
         }
         None => {
-            let n: usize = shape.iter().product();
-            let mut data = vec![0.0f32; n];
-            py.detach(|| compute(&mut data)).map_err(value_error)?;
-            Ok(PyArray1::from_vec(py, data).reshape(shape)?.into_any())
+            let arr = PyArrayDyn::<f32>::zeros(py, shape, false);
+            // SAFETY: `arr` was just created here and no other reference to it
+            // exists yet (Python has not seen it), so this is its only view; it is
+            // C-contiguous (zeros with fortran = false).
+            let slice = unsafe { arr.as_slice_mut() }.map_err(value_error)?;
+            py.detach(|| compute(slice)).map_err(value_error)?;
+            Ok(arr.into_any())
         }
     }
 }
