@@ -53,7 +53,7 @@
 //! | `avx512` | AVX-512 F, BW, VL (+AVX2, FMA, F16C, POPCNT) | 16 | 4 | 4×4 (16 acc.) | 8 queries × 32-row packed panel (16 acc.) | masked load |
 //!
 //! Within the `avx512` level each family takes the [`Extensions`] the CPU has:
-//! i8/u8 use AVX-512 VNNI (`vpdpbusd`, `vpdpwssd`; path `avx512vnni`), bits use
+//! i8/u8 inner products use AVX-512 VNNI (`vpdpbusd`; path `avx512vnni`), bits use
 //! VPOPCNTDQ (`vpopcntq`; path `avx512vpopcntdq`); without them the base AVX-512
 //! BW paths run (`vpmaddwd`; a `vpshufb` nibble-table popcount).
 //! [`KernelTable::families`] names each family's path (`sagevec info` prints it) and

@@ -191,8 +191,17 @@ fn u8_one_to_many_and_gathers() {
 fn many_to_many<T: Int>(seed: u64) {
     for t in variant_tables() {
         let mut rng = SplitMix64::new(seed);
-        for dim in [1usize, 5, 64, 100, 768] {
-            let (n_q, n_x) = (13usize, 57usize);
+        // Tile edges (13 x 57 is not a multiple of 4 either way), the 64-byte steps
+        // and their tails, and rows past one i32 block (the pairwise fallback).
+        for (dim, n_q, n_x) in [
+            (1usize, 13usize, 57usize),
+            (5, 13, 57),
+            (64, 13, 57),
+            (100, 13, 57),
+            (768, 13, 57),
+            (129, 8, 8),
+            (32_769, 5, 6),
+        ] {
             let qd = random::<T>(&mut rng, n_q * dim);
             let xd = random::<T>(&mut rng, n_x * dim);
             let (qs, xs) = (
@@ -217,7 +226,7 @@ fn many_to_many<T: Int>(seed: u64) {
             // norm expansion, exact while |q|² + |x|² < 2²⁴ (dims ≤ 100 for u8).
             let k = 5;
             for metric in METRICS {
-                if metric == Metric::L2Sq && dim > 100 {
+                if (metric == Metric::L2Sq && dim > 100) || dim > 1024 {
                     continue;
                 }
                 let (mut ids, mut dist) = (vec![0u64; n_q * k], vec![0.0f32; n_q * k]);

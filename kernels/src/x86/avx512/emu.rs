@@ -3,7 +3,7 @@
 //!
 //! It lets the AVX-512 kernels' *logic* — loop bounds, masked tails, lane order,
 //! blends, compare predicates, NaN operand order, integer widening and packing, and
-//! the VNNI (`vpdpbusd`, `vpdpwssd`) and VPOPCNTDQ (`vpopcntq`) arithmetic of the
+//! the VNNI (`vpdpbusd`) and VPOPCNTDQ (`vpopcntq`) arithmetic of the
 //! extension paths — run through the full parity, knn and guard-page suites on an
 //! AVX2 machine without those features. It does not test instruction
 //! encoding or speed: real AVX-512 hardware still has to run the suite. Semantics
@@ -17,8 +17,9 @@
 
 pub(crate) use core::arch::x86_64::{
     __m128, __m128i, __m256, __m256d, __m256i, _CMP_EQ_OQ, _CMP_NGT_UQ, _MM_FROUND_NO_EXC,
-    _MM_FROUND_TO_NEAREST_INT, _mm_loadu_si128, _mm_setr_epi8, _mm_storeu_ps, _mm256_add_ps,
-    _mm256_castpd_ps, _mm256_loadu_si256, _mm256_storeu_si256,
+    _MM_FROUND_TO_NEAREST_INT, _mm_add_epi32, _mm_loadu_si128, _mm_setr_epi8, _mm_storeu_ps,
+    _mm_storeu_si128, _mm256_add_epi32, _mm256_add_ps, _mm256_castpd_ps, _mm256_castsi256_si128,
+    _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_storeu_si256,
 };
 use core::arch::x86_64::{_mm256_castps_pd, _mm256_loadu_ps};
 
@@ -369,10 +370,6 @@ pub(crate) fn _mm512_madd_epi16(a: __m512i, b: __m512i) -> __m512i {
         p0.wrapping_add(p1) as u32
     }))
 }
-/// `vpdpwssd`: `src + Σ` of the two adjacent i16 products, wrapping.
-pub(crate) fn _mm512_dpwssd_epi32(src: __m512i, a: __m512i, b: __m512i) -> __m512i {
-    _mm512_add_epi32(src, _mm512_madd_epi16(a, b))
-}
 /// `vpdpbusd`: `src + Σ` of four u8 × i8 products per dword, wrapping (no saturation).
 pub(crate) fn _mm512_dpbusd_epi32(src: __m512i, a: __m512i, b: __m512i) -> __m512i {
     let (x, y) = (bytes(a), bytes(b));
@@ -431,4 +428,17 @@ pub(crate) fn _mm512_reduce_add_epi64(a: __m512i) -> i64 {
     qwords(a)
         .iter()
         .fold(0i64, |s, &x| s.wrapping_add(x as i64))
+}
+/// The low 256 bits.
+pub(crate) fn _mm512_castsi512_si256(a: __m512i) -> __m256i {
+    let b = bytes(a);
+    // SAFETY: the first 32 of 64 plain bytes, as a 32-byte plain vector.
+    unsafe { core::mem::transmute::<[u8; 32], __m256i>(core::array::from_fn(|i| b[i])) }
+}
+/// Bits `256·I..256·I + 256` (`I` is 0 or 1).
+pub(crate) fn _mm512_extracti64x4_epi64<const I: i32>(a: __m512i) -> __m256i {
+    let b = bytes(a);
+    let at = 32 * I as usize;
+    // SAFETY: 32 of 64 plain bytes, as a 32-byte plain vector.
+    unsafe { core::mem::transmute::<[u8; 32], __m256i>(core::array::from_fn(|i| b[at + i])) }
 }

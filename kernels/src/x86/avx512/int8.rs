@@ -22,11 +22,15 @@
 //!   one operand is offset by 128 with `vpxorq 0x80…`: i8 `Σ qx = Σ (x+128)q - 128Σq`
 //!   and u8 `Σ qx = Σ q(x-128) + 128Σq`, the correction a second `vpdpbusd` against
 //!   a constant 0x80 vector (its lanes zero in the masked tail, so they cancel). L2
-//!   stays in i16 with `vpdpwssd` (multiply-add fused into the accumulator). Not
-//!   `vpdpbusds`: it saturates.
+//!   stays the base path (`vpdpwssd` would fuse its multiply-add, but measured no
+//!   faster in L2 and slower streaming from memory on Zen 5). Not `vpdpbusds`: it
+//!   saturates. Many-to-many dots run a 4×4 register tile of
+//!   `vpdpbusd` (`dot_tile_vnni`), the base path pair by pair.
 
 use super::arch::*;
 
+use super::reduce::hsum4_epi32_avx512;
+use crate::rows::Rows;
 use crate::table::{Family, ManyToMany};
 
 /// Elements per i32 block (see the module docs' overflow argument).
@@ -53,22 +57,18 @@ pub(crate) trait Bytes: Copy {
     /// AVX-512 F/BW/VL are available and `p..p + rem` is readable.
     unsafe fn load32_tail(p: *const Self, rem: usize) -> __m512i;
 
-    /// `(u8 operand, i8 operand)` of `vpdpbusd` for `Σ qx` from the query's and
-    /// the row's bytes as loaded, one of them offset by 128 (`flip` is 0x80 bytes).
-    ///
-    /// # Safety
-    /// AVX-512 F/BW/VL are available.
-    unsafe fn dpbusd_operands(q: __m512i, x: __m512i, flip: __m512i) -> (__m512i, __m512i);
-
-    /// `(u8 operand, i8 operand)` whose `vpdpbusd` is the offset's correction
-    /// (`128Σq` for i8, `-128Σq` for u8), to subtract from the offset sum.
-    fn correction_operands(q: __m512i, flip: __m512i) -> (__m512i, __m512i);
+    /// `(u8 operand, i8 operand)` of `vpdpbusd` from the query's bytes `q` as
+    /// loaded and the row's offset by 128 (`xt = x xor 0x80…`): i8 takes the row as
+    /// the unsigned operand (`Σ (x+128)q`), u8 the query (`Σ q(x-128)`). With
+    /// `xt` the 0x80 vector itself, the same ordering gives the offset's
+    /// correction (`Σ 128q`, `Σ -128q`), subtracted from the offset sum.
+    fn operands(q: __m512i, xt: __m512i) -> (__m512i, __m512i);
 }
 
 /// `impl Bytes for $t`: bytes widened to i16 by `$widen`, the `vpdpbusd` operands
-/// and correction operands as given.
+/// ordered `(u8, i8)` from `(q, xt)` as `$ops`.
 macro_rules! bytes {
-    ($t:ty, $widen:ident, |$q:ident, $x:ident, $flip:ident| $ops:expr, |$cq:ident, $cflip:ident| $corr:expr) => {
+    ($t:ty, $widen:ident, |$q:ident, $xt:ident| $ops:expr) => {
         impl Bytes for $t {
             #[cfg_attr(
                 not(sagevec_avx512_emu),
@@ -93,114 +93,72 @@ macro_rules! bytes {
                 $widen(unsafe { _mm256_maskz_loadu_epi8(byte_mask(rem) as u32, p.cast::<i8>()) })
             }
 
-            #[cfg_attr(
-                not(sagevec_avx512_emu),
-                target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
-            )]
-            #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-            #[inline]
-            unsafe fn dpbusd_operands(
-                $q: __m512i,
-                $x: __m512i,
-                $flip: __m512i,
-            ) -> (__m512i, __m512i) {
-                $ops
-            }
-
             #[inline(always)]
-            fn correction_operands($cq: __m512i, $cflip: __m512i) -> (__m512i, __m512i) {
-                $corr
+            fn operands($q: __m512i, $xt: __m512i) -> (__m512i, __m512i) {
+                $ops
             }
         }
     };
 }
 
-// i8: Σ (x + 128) q, the row offset into u8 and the query signed; correction Σ 128q.
-bytes!(
-    i8,
-    _mm512_cvtepi8_epi16,
-    |q, x, flip| (_mm512_xor_si512(x, flip), q),
-    |q, flip| (flip, q)
-);
-// u8: Σ q (x - 128), the query unsigned and the row offset into i8; correction
-// Σ q · (-128).
-bytes!(
-    u8,
-    _mm512_cvtepu8_epi16,
-    |q, x, flip| (q, _mm512_xor_si512(x, flip)),
-    |q, flip| (q, flip)
-);
+// i8: Σ (x + 128) q, the row offset into u8 and the query signed.
+bytes!(i8, _mm512_cvtepi8_epi16, |q, xt| (xt, q));
+// u8: Σ q (x - 128), the query unsigned and the row offset into i8.
+bytes!(u8, _mm512_cvtepu8_epi16, |q, xt| (q, xt));
 
 /// `Σ step(q16, x16)` exactly over the shorter length, 32 elements per step in
 /// blocks of `BLOCK`: `step(acc, a, b)` adds one step's i32 pair sums of the
 /// i16-widened query `a` and row `b` into `acc` (both variants of dot and L2).
-/// One copy per feature set (`sum_words`, `sum_words_vnni`), so the step closure,
-/// which carries its caller's features, inlines into the loop.
-macro_rules! sum_words_fn {
-    ($name:ident, [$($feat:tt)*]) => {
-        $($feat)*
-        #[inline]
-        unsafe fn $name<T: Bytes>(
-            q: &[T],
-            x: &[T],
-            step: impl Fn(__m512i, __m512i, __m512i) -> __m512i,
-        ) -> f32 {
-            let n = q.len().min(x.len());
-            let (pq, px) = (q.as_ptr(), x.as_ptr());
-            let mut total = 0i64;
-            let mut i = 0;
-            while i < n {
-                let end = (i + BLOCK).min(n);
-                let mut acc = [_mm512_setzero_si512(); 2];
-                while i + 64 <= end {
-                    for (u, acc_u) in acc.iter_mut().enumerate() {
-                        let j = i + 32 * u;
-                        // SAFETY: j + 32 <= i + 64 <= end <= n.
-                        let (a, b) = unsafe { (T::load32(pq.add(j)), T::load32(px.add(j))) };
-                        *acc_u = step(*acc_u, a, b);
-                    }
-                    i += 64;
-                }
-                if i + 32 <= end {
-                    // SAFETY: i + 32 <= end <= n.
-                    let (a, b) = unsafe { (T::load32(pq.add(i)), T::load32(px.add(i))) };
-                    acc[0] = step(acc[0], a, b);
-                    i += 32;
-                }
-                if i < end {
-                    // Only in the last block (BLOCK is a multiple of 32): end == n.
-                    // SAFETY: lanes i..end are inside both slices.
-                    let (a, b) = unsafe {
-                        (
-                            T::load32_tail(pq.add(i), end - i),
-                            T::load32_tail(px.add(i), end - i),
-                        )
-                    };
-                    acc[1] = step(acc[1], a, b);
-                    i = end;
-                }
-                // The block's wrapped lane sum is its exact total (module docs).
-                total += i64::from(_mm512_reduce_add_epi32(_mm512_add_epi32(acc[0], acc[1])));
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+#[inline]
+unsafe fn sum_words<T: Bytes>(
+    q: &[T],
+    x: &[T],
+    step: impl Fn(__m512i, __m512i, __m512i) -> __m512i,
+) -> f32 {
+    let n = q.len().min(x.len());
+    let (pq, px) = (q.as_ptr(), x.as_ptr());
+    let mut total = 0i64;
+    let mut i = 0;
+    while i < n {
+        let end = (i + BLOCK).min(n);
+        let mut acc = [_mm512_setzero_si512(); 2];
+        while i + 64 <= end {
+            for (u, acc_u) in acc.iter_mut().enumerate() {
+                let j = i + 32 * u;
+                // SAFETY: j + 32 <= i + 64 <= end <= n.
+                let (a, b) = unsafe { (T::load32(pq.add(j)), T::load32(px.add(j))) };
+                *acc_u = step(*acc_u, a, b);
             }
-            total as f32
+            i += 64;
         }
-    };
+        if i + 32 <= end {
+            // SAFETY: i + 32 <= end <= n.
+            let (a, b) = unsafe { (T::load32(pq.add(i)), T::load32(px.add(i))) };
+            acc[0] = step(acc[0], a, b);
+            i += 32;
+        }
+        if i < end {
+            // Only in the last block (BLOCK is a multiple of 32): end == n.
+            // SAFETY: lanes i..end are inside both slices.
+            let (a, b) = unsafe {
+                (
+                    T::load32_tail(pq.add(i), end - i),
+                    T::load32_tail(px.add(i), end - i),
+                )
+            };
+            acc[1] = step(acc[1], a, b);
+            i = end;
+        }
+        // The block's wrapped lane sum is its exact total (module docs).
+        total += i64::from(_mm512_reduce_add_epi32(_mm512_add_epi32(acc[0], acc[1])));
+    }
+    total as f32
 }
-
-sum_words_fn!(sum_words, [
-    #[cfg_attr(
-        not(sagevec_avx512_emu),
-        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
-    )]
-    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-]);
-sum_words_fn!(sum_words_vnni, [
-    #[cfg_attr(
-        not(sagevec_avx512_emu),
-        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
-    )]
-    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-]);
 
 /// `Σ qᵢxᵢ` exactly (then rounded to f32): `vpmaddwd` + `vpaddd`.
 ///
@@ -253,25 +211,6 @@ pub(crate) unsafe fn norm_sq<T: Bytes>(x: &[T]) -> f32 {
     unsafe { dot(x, x) }
 }
 
-/// `Σ (qᵢ - xᵢ)²` exactly with `vpsubw` + `vpdpwssd`.
-///
-/// # Safety
-/// AVX-512 F/BW/VL, VNNI, AVX2 and FMA are available.
-#[cfg_attr(
-    not(sagevec_avx512_emu),
-    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
-)]
-#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-pub(crate) unsafe fn l2sq_vnni<T: Bytes>(q: &[T], x: &[T]) -> f32 {
-    // SAFETY: same contract.
-    unsafe {
-        sum_words_vnni(q, x, |acc, a, b| {
-            let d = _mm512_sub_epi16(a, b);
-            _mm512_dpwssd_epi32(acc, d, d)
-        })
-    }
-}
-
 /// `Σ qᵢxᵢ` exactly with `vpdpbusd` on 64 bytes per step (module docs).
 ///
 /// # Safety
@@ -291,10 +230,9 @@ pub(crate) unsafe fn dot_vnni<T: Bytes>(q: &[T], x: &[T]) -> f32 {
         let end = (i + BLOCK).min(n);
         let (mut acc, mut corr) = ([_mm512_setzero_si512(); 2], _mm512_setzero_si512());
         let mut add = |acc_u: &mut __m512i, vq: __m512i, vx: __m512i| {
-            // SAFETY: AVX-512 F/BW/VL available (this function's contract).
-            let (u, s) = unsafe { T::dpbusd_operands(vq, vx, flip) };
+            let (u, s) = T::operands(vq, _mm512_xor_si512(vx, flip));
             *acc_u = _mm512_dpbusd_epi32(*acc_u, u, s);
-            let (cu, cs) = T::correction_operands(vq, flip);
+            let (cu, cs) = T::operands(vq, flip);
             corr = _mm512_dpbusd_epi32(corr, cu, cs);
         };
         while i + 128 <= end {
@@ -338,6 +276,106 @@ pub(crate) unsafe fn dot_vnni<T: Bytes>(q: &[T], x: &[T]) -> f32 {
     total as f32
 }
 
+/// Queries and rows per VNNI register tile.
+const TILE: usize = 4;
+
+/// `out[i * n_x + j] = q_i · x_j` exactly (rounded once to f32) for all pairs, by
+/// a 4×4 register tile: per 64 bytes of `d`, 4 query and 4 row loads (each row
+/// offset by 128 once) feed 16 `vpdpbusd` into 16 i32 accumulators (16 + 4 + 2 =
+/// 22 of 32 zmm registers); each query's offset correction is one more
+/// `vpdpbusd` per step, shared by its 4 rows. The `d mod 64` tail is one masked
+/// step. Rows longer than one i32 block, and the edges, use the one-to-one kernel.
+///
+/// # Safety
+/// AVX-512 F/BW/VL, VNNI, AVX2 and FMA are available. (Memory-safe for any
+/// shapes: it writes only the `out[..n_q * n_x]` that exist, reads only the rows.)
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+pub(crate) unsafe fn dot_tile_vnni<T: Bytes>(q: Rows<'_, T>, x: Rows<'_, T>, out: &mut [f32]) {
+    let (n_q, n_x) = (q.n_rows(), x.n_rows());
+    let d = q.dim().min(x.dim());
+    // Checked: a wrapped product would let the stores below run past `out`.
+    match n_q.checked_mul(n_x) {
+        Some(total) if total <= out.len() => {}
+        _ => return,
+    }
+    // Tiles cover whole blocks only (the i32 sums of a block are exact).
+    let (tiled_q, tiled_x) = if d <= BLOCK {
+        (n_q - n_q % TILE, n_x - n_x % TILE)
+    } else {
+        (0, 0)
+    };
+    let flip = _mm512_set1_epi8(0x80u8 as i8);
+    for j in (0..tiled_x).step_by(TILE) {
+        // SAFETY: j + c < tiled_x <= n_x.
+        let xp: [*const i8; TILE] =
+            core::array::from_fn(|c| unsafe { x.row_ptr(j + c) }.cast::<i8>());
+        for i in (0..tiled_q).step_by(TILE) {
+            // SAFETY: i + r < tiled_q <= n_q.
+            let qp: [*const i8; TILE] =
+                core::array::from_fn(|r| unsafe { q.row_ptr(i + r) }.cast::<i8>());
+            let mut acc = [[_mm512_setzero_si512(); TILE]; TILE];
+            let mut corr = [_mm512_setzero_si512(); TILE];
+            let mut t = 0;
+            while t < d {
+                let rem = (d - t).min(64);
+                let load = |p: *const i8| {
+                    // SAFETY: bytes t..t + rem are inside the row (t < d <= dim); a
+                    // masked load touches only its selected lanes.
+                    unsafe {
+                        if rem == 64 {
+                            _mm512_loadu_si512(p.add(t).cast())
+                        } else {
+                            _mm512_maskz_loadu_epi8(byte_mask(rem), p.add(t))
+                        }
+                    }
+                };
+                let qv: [__m512i; TILE] = core::array::from_fn(|r| load(qp[r]));
+                for r in 0..TILE {
+                    let (cu, cs) = T::operands(qv[r], flip);
+                    corr[r] = _mm512_dpbusd_epi32(corr[r], cu, cs);
+                }
+                for c in 0..TILE {
+                    let xt = _mm512_xor_si512(load(xp[c]), flip);
+                    for r in 0..TILE {
+                        let (u, s) = T::operands(qv[r], xt);
+                        acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], u, s);
+                    }
+                }
+                t += rem;
+            }
+            for r in 0..TILE {
+                let row: [__m512i; TILE] =
+                    core::array::from_fn(|c| _mm512_sub_epi32(acc[r][c], corr[r]));
+                // SAFETY: AVX-512 available. Each wrapped lane sum is the exact dot
+                // (one block; module docs).
+                let sums = unsafe { hsum4_epi32_avx512(row[0], row[1], row[2], row[3]) };
+                let o = (i + r) * n_x + j;
+                for (c, &v) in sums.iter().enumerate() {
+                    out[o + c] = v as f32;
+                }
+            }
+        }
+    }
+    // The edges: queries past the tiled ones against the tiled rows, then every
+    // query against the rows past them.
+    for i in tiled_q..n_q {
+        for j in 0..tiled_x {
+            // SAFETY: rows in range; the ISA is available.
+            out[i * n_x + j] = unsafe { dot_vnni(q.row_unchecked(i), x.row_unchecked(j)) };
+        }
+    }
+    for i in 0..n_q {
+        for j in tiled_x..n_x {
+            // SAFETY: rows in range; the ISA is available.
+            out[i * n_x + j] = unsafe { dot_vnni(q.row_unchecked(i), x.row_unchecked(j)) };
+        }
+    }
+}
+
 /// `Σ xᵢ²` exactly with VNNI.
 ///
 /// # Safety
@@ -354,7 +392,7 @@ pub(crate) unsafe fn norm_sq_vnni<T: Bytes>(x: &[T]) -> f32 {
 
 /// The `[l2, ip, -, -, -]` kernels and the many-to-many tile of `T` rows.
 macro_rules! int_family {
-    ($t:ty, $variant:literal, $l2:ident, $dot:ident, $nsq:ident, [$($feat:tt)*]) => {
+    ($t:ty, $variant:literal, $l2:ident, $dot:ident, $nsq:ident, $tile:expr, [$($feat:tt)*]) => {
         Family {
             variant: $variant,
             metrics: [
@@ -366,7 +404,7 @@ macro_rules! int_family {
             ],
             many_to_many: Some(ManyToMany {
                 norms: crate::family::norms_kernel!([$($feat)*] $t, $nsq),
-                dot_tile: crate::family::dot_tile_pairwise!([$($feat)*] $t, $dot),
+                dot_tile: $tile,
                 knn_panels: None,
             }),
         }
@@ -375,7 +413,13 @@ macro_rules! int_family {
 
 macro_rules! base_family {
     ($t:ty) => {
-        int_family!($t, "avx512", l2sq, dot, norm_sq, [
+        int_family!($t, "avx512", l2sq, dot, norm_sq, crate::family::dot_tile_pairwise!([
+            #[cfg_attr(
+                not(sagevec_avx512_emu),
+                target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+            )]
+            #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+        ] $t, dot), [
             #[cfg_attr(
                 not(sagevec_avx512_emu),
                 target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
@@ -387,7 +431,7 @@ macro_rules! base_family {
 
 macro_rules! vnni_family {
     ($t:ty) => {
-        int_family!($t, "avx512vnni", l2sq_vnni, dot_vnni, norm_sq_vnni, [
+        int_family!($t, "avx512vnni", l2sq, dot_vnni, norm_sq_vnni, dot_tile_vnni::<$t>, [
             #[cfg_attr(
                 not(sagevec_avx512_emu),
                 target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
