@@ -10,7 +10,7 @@
 //! |---|---|---|---|
 //! | `family_hot` | `distances(q, rows)` | a 256 KiB block of rows (stays in L2) | bytes of rows |
 //! | `family_cold` | `distances(q, rows)` | 1 MiB of rows per call, rotating over 256 MiB (8× a 32 MiB LLC) | bytes of rows |
-//! | `family_knn` | `knn(Q, N, k = 10)` | Q = 256, N = 20 000, d = 768 | element products (Q·N·d) |
+//! | `family_knn` | `knn(Q, N, k = 10)` over f32, bf16, i8, u8 | Q = 256, N = 20 000, d = 768 | element products (Q·N·d) |
 //!
 //! `{path}` is each table's family path (`avx2`, `avx512`, `avx512vnni`,
 //! `avx512vpopcntdq`, ...; `KernelTable::for_isa_with` reaches the base paths on a
@@ -273,6 +273,8 @@ fn bench_knn(c: &mut Criterion) {
     let f_x = draw(&mut rng, N * DIM, unit);
     let i_q = draw(&mut rng, Q * DIM, |r| r as i8);
     let i_x = draw(&mut rng, N * DIM, |r| r as i8);
+    let b_q = draw(&mut rng, Q * DIM, |r| bf16::from_f32(unit(r)));
+    let b_x = draw(&mut rng, N * DIM, |r| bf16::from_f32(unit(r)));
     let u_q = draw(&mut rng, Q * DIM, |r| r as u8);
     let u_x = draw(&mut rng, N * DIM, |r| r as u8);
     for t in tables() {
@@ -302,6 +304,18 @@ fn bench_knn(c: &mut Criterion) {
             format!("ip/i8/{}/{DIM}", path::<i8>(t)),
             &|i, d| {
                 t.knn(Metric::InnerProduct, iq, ix, None, K, i, d)
+                    .expect("shapes agree");
+            },
+        );
+        let (bq, bx) = (
+            Rows::contiguous(&b_q, DIM).expect("rows"),
+            Rows::contiguous(&b_x, DIM).expect("rows"),
+        );
+        knn_of(
+            &mut group,
+            format!("ip/bf16/{}/{DIM}", path::<bf16>(t)),
+            &|i, d| {
+                t.knn(Metric::InnerProduct, bq, bx, None, K, i, d)
                     .expect("shapes agree");
             },
         );

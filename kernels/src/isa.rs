@@ -13,7 +13,7 @@ pub const ISA_ENV: &str = "SAGEVEC_ISA";
 
 /// A kernel table's instruction-set level, from slowest to fastest. Within a
 /// level, each element type's family may use an [`Extensions`] feature the CPU has
-/// (VNNI for i8/u8, VPOPCNTDQ for bits);
+/// (VNNI for i8/u8, BF16 for bf16 many-to-many, VPOPCNTDQ for bits);
 /// [`KernelTable::families`](crate::KernelTable::families) says which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -92,8 +92,9 @@ impl Extensions {
     pub const NONE: Extensions = Extensions(0);
     /// AVX-512 VNNI (`vpdpbusd`): the i8/u8 inner product.
     pub const VNNI: Extensions = Extensions(1);
-    /// AVX-512 BF16 (`vdpbf16ps`): detected and reported; no kernel uses it (bf16
-    /// rows are widened exactly so they stay bit for bit the f32 kernels).
+    /// AVX-512 BF16 (`vdpbf16ps`): the bf16 × bf16 many-to-many dots. (The
+    /// one-to-many bf16 kernels take f32 queries and widen rows exactly, so they stay
+    /// bit for bit the f32 kernels.)
     pub const BF16: Extensions = Extensions(2);
     /// AVX-512 VPOPCNTDQ (`vpopcntq`): the bit-vector popcounts.
     pub const VPOPCNTDQ: Extensions = Extensions(4);

@@ -20,7 +20,7 @@
 //! | [`distances`](KernelTable::distances) | one query × every row of [`Rows<T>`] | all |
 //! | [`distances_gather`](KernelTable::distances_gather) | one query × the rows listed by id | all |
 //! | `chunked_gather` (hidden, for the index) | one query × ids into rows in chunks, no per-call checks | all |
-//! | [`squared_norms`](KernelTable::squared_norms), [`dot_matrix`](KernelTable::dot_matrix), [`knn`](KernelTable::knn), [`knn_accumulate`](KernelTable::knn_accumulate) | many × many (queries are rows of `T`) | f32, i8, u8 |
+//! | [`squared_norms`](KernelTable::squared_norms), [`dot_matrix`](KernelTable::dot_matrix), [`knn`](KernelTable::knn), [`knn_accumulate`](KernelTable::knn_accumulate) | many × many (queries are rows of `T`) | f32, bf16, i8, u8 |
 //! | [`encode`](KernelTable::encode), [`decode`](KernelTable::decode) | f32 ↔ `T` | [`StoredElement`]: f16, bf16 |
 //! | [`scaled_distance`](KernelTable::scaled_distance), [`scaled_distances`](KernelTable::scaled_distances), `scaled_gather` | an f32 [`ScaledQuery`] × codes `sᵢ·xᵢ + oᵢ` | [`Quantized`]: i8, u8 |
 //!
@@ -38,7 +38,9 @@
 //! panic instead: check `T::METRICS` first). Many-to-many L2 uses
 //! `|q|² + |x|² - 2q·x`, whose error is relative to `|q|² + |x|²` rather than to the
 //! distance (clamped at 0); this is what GEMM-based exact search (faiss) does too.
-//! For integer rows the dots and norms are exact and only the combination rounds.
+//! For integer rows the dots and norms are exact and only the combination rounds;
+//! bf16 many-to-many dots are within γₙ₊₁ Σ\|aᵢbᵢ\| (AVX-512 BF16 `vdpbf16ps` where
+//! present, whose fixed DAZ/FTZ also drops subnormal terms; else widened FMA).
 //! Subnormal results keep gradual underflow (no flush-to-zero). `encode` rounds to
 //! nearest even, bit for bit `half`'s `from_f32` (f16: relative error ≤ 2⁻¹¹ in its
 //! normal range, which [`f16_scale_for`] keeps rows in; bf16: ≤ 2⁻⁸ over f32's
@@ -53,14 +55,16 @@
 //! | `avx512` | AVX-512 F, BW, VL (+AVX2, FMA, F16C, POPCNT) | 16 | 4 | 4×4 (16 acc.) | 8 queries × 32-row packed panel (16 acc.) | masked load |
 //!
 //! Within the `avx512` level each family takes the [`Extensions`] the CPU has:
-//! i8/u8 inner products use AVX-512 VNNI (`vpdpbusd`; path `avx512vnni`), bits use
-//! VPOPCNTDQ (`vpopcntq`; path `avx512vpopcntdq`); without them the base AVX-512
-//! BW paths run (`vpmaddwd`; a `vpshufb` nibble-table popcount).
+//! i8/u8 inner products use AVX-512 VNNI (`vpdpbusd`, a 4×4 register tile for
+//! many-to-many; path `avx512vnni`), bf16 many-to-many uses AVX-512 BF16
+//! (`vdpbf16ps`; path `avx512bf16`), bits use VPOPCNTDQ (`vpopcntq`; path
+//! `avx512vpopcntdq`); without them the base AVX-512 BW paths run (`vpmaddwd`;
+//! widened FMA; a `vpshufb` nibble-table popcount).
 //! [`KernelTable::families`] names each family's path (`sagevec info` prints it) and
 //! [`KernelTable::for_isa_with`] builds a table with fewer extensions, which is how
-//! every path is tested on one machine. AVX-512 BF16 and FP16 are detected and
-//! reported but drive no kernel: bf16 and f16 rows are widened to f32 so that they
-//! stay bit for bit the f32 kernels (`vdpbf16ps` would round differently).
+//! every path is tested on one machine. AVX-512 FP16 is detected and reported but
+//! drives no kernel: f16 rows are widened to f32 so that they stay bit for bit the
+//! f32 kernels (as the one-to-many bf16 kernels do).
 //!
 //! The best supported ISA is used unless `SAGEVEC_ISA=scalar|avx2|avx512` asks for
 //! another; asking for one the host lacks is an error ([`IsaError`]), never undefined

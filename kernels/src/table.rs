@@ -179,7 +179,11 @@ fn build(isa: Isa, ext: Extensions) -> KernelTable {
                 isa,
                 ext,
                 k,
-                bf16 = k::float::BF16,
+                bf16 = if ext.contains(Extensions::BF16) {
+                    k::float::BF16_DP
+                } else {
+                    k::float::BF16
+                },
                 i8 = if vnni { k::int8::I8_VNNI } else { k::int8::I8 },
                 u8 = if vnni { k::int8::U8_VNNI } else { k::int8::U8 },
                 bits = if ext.contains(Extensions::VPOPCNTDQ) {

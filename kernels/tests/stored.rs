@@ -617,7 +617,6 @@ fn decode_every_pattern<T: Half>() {
 fn table_lists_the_f16_family() {
     for t in tables() {
         assert!(t.families().contains(&("f16", t.isa().name())));
-        assert!(t.families().contains(&("bf16", t.isa().name())));
     }
 }
 
@@ -688,3 +687,85 @@ both!(encode_specials: f16_encode_special_values, bf16_encode_special_values);
 both!(shapes: f16_shapes_are_checked_and_nothing_is_written, bf16_shapes_are_checked_and_nothing_is_written);
 
 both!(decode_every_pattern: f16_decode_widens_every_pattern_exactly, bf16_decode_widens_every_pattern_exactly);
+
+/// bf16 many-to-many (bf16 queries and rows) within the bound of a dot product of
+/// the widened values: γₙ₊₁ Σ|aᵢbᵢ| (the `vdpbf16ps` path adds pairs then the
+/// accumulator, one more rounding), plus the knn distances within the
+/// norm-expansion bound and in the reference's order up to it. Every variant: the
+/// widened FMA path and, where the host has AVX-512 BF16, `vdpbf16ps`.
+#[test]
+fn bf16_many_to_many_within_bound() {
+    for t in variant_tables() {
+        let mut rng = SplitMix64::new(0x5107_00B1);
+        for dim in [1usize, 31, 32, 33, 64, 100, 129, 768, 1025] {
+            let (n_q, n_x) = (7usize, 13usize);
+            let qd: Vec<bf16> = narrow(&rng.vec(n_q * dim, 1.0));
+            let xd: Vec<bf16> = narrow(&rng.vec(n_x * dim, 1.0));
+            let (qs, xs) = (
+                Rows::contiguous(&qd, dim).unwrap(),
+                Rows::contiguous(&xd, dim).unwrap(),
+            );
+            let mut dots = vec![0.0f32; n_q * n_x];
+            t.dot_matrix(qs, xs, &mut dots).unwrap();
+            let mut norms = vec![0.0f32; n_x];
+            t.squared_norms(xs, &mut norms).unwrap();
+            let (wq, wx) = (widen(&qd), widen(&xd));
+            let wrow = |w: &[f32], i: usize| w[i * dim..(i + 1) * dim].to_vec();
+            for j in 0..n_x {
+                let x = wrow(&wx, j);
+                assert_close(
+                    norms[j],
+                    ref_dot(&x, &x),
+                    gamma(dim + 1) * ref_dot(&x, &x) + 1e-30,
+                    &|| format!("bf16 norms {} dim={dim}", table_name(t)),
+                );
+                for i in 0..n_q {
+                    let q = wrow(&wq, i);
+                    let b = gamma(dim + 1) * ref_abs_dot(&q, &x) + 1e-30;
+                    assert_close(dots[i * n_x + j], ref_dot(&q, &x), b, &|| {
+                        format!("bf16 dot_matrix {} dim={dim} ({i},{j})", table_name(t))
+                    });
+                }
+            }
+            let k = 4;
+            for metric in FLOAT_METRICS {
+                let (mut ids, mut dist) = (vec![0u64; n_q * k], vec![0.0f32; n_q * k]);
+                t.knn(metric, qs, xs, None, k, &mut ids, &mut dist).unwrap();
+                for i in 0..n_q {
+                    let q = wrow(&wq, i);
+                    let exact: Vec<f64> = (0..n_x)
+                        .map(|j| reference(metric, &q, &wrow(&wx, j)))
+                        .collect();
+                    let slack: Vec<f64> = (0..n_x)
+                        .map(|j| 2.0 * bound_tiled(metric, &q, &wrow(&wx, j)) + 1e-6)
+                        .collect();
+                    let got = &ids[i * k..(i + 1) * k];
+                    for (r, &id) in got.iter().enumerate() {
+                        let id = id as usize;
+                        assert_close(dist[i * k + r], exact[id], slack[id], &|| {
+                            format!("bf16 knn {metric} {} dim={dim}", table_name(t))
+                        });
+                    }
+                    // Nothing left out is nearer than the k-th returned, beyond the slack.
+                    let kth = got
+                        .iter()
+                        .map(|&id| exact[id as usize])
+                        .fold(f64::MIN, f64::max);
+                    for j in (0..n_x).filter(|j| !got.contains(&(*j as u64))) {
+                        assert!(
+                            exact[j] >= kth - slack[j] - slack[got[k - 1] as usize],
+                            "bf16 knn {metric} {} dim={dim}: row {j} left out",
+                            table_name(t)
+                        );
+                    }
+                }
+            }
+        }
+        let want = if t.extensions().contains(sagevec_kernels::Extensions::BF16) {
+            "avx512bf16".to_owned()
+        } else {
+            t.isa().name().to_owned()
+        };
+        assert!(t.families().contains(&("bf16", want.as_str())));
+    }
+}

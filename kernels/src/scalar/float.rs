@@ -89,6 +89,20 @@ pub(crate) fn dot_norm<T: Widen>(q: &[f32], x: &[T]) -> (f32, f32) {
     (dot, nx)
 }
 
+/// `Σ aᵢ bᵢ` of two rows of `T`, both widened exactly (bf16 many-to-many).
+pub(crate) fn dot_rows<T: Widen>(a: &[T], b: &[T]) -> f32 {
+    let mut sum = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        sum += x.widen() * y.widen();
+    }
+    sum
+}
+
+/// `Σ aᵢ²` of a row of `T` widened exactly.
+pub(crate) fn norm_rows<T: Widen>(a: &[T]) -> f32 {
+    dot_rows(a, a)
+}
+
 /// `Σ aᵢ²`.
 pub(crate) fn norm_sq(a: &[f32]) -> f32 {
     dot::<f32>(a, a)
@@ -133,9 +147,13 @@ pub(crate) const F16: Family<f16> = Family {
     many_to_many: None,
 };
 
-/// bf16 rows (f32 queries).
+/// bf16 rows (f32 queries; bf16 queries in the many-to-many shapes).
 pub(crate) const BF16: Family<bf16> = Family {
     variant: "scalar",
     metrics: float_family!(bf16),
-    many_to_many: None,
+    many_to_many: Some(ManyToMany {
+        norms: crate::family::norms_kernel!([] bf16, norm_rows::<bf16>),
+        dot_tile: crate::family::dot_tile_pairwise!([] bf16, dot_rows::<bf16>),
+        knn_panels: None,
+    }),
 };

@@ -97,15 +97,16 @@ widen8!(
 /// `Σ step(qᵢ, xᵢ)` over the shorter length, for a lane-wise accumulation
 /// `vstep(q, x, acc)` and its scalar twin `sstep(q, x, sum)` for the last `n mod 8`
 /// elements: 4 accumulators over 32-element blocks, then 8-element steps into the
-/// first, the accumulators summed in a fixed order, then the scalar tail. The body
-/// shared by `dot` and `l2sq`.
+/// first, the accumulators summed in a fixed order, then the scalar tail; both
+/// operands widened exactly. The body shared by `dot` and `l2sq` (f32 queries) and
+/// `dot_rows` (two rows of one type).
 ///
 /// # Safety
 /// AVX2, FMA and F16C are available.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-unsafe fn sum_lanes<T: Widen8>(
-    q: &[f32],
+unsafe fn sum_lanes<Q: Widen8, T: Widen8>(
+    q: &[Q],
     x: &[T],
     vstep: impl Fn(__m256, __m256, __m256) -> __m256,
     sstep: impl Fn(f32, f32, f32) -> f32,
@@ -119,7 +120,7 @@ unsafe fn sum_lanes<T: Widen8>(
             // SAFETY: i + 8u + 8 <= i + 32 <= n.
             let (vq, vx) = unsafe {
                 (
-                    _mm256_loadu_ps(pq.add(i + u * LANES)),
+                    Q::load8(pq.add(i + u * LANES)),
                     T::load8(px.add(i + u * LANES)),
                 )
             };
@@ -129,7 +130,7 @@ unsafe fn sum_lanes<T: Widen8>(
     }
     while i + LANES <= n {
         // SAFETY: i + 8 <= n.
-        let (vq, vx) = unsafe { (_mm256_loadu_ps(pq.add(i)), T::load8(px.add(i))) };
+        let (vq, vx) = unsafe { (Q::load8(pq.add(i)), T::load8(px.add(i))) };
         acc[0] = vstep(vq, vx, acc[0]);
         i += LANES;
     }
@@ -138,7 +139,7 @@ unsafe fn sum_lanes<T: Widen8>(
     let mut sum = unsafe { hsum_avx2(total) };
     while i < n {
         // SAFETY: F16C available.
-        sum = sstep(q[i], unsafe { x[i].widen1() }, sum);
+        sum = sstep(unsafe { q[i].widen1() }, unsafe { x[i].widen1() }, sum);
         i += 1;
     }
     sum
@@ -159,6 +160,34 @@ pub(crate) unsafe fn dot<T: Widen8>(q: &[f32], x: &[T]) -> f32 {
             |a, b, s| s + a * b,
         )
     }
+}
+
+/// `Σ aᵢ bᵢ` of two rows of `T`, both widened exactly: the bf16 many-to-many path
+/// (and, with `a = b`, its norms).
+///
+/// # Safety
+/// AVX2, FMA and F16C are available.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn dot_rows<T: Widen8>(a: &[T], b: &[T]) -> f32 {
+    // SAFETY: same contract.
+    unsafe {
+        sum_lanes(
+            a,
+            b,
+            |va, vb, acc| _mm256_fmadd_ps(va, vb, acc),
+            |x, y, s| s + x * y,
+        )
+    }
+}
+
+/// `Σ aᵢ²` of a row of `T` widened exactly.
+///
+/// # Safety
+/// AVX2, FMA and F16C are available.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn norm_rows<T: Widen8>(a: &[T]) -> f32 {
+    // SAFETY: same contract.
+    unsafe { dot_rows(a, a) }
 }
 
 /// `Σ (qᵢ - xᵢ)²` over the shorter length.
@@ -311,9 +340,13 @@ pub(crate) const F16: Family<f16> = Family {
     many_to_many: None,
 };
 
-/// bf16 rows (f32 queries).
+/// bf16 rows (f32 queries; bf16 queries in the many-to-many shapes).
 pub(crate) const BF16: Family<bf16> = Family {
     variant: "avx2",
     metrics: float_family!(bf16),
-    many_to_many: None,
+    many_to_many: Some(ManyToMany {
+        norms: crate::family::norms_kernel!([#[target_feature(enable = "avx2,fma,f16c")]] bf16, norm_rows::<bf16>),
+        dot_tile: crate::family::dot_tile_pairwise!([#[target_feature(enable = "avx2,fma,f16c")]] bf16, dot_rows::<bf16>),
+        knn_panels: None,
+    }),
 };

@@ -33,6 +33,8 @@ pub(crate) struct __m512(pub [f32; L]);
 pub(crate) struct __m512d(pub [f32; L]);
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct __m512i(pub [u32; L]);
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct __m512bh(pub [u32; L]);
 pub(crate) type __mmask8 = u8;
 pub(crate) type __mmask16 = u16;
 pub(crate) type __mmask32 = u32;
@@ -441,4 +443,44 @@ pub(crate) fn _mm512_extracti64x4_epi64<const I: i32>(a: __m512i) -> __m256i {
     let at = 32 * I as usize;
     // SAFETY: 32 of 64 plain bytes, as a 32-byte plain vector.
     unsafe { core::mem::transmute::<[u8; 32], __m256i>(core::array::from_fn(|i| b[at + i])) }
+}
+/// # Safety
+/// Every 16-bit lane selected by `k` is readable.
+pub(crate) unsafe fn _mm512_maskz_loadu_epi16(k: __mmask32, p: *const i16) -> __m512i {
+    from_words(core::array::from_fn(|i| {
+        if (k >> i) & 1 == 1 {
+            // SAFETY: only selected lanes are read, and the caller guarantees they exist.
+            unsafe { p.wrapping_add(i).read_unaligned() }
+        } else {
+            0
+        }
+    }))
+}
+/// `vdpbf16ps` as Intel specifies it: per f32 lane, the odd then the even pair's
+/// product (exact in f32) added with round-to-nearest-even; bf16 inputs that are
+/// denormal read as zero and denormal sums are flushed to (signed) zero.
+pub(crate) fn _mm512_dpbf16_ps(src: __m512, a: __m512bh, b: __m512bh) -> __m512 {
+    let wa = words(__m512i(a.0));
+    let wb = words(__m512i(b.0));
+    let daz = |h: i16| {
+        let bits = u32::from(h as u16) << 16;
+        let x = f32::from_bits(bits);
+        if x.is_subnormal() {
+            0.0f32.copysign(x)
+        } else {
+            x
+        }
+    };
+    let ftz = |x: f32| {
+        if x.is_subnormal() {
+            0.0f32.copysign(x)
+        } else {
+            x
+        }
+    };
+    __m512(core::array::from_fn(|j| {
+        let mut t = src.0[j];
+        t = ftz(t + daz(wa[2 * j + 1]) * daz(wb[2 * j + 1]));
+        ftz(t + daz(wa[2 * j]) * daz(wb[2 * j]))
+    }))
 }

@@ -128,11 +128,12 @@ widen16!(
     )))
 );
 
-/// `Σ step(qᵢ, xᵢ)` over the shorter length, for a lane-wise accumulation
-/// `step(q, x, acc)`: 4 accumulators over 64-element blocks, then 16-element steps
-/// into the first, then one masked step (masked-off lanes are 0 in both operands
-/// and must add 0) into the second; the accumulators are summed in a fixed order.
-/// The body shared by `dot` and `l2sq`.
+/// `Σ step(qᵢ, xᵢ)` over the shorter length, both operands widened exactly, for a
+/// lane-wise accumulation `step(q, x, acc)`: 4 accumulators over 64-element blocks,
+/// then 16-element steps into the first, then one masked step (masked-off lanes are
+/// 0 in both operands and must add 0) into the second; the accumulators are summed
+/// in a fixed order. The body shared by `dot` and `l2sq` (f32 queries) and
+/// `dot_rows` (two rows of one type).
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2 and FMA are available.
@@ -142,8 +143,8 @@ widen16!(
 )]
 #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 #[inline]
-unsafe fn sum_lanes<T: Widen16>(
-    q: &[f32],
+unsafe fn sum_lanes<Q: Widen16, T: Widen16>(
+    q: &[Q],
     x: &[T],
     step: impl Fn(__m512, __m512, __m512) -> __m512,
 ) -> f32 {
@@ -156,7 +157,7 @@ unsafe fn sum_lanes<T: Widen16>(
             // SAFETY: i + 16u + 16 <= i + 64 <= n.
             let (vq, vx) = unsafe {
                 (
-                    _mm512_loadu_ps(pq.add(i + u * LANES)),
+                    Q::load16(pq.add(i + u * LANES)),
                     T::load16(px.add(i + u * LANES)),
                 )
             };
@@ -166,7 +167,7 @@ unsafe fn sum_lanes<T: Widen16>(
     }
     while i + LANES <= n {
         // SAFETY: i + 16 <= n.
-        let (vq, vx) = unsafe { (_mm512_loadu_ps(pq.add(i)), T::load16(px.add(i))) };
+        let (vq, vx) = unsafe { (Q::load16(pq.add(i)), T::load16(px.add(i))) };
         acc[0] = step(vq, vx, acc[0]);
         i += LANES;
     }
@@ -174,7 +175,7 @@ unsafe fn sum_lanes<T: Widen16>(
         // SAFETY: lanes i..n are inside both slices.
         let (vq, vx) = unsafe {
             (
-                f32::load_tail(pq.add(i), n - i),
+                Q::load_tail(pq.add(i), n - i),
                 T::load_tail(px.add(i), n - i),
             )
         };
@@ -200,6 +201,36 @@ unsafe fn sum_lanes<T: Widen16>(
 pub(crate) unsafe fn dot<T: Widen16>(q: &[f32], x: &[T]) -> f32 {
     // SAFETY: same contract.
     unsafe { sum_lanes(q, x, |vq, vx, acc| _mm512_fmadd_ps(vq, vx, acc)) }
+}
+
+/// `Σ aᵢ bᵢ` of two rows of `T`, both widened exactly: the bf16 many-to-many base
+/// path (and, with `a = b`, its norms).
+///
+/// # Safety
+/// AVX-512 F/BW/VL, AVX2 and FMA are available.
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+#[cfg_attr(sagevec_avx512_emu, allow(clippy::redundant_closure))]
+pub(crate) unsafe fn dot_rows<T: Widen16>(a: &[T], b: &[T]) -> f32 {
+    // SAFETY: same contract.
+    unsafe { sum_lanes(a, b, |va, vb, acc| _mm512_fmadd_ps(va, vb, acc)) }
+}
+
+/// `Σ aᵢ²` of a row of `T` widened exactly.
+///
+/// # Safety
+/// AVX-512 F/BW/VL, AVX2 and FMA are available.
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+pub(crate) unsafe fn norm_rows<T: Widen16>(a: &[T]) -> f32 {
+    // SAFETY: same contract.
+    unsafe { dot_rows(a, a) }
 }
 
 /// `Σ (qᵢ - xᵢ)²` over the shorter length (masked-off tail lanes are 0 - 0 = 0).
@@ -376,9 +407,126 @@ pub(crate) const F16: Family<f16> = Family {
     many_to_many: None,
 };
 
-/// bf16 rows (f32 queries).
+/// `Σ aᵢ bᵢ` of two bf16 rows with AVX-512 BF16 `vdpbf16ps`: 32 pairs per
+/// instruction, each pair's products exact in f32 and added in with
+/// round-to-nearest-even, input denormals read as zero and output denormals
+/// flushed (the instruction's fixed DAZ/FTZ); 4 accumulators, the `n mod 32` tail
+/// one zero-masked step. Error ≤ γₙ₊₁ Σ|aᵢbᵢ|, plus for subnormal inputs or sums
+/// the terms DAZ/FTZ drop (at most 2⁻¹²⁶ per addition, and any product with a
+/// subnormal factor).
+///
+/// # Safety
+/// AVX-512 F/BW/VL and BF16, AVX2 and FMA are available.
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+pub(crate) unsafe fn dot_bf16_dp(a: &[bf16], b: &[bf16]) -> f32 {
+    const PAIRS: usize = 32;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr().cast::<i16>(), b.as_ptr().cast::<i16>());
+    let load = |p: *const i16, i: usize, rem: usize| {
+        // SAFETY: elements i..i + rem are inside the slice; a masked load touches
+        // only its selected lanes. Reinterpreting 32 × 16 bits as bf16 lanes: same
+        // size, every bit pattern valid.
+        unsafe {
+            let v = if rem == PAIRS {
+                _mm512_loadu_si512(p.add(i).cast())
+            } else {
+                _mm512_maskz_loadu_epi16(((1u64 << rem) - 1) as __mmask32, p.add(i))
+            };
+            core::mem::transmute::<__m512i, __m512bh>(v)
+        }
+    };
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 4 * PAIRS <= n {
+        for (u, acc_u) in acc.iter_mut().enumerate() {
+            let j = i + u * PAIRS;
+            *acc_u = _mm512_dpbf16_ps(*acc_u, load(pa, j, PAIRS), load(pb, j, PAIRS));
+        }
+        i += 4 * PAIRS;
+    }
+    while i < n {
+        let rem = (n - i).min(PAIRS);
+        acc[0] = _mm512_dpbf16_ps(acc[0], load(pa, i, rem), load(pb, i, rem));
+        i += rem;
+    }
+    let total = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    // SAFETY: AVX-512 available.
+    unsafe { hsum_avx512(total) }
+}
+
+/// `Σ aᵢ²` of a bf16 row with `vdpbf16ps`.
+///
+/// # Safety
+/// AVX-512 F/BW/VL and BF16, AVX2 and FMA are available.
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+pub(crate) unsafe fn norm_bf16_dp(a: &[bf16]) -> f32 {
+    // SAFETY: same contract.
+    unsafe { dot_bf16_dp(a, a) }
+}
+
+/// bf16 rows (f32 queries; bf16 queries in the many-to-many shapes, widened).
 pub(crate) const BF16: Family<bf16> = Family {
     variant: "avx512",
     metrics: float_family!(bf16),
-    many_to_many: None,
+    many_to_many: Some(ManyToMany {
+        norms: crate::family::norms_kernel!(
+            [
+                #[cfg_attr(
+                    not(sagevec_avx512_emu),
+                    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+                )]
+                #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+            ]
+            bf16, norm_rows::<bf16>
+        ),
+        dot_tile: crate::family::dot_tile_pairwise!(
+            [
+                #[cfg_attr(
+                    not(sagevec_avx512_emu),
+                    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+                )]
+                #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+            ]
+            bf16, dot_rows::<bf16>
+        ),
+        knn_panels: None,
+    }),
+};
+
+/// bf16 rows with AVX-512 BF16: the one-to-many shapes as `BF16` (widened, bit for
+/// bit f32's), the many-to-many dots and norms by `vdpbf16ps`.
+pub(crate) const BF16_DP: Family<bf16> = Family {
+    variant: "avx512bf16",
+    metrics: float_family!(bf16),
+    many_to_many: Some(ManyToMany {
+        norms: crate::family::norms_kernel!(
+            [
+                #[cfg_attr(
+                    not(sagevec_avx512_emu),
+                    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
+                )]
+                #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+            ]
+            bf16, norm_bf16_dp
+        ),
+        dot_tile: crate::family::dot_tile_pairwise!(
+            [
+                #[cfg_attr(
+                    not(sagevec_avx512_emu),
+                    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
+                )]
+                #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+            ]
+            bf16, dot_bf16_dp
+        ),
+        knn_panels: None,
+    }),
 };
