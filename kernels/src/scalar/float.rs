@@ -47,11 +47,12 @@ impl Widen for u8 {
     }
 }
 
-/// `Σ qᵢ xᵢ` over the shorter length.
-pub(crate) fn dot<T: Widen>(q: &[f32], x: &[T]) -> f32 {
+/// `Σ qᵢ xᵢ` over the shorter length, both widened exactly (an f32 query against a
+/// row; or two rows of one type: the bf16 many-to-many dots).
+pub(crate) fn dot<Q: Widen, T: Widen>(q: &[Q], x: &[T]) -> f32 {
     let mut sum = 0.0f32;
     for (a, b) in q.iter().zip(x) {
-        sum += a * b.widen();
+        sum += a.widen() * b.widen();
     }
     sum
 }
@@ -89,23 +90,14 @@ pub(crate) fn dot_norm<T: Widen>(q: &[f32], x: &[T]) -> (f32, f32) {
     (dot, nx)
 }
 
-/// `Σ aᵢ bᵢ` of two rows of `T`, both widened exactly (bf16 many-to-many).
-pub(crate) fn dot_rows<T: Widen>(a: &[T], b: &[T]) -> f32 {
-    let mut sum = 0.0f32;
-    for (x, y) in a.iter().zip(b) {
-        sum += x.widen() * y.widen();
-    }
-    sum
-}
-
 /// `Σ aᵢ²` of a row of `T` widened exactly.
 pub(crate) fn norm_rows<T: Widen>(a: &[T]) -> f32 {
-    dot_rows(a, a)
+    dot::<T, T>(a, a)
 }
 
 /// `Σ aᵢ²`.
 pub(crate) fn norm_sq(a: &[f32]) -> f32 {
-    dot::<f32>(a, a)
+    dot::<f32, f32>(a, a)
 }
 
 /// `out[i * n_x + j] = q_i · x_j`, pair by pair.
@@ -114,7 +106,7 @@ fn dot_tile_f32_scalar(q: Rows<'_, f32>, x: Rows<'_, f32>, out: &mut [f32]) {
     for (i, qi) in q.iter().enumerate() {
         for (j, xj) in x.iter().enumerate() {
             if let Some(o) = out.get_mut(i * n_x + j) {
-                *o = dot::<f32>(qi, xj);
+                *o = dot::<f32, f32>(qi, xj);
             }
         }
     }
@@ -124,7 +116,7 @@ fn dot_tile_f32_scalar(q: Rows<'_, f32>, x: Rows<'_, f32>, out: &mut [f32]) {
 macro_rules! float_family {
     ($t:ty) => {
         crate::family::float_metrics!(
-            [] $t, l2sq::<$t>, dot::<$t>, cos_parts::<$t>, dot_norm::<$t>, norm_sq
+            [] $t, l2sq::<$t>, dot::<f32, $t>, cos_parts::<$t>, dot_norm::<$t>, norm_sq
         )
     };
 }
@@ -153,7 +145,7 @@ pub(crate) const BF16: Family<bf16> = Family {
     metrics: float_family!(bf16),
     many_to_many: Some(ManyToMany {
         norms: crate::family::norms_kernel!([] bf16, norm_rows::<bf16>),
-        dot_tile: crate::family::dot_tile_pairwise!([] bf16, dot_rows::<bf16>),
+        dot_tile: crate::family::dot_tile_pairwise!([] bf16, dot::<bf16, bf16>),
         knn_panels: None,
     }),
 };

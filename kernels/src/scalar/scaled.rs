@@ -21,7 +21,7 @@ macro_rules! scaled_family {
             l2: crate::family::metric_kernels!([] $t, ScaledQuery, |q, x| l2::<$t>(
                 &q.shifted, &q.scale, x
             )),
-            ip: crate::family::metric_kernels!([] $t, ScaledQuery, |q, x| -(dot::<$t>(
+            ip: crate::family::metric_kernels!([] $t, ScaledQuery, |q, x| -(dot::<f32, $t>(
                 &q.weights, x
             ) + q.bias)),
         }

@@ -98,8 +98,7 @@ widen8!(
 /// `vstep(q, x, acc)` and its scalar twin `sstep(q, x, sum)` for the last `n mod 8`
 /// elements: 4 accumulators over 32-element blocks, then 8-element steps into the
 /// first, the accumulators summed in a fixed order, then the scalar tail; both
-/// operands widened exactly. The body shared by `dot` and `l2sq` (f32 queries) and
-/// `dot_rows` (two rows of one type).
+/// operands widened exactly. The body shared by `dot` and `l2sq`.
 ///
 /// # Safety
 /// AVX2, FMA and F16C are available.
@@ -145,12 +144,13 @@ unsafe fn sum_lanes<Q: Widen8, T: Widen8>(
     sum
 }
 
-/// `Σ qᵢ xᵢ` over the shorter length.
+/// `Σ qᵢ xᵢ` over the shorter length, both widened exactly (an f32 query against
+/// a row; or two rows of one type: the bf16 many-to-many dots).
 ///
 /// # Safety
 /// AVX2, FMA and F16C are available.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn dot<T: Widen8>(q: &[f32], x: &[T]) -> f32 {
+pub(crate) unsafe fn dot<Q: Widen8, T: Widen8>(q: &[Q], x: &[T]) -> f32 {
     // SAFETY: same contract.
     unsafe {
         sum_lanes(
@@ -162,24 +162,6 @@ pub(crate) unsafe fn dot<T: Widen8>(q: &[f32], x: &[T]) -> f32 {
     }
 }
 
-/// `Σ aᵢ bᵢ` of two rows of `T`, both widened exactly: the bf16 many-to-many path
-/// (and, with `a = b`, its norms).
-///
-/// # Safety
-/// AVX2, FMA and F16C are available.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn dot_rows<T: Widen8>(a: &[T], b: &[T]) -> f32 {
-    // SAFETY: same contract.
-    unsafe {
-        sum_lanes(
-            a,
-            b,
-            |va, vb, acc| _mm256_fmadd_ps(va, vb, acc),
-            |x, y, s| s + x * y,
-        )
-    }
-}
-
 /// `Σ aᵢ²` of a row of `T` widened exactly.
 ///
 /// # Safety
@@ -187,7 +169,7 @@ pub(crate) unsafe fn dot_rows<T: Widen8>(a: &[T], b: &[T]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn norm_rows<T: Widen8>(a: &[T]) -> f32 {
     // SAFETY: same contract.
-    unsafe { dot_rows(a, a) }
+    unsafe { dot::<T, T>(a, a) }
 }
 
 /// `Σ (qᵢ - xᵢ)²` over the shorter length.
@@ -306,7 +288,7 @@ pub(crate) unsafe fn dot_norm<T: Widen8>(q: &[f32], x: &[T]) -> (f32, f32) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn norm_sq(a: &[f32]) -> f32 {
     // SAFETY: same contract.
-    unsafe { dot::<f32>(a, a) }
+    unsafe { dot::<f32, f32>(a, a) }
 }
 
 /// The `[l2, ip, cosine, -, -]` kernels of rows of `T` against f32 queries.
@@ -314,7 +296,7 @@ macro_rules! float_family {
     ($t:ty) => {
         crate::family::float_metrics!(
             [#[target_feature(enable = "avx2,fma,f16c")]]
-            $t, l2sq::<$t>, dot::<$t>, cos_parts::<$t>, dot_norm::<$t>, norm_sq
+            $t, l2sq::<$t>, dot::<f32, $t>, cos_parts::<$t>, dot_norm::<$t>, norm_sq
         )
     };
 }
@@ -346,7 +328,7 @@ pub(crate) const BF16: Family<bf16> = Family {
     metrics: float_family!(bf16),
     many_to_many: Some(ManyToMany {
         norms: crate::family::norms_kernel!([#[target_feature(enable = "avx2,fma,f16c")]] bf16, norm_rows::<bf16>),
-        dot_tile: crate::family::dot_tile_pairwise!([#[target_feature(enable = "avx2,fma,f16c")]] bf16, dot_rows::<bf16>),
+        dot_tile: crate::family::dot_tile_pairwise!([#[target_feature(enable = "avx2,fma,f16c")]] bf16, dot::<bf16, bf16>),
         knn_panels: None,
     }),
 };

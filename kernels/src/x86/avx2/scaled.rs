@@ -75,7 +75,7 @@ macro_rules! scaled_family {
             ),
             ip: crate::family::metric_kernels!(
                 [#[target_feature(enable = "avx2,fma,f16c")]] $t, ScaledQuery,
-                |q, x| -(dot::<$t>(&q.weights, x) + q.bias)
+                |q, x| -(dot::<f32, $t>(&q.weights, x) + q.bias)
             ),
         }
     };

@@ -102,7 +102,7 @@ pub(crate) unsafe fn dot_tile_f32_avx512(q: Rows<'_, f32>, x: Rows<'_, f32>, out
             for c in 0..NR {
                 // SAFETY: rows in range; the ISA is available.
                 out[i * n_x + j + c] =
-                    unsafe { dot::<f32>(q.row_unchecked(i), x.row_unchecked(j + c)) };
+                    unsafe { dot::<f32, f32>(q.row_unchecked(i), x.row_unchecked(j + c)) };
             }
             i += 1;
         }
@@ -111,7 +111,7 @@ pub(crate) unsafe fn dot_tile_f32_avx512(q: Rows<'_, f32>, x: Rows<'_, f32>, out
     while j < n_x {
         for i in 0..n_q {
             // SAFETY: rows in range; the ISA is available.
-            out[i * n_x + j] = unsafe { dot::<f32>(q.row_unchecked(i), x.row_unchecked(j)) };
+            out[i * n_x + j] = unsafe { dot::<f32, f32>(q.row_unchecked(i), x.row_unchecked(j)) };
         }
         j += 1;
     }

@@ -132,8 +132,7 @@ widen16!(
 /// lane-wise accumulation `step(q, x, acc)`: 4 accumulators over 64-element blocks,
 /// then 16-element steps into the first, then one masked step (masked-off lanes are
 /// 0 in both operands and must add 0) into the second; the accumulators are summed
-/// in a fixed order. The body shared by `dot` and `l2sq` (f32 queries) and
-/// `dot_rows` (two rows of one type).
+/// in a fixed order. The body shared by `dot` and `l2sq`.
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2 and FMA are available.
@@ -186,7 +185,8 @@ unsafe fn sum_lanes<Q: Widen16, T: Widen16>(
     unsafe { hsum_avx512(total) }
 }
 
-/// `Σ qᵢ xᵢ` over the shorter length.
+/// `Σ qᵢ xᵢ` over the shorter length, both widened exactly (an f32 query against
+/// a row; or two rows of one type: the bf16 many-to-many dots).
 ///
 /// # Safety
 /// AVX-512 F/BW/VL, AVX2 and FMA are available.
@@ -198,25 +198,9 @@ unsafe fn sum_lanes<Q: Widen16, T: Widen16>(
 // A closure, not the intrinsic itself: real intrinsics are target-feature
 // functions, which do not implement `Fn` (the emulated ones do).
 #[cfg_attr(sagevec_avx512_emu, allow(clippy::redundant_closure))]
-pub(crate) unsafe fn dot<T: Widen16>(q: &[f32], x: &[T]) -> f32 {
+pub(crate) unsafe fn dot<Q: Widen16, T: Widen16>(q: &[Q], x: &[T]) -> f32 {
     // SAFETY: same contract.
     unsafe { sum_lanes(q, x, |vq, vx, acc| _mm512_fmadd_ps(vq, vx, acc)) }
-}
-
-/// `Σ aᵢ bᵢ` of two rows of `T`, both widened exactly: the bf16 many-to-many base
-/// path (and, with `a = b`, its norms).
-///
-/// # Safety
-/// AVX-512 F/BW/VL, AVX2 and FMA are available.
-#[cfg_attr(
-    not(sagevec_avx512_emu),
-    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
-)]
-#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-#[cfg_attr(sagevec_avx512_emu, allow(clippy::redundant_closure))]
-pub(crate) unsafe fn dot_rows<T: Widen16>(a: &[T], b: &[T]) -> f32 {
-    // SAFETY: same contract.
-    unsafe { sum_lanes(a, b, |va, vb, acc| _mm512_fmadd_ps(va, vb, acc)) }
 }
 
 /// `Σ aᵢ²` of a row of `T` widened exactly.
@@ -230,7 +214,7 @@ pub(crate) unsafe fn dot_rows<T: Widen16>(a: &[T], b: &[T]) -> f32 {
 #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 pub(crate) unsafe fn norm_rows<T: Widen16>(a: &[T]) -> f32 {
     // SAFETY: same contract.
-    unsafe { dot_rows(a, a) }
+    unsafe { dot::<T, T>(a, a) }
 }
 
 /// `Σ (qᵢ - xᵢ)²` over the shorter length (masked-off tail lanes are 0 - 0 = 0).
@@ -358,7 +342,7 @@ pub(crate) unsafe fn dot_norm<T: Widen16>(q: &[f32], x: &[T]) -> (f32, f32) {
 #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
 pub(crate) unsafe fn norm_sq(a: &[f32]) -> f32 {
     // SAFETY: same contract.
-    unsafe { dot::<f32>(a, a) }
+    unsafe { dot::<f32, f32>(a, a) }
 }
 
 /// The `[l2, ip, cosine, -, -]` kernels of rows of `T` against f32 queries.
@@ -372,7 +356,7 @@ macro_rules! float_family {
                 )]
                 #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
             ]
-            $t, l2sq::<$t>, dot::<$t>, cos_parts::<$t>, dot_norm::<$t>, norm_sq
+            $t, l2sq::<$t>, dot::<f32, $t>, cos_parts::<$t>, dot_norm::<$t>, norm_sq
         )
     };
 }
@@ -495,7 +479,7 @@ pub(crate) const BF16: Family<bf16> = Family {
                 )]
                 #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
             ]
-            bf16, dot_rows::<bf16>
+            bf16, dot::<bf16, bf16>
         ),
         knn_panels: None,
     }),

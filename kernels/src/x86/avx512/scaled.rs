@@ -93,7 +93,7 @@ macro_rules! scaled_family {
                     )]
                     #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
                 ]
-                $t, ScaledQuery, |q, x| -(dot::<$t>(&q.weights, x) + q.bias)
+                $t, ScaledQuery, |q, x| -(dot::<f32, $t>(&q.weights, x) + q.bias)
             ),
         }
     };
