@@ -196,6 +196,19 @@ struct Case<'a, T: Element> {
     peer: Option<Peer<'a, T>>,
 }
 
+impl<'a, T: Element> Case<'a, T> {
+    /// A case of `DIM`-element rows.
+    fn of(metric: Metric, q: &'a [T::Query], peer: Option<Peer<'a, T>>) -> Self {
+        Case {
+            metric,
+            dim: DIM,
+            dim_label: DIM,
+            q,
+            peer,
+        }
+    }
+}
+
 fn bench_member<T: Element>(
     c: &mut Criterion,
     case: &Case<'_, T>,
@@ -248,89 +261,63 @@ fn bench_scaled(c: &mut Criterion) {
     }
 }
 
+/// One knn row of `family_knn`: `metric` over queries `q` and rows `x` of `T`.
+fn knn_case<T: Element>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    t: &KernelTable,
+    metric: Metric,
+    q: &[T],
+    x: &[T],
+) {
+    const K: usize = 10;
+    let (qs, xs) = (
+        Rows::contiguous(q, DIM).expect("whole rows"),
+        Rows::contiguous(x, DIM).expect("whole rows"),
+    );
+    let (mut ids, mut dists) = (vec![0u64; qs.n_rows() * K], vec![0.0f32; qs.n_rows() * K]);
+    let id = format!("{metric}/{}/{}/{DIM}", T::NAME, path::<T>(t));
+    group.bench_function(id, |bench| {
+        bench.iter(|| {
+            t.knn(metric, qs, xs, None, K, &mut ids, &mut dists)
+                .expect("shapes agree");
+            black_box(&mut ids);
+        });
+    });
+}
+
 /// `family_knn`: exact knn (k = 10) of 256 queries against 20 000 rows at d = 768 for
 /// i8 and u8 beside f32, in element products per second.
 fn bench_knn(c: &mut Criterion) {
     const Q: usize = 256;
     const N: usize = 20_000;
-    const K: usize = 10;
     let mut group = c.benchmark_group("family_knn");
     group.throughput(Throughput::Elements((Q * N * DIM) as u64));
     group.sample_size(10);
     let mut rng = SplitMix64::new(0xFA_0009);
-    let (mut ids, mut dists) = (vec![0u64; Q * K], vec![0.0f32; Q * K]);
-    let mut knn_of = |group: &mut BenchmarkGroup<'_, WallTime>,
-                      id: String,
-                      run: &dyn Fn(&mut [u64], &mut [f32])| {
-        group.bench_function(id, |bench| {
-            bench.iter(|| {
-                run(&mut ids, &mut dists);
-                black_box(&mut ids);
-            });
-        });
-    };
-    let f_q = draw(&mut rng, Q * DIM, unit);
-    let f_x = draw(&mut rng, N * DIM, unit);
-    let i_q = draw(&mut rng, Q * DIM, |r| r as i8);
-    let i_x = draw(&mut rng, N * DIM, |r| r as i8);
-    let b_q = draw(&mut rng, Q * DIM, |r| bf16::from_f32(unit(r)));
-    let b_x = draw(&mut rng, N * DIM, |r| bf16::from_f32(unit(r)));
-    let u_q = draw(&mut rng, Q * DIM, |r| r as u8);
-    let u_x = draw(&mut rng, N * DIM, |r| r as u8);
+    let f32s = (draw(&mut rng, Q * DIM, unit), draw(&mut rng, N * DIM, unit));
+    let i8s = (
+        draw(&mut rng, Q * DIM, |r| r as i8),
+        draw(&mut rng, N * DIM, |r| r as i8),
+    );
+    let bf16s = (
+        draw(&mut rng, Q * DIM, |r| bf16::from_f32(unit(r))),
+        draw(&mut rng, N * DIM, |r| bf16::from_f32(unit(r))),
+    );
+    let u8s = (
+        draw(&mut rng, Q * DIM, |r| r as u8),
+        draw(&mut rng, N * DIM, |r| r as u8),
+    );
     for t in tables() {
         if t.isa() == Isa::Scalar {
             continue;
         }
-        let (fq, fx) = (
-            Rows::contiguous(&f_q, DIM).expect("rows"),
-            Rows::contiguous(&f_x, DIM).expect("rows"),
-        );
+        // f32's path is the same with or without extensions: bench it once.
         if t.extensions() == t.isa().extensions() {
-            knn_of(
-                &mut group,
-                format!("l2/f32/{}/{DIM}", path::<f32>(t)),
-                &|i, d| {
-                    t.knn(Metric::L2Sq, fq, fx, None, K, i, d)
-                        .expect("shapes agree");
-                },
-            );
+            knn_case(&mut group, t, Metric::L2Sq, &f32s.0, &f32s.1);
         }
-        let (iq, ix) = (
-            Rows::contiguous(&i_q, DIM).expect("rows"),
-            Rows::contiguous(&i_x, DIM).expect("rows"),
-        );
-        knn_of(
-            &mut group,
-            format!("ip/i8/{}/{DIM}", path::<i8>(t)),
-            &|i, d| {
-                t.knn(Metric::InnerProduct, iq, ix, None, K, i, d)
-                    .expect("shapes agree");
-            },
-        );
-        let (bq, bx) = (
-            Rows::contiguous(&b_q, DIM).expect("rows"),
-            Rows::contiguous(&b_x, DIM).expect("rows"),
-        );
-        knn_of(
-            &mut group,
-            format!("ip/bf16/{}/{DIM}", path::<bf16>(t)),
-            &|i, d| {
-                t.knn(Metric::InnerProduct, bq, bx, None, K, i, d)
-                    .expect("shapes agree");
-            },
-        );
-        let (uq, ux) = (
-            Rows::contiguous(&u_q, DIM).expect("rows"),
-            Rows::contiguous(&u_x, DIM).expect("rows"),
-        );
-        knn_of(
-            &mut group,
-            format!("ip/u8/{}/{DIM}", path::<u8>(t)),
-            &|i, d| {
-                t.knn(Metric::InnerProduct, uq, ux, None, K, i, d)
-                    .expect("shapes agree");
-            },
-        );
+        knn_case(&mut group, t, Metric::InnerProduct, &i8s.0, &i8s.1);
+        knn_case(&mut group, t, Metric::InnerProduct, &bf16s.0, &bf16s.1);
+        knn_case(&mut group, t, Metric::InnerProduct, &u8s.0, &u8s.1);
     }
     group.finish();
 }
@@ -348,13 +335,7 @@ fn main() {
     };
     bench_member(
         &mut c,
-        &Case {
-            metric: Metric::L2Sq,
-            dim: DIM,
-            dim_label: DIM,
-            q: &q16,
-            peer: Some(&peer_f16),
-        },
+        &Case::of(Metric::L2Sq, &q16, Some(&peer_f16)),
         0xFA_0002,
         |r| f16::from_f32(unit(r)),
     );
@@ -366,13 +347,7 @@ fn main() {
     };
     bench_member(
         &mut c,
-        &Case {
-            metric: Metric::L2Sq,
-            dim: DIM,
-            dim_label: DIM,
-            q: &q16,
-            peer: Some(&peer_bf16),
-        },
+        &Case::of(Metric::L2Sq, &q16, Some(&peer_bf16)),
         0xFA_0003,
         |r| bf16::from_f32(unit(r)),
     );
@@ -398,13 +373,7 @@ fn main() {
     let qu8: Vec<u8> = (0..DIM).map(|_| rng.next_u64() as u8).collect();
     bench_member(
         &mut c,
-        &Case {
-            metric: Metric::L2Sq,
-            dim: DIM,
-            dim_label: DIM,
-            q: &qu8,
-            peer: None,
-        },
+        &Case::of(Metric::L2Sq, &qu8, None),
         0xFA_0005,
         |r| r as u8,
     );

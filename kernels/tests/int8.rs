@@ -208,10 +208,7 @@ fn many_to_many<T: Int>(seed: u64) {
                 Rows::contiguous(&qd, dim).unwrap(),
                 Rows::contiguous(&xd, dim).unwrap(),
             );
-            let mut dots = vec![0.0f32; n_q * n_x];
-            t.dot_matrix(qs, xs, &mut dots).unwrap();
-            let mut norms = vec![0.0f32; n_x];
-            t.squared_norms(xs, &mut norms).unwrap();
+            let (dots, norms) = dots_and_norms(t, qs, xs);
             for j in 0..n_x {
                 assert_eq!(-norms[j], exact(Metric::InnerProduct, xs.row(j), xs.row(j)));
                 for i in 0..n_q {

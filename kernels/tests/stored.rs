@@ -705,10 +705,7 @@ fn bf16_many_to_many_within_bound() {
                 Rows::contiguous(&qd, dim).unwrap(),
                 Rows::contiguous(&xd, dim).unwrap(),
             );
-            let mut dots = vec![0.0f32; n_q * n_x];
-            t.dot_matrix(qs, xs, &mut dots).unwrap();
-            let mut norms = vec![0.0f32; n_x];
-            t.squared_norms(xs, &mut norms).unwrap();
+            let (dots, norms) = dots_and_norms(t, qs, xs);
             let (wq, wx) = (widen(&qd), widen(&xd));
             let wrow = |w: &[f32], i: usize| w[i * dim..(i + 1) * dim].to_vec();
             for j in 0..n_x {

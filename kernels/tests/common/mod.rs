@@ -3,7 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use sagevec_kernels::{Extensions, ISA_ENV, Isa, KernelTable, Metric};
+use sagevec_kernels::{Element, Extensions, ISA_ENV, Isa, KernelTable, Metric, Rows};
 
 /// The metrics of the float row types (f32, f16, bf16): `<f32 as Element>::METRICS`
 /// as an array (parity.rs checks they agree).
@@ -212,4 +212,18 @@ pub fn assert_close(got: f32, exact: f64, bound: f64, ctx: &dyn Fn() -> String) 
         "{}: got {got:e}, exact {exact:e}, |err| {err:e} > bound {bound:e}",
         ctx()
     );
+}
+
+/// `dot_matrix(qs, xs)` (row-major `n_q × n_x`) and `squared_norms(xs)`, for the
+/// many-to-many checks of every row type that has them.
+pub fn dots_and_norms<T: Element>(
+    t: &KernelTable,
+    qs: Rows<'_, T>,
+    xs: Rows<'_, T>,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut dots = vec![0.0f32; qs.n_rows() * xs.n_rows()];
+    t.dot_matrix(qs, xs, &mut dots).unwrap();
+    let mut norms = vec![0.0f32; xs.n_rows()];
+    t.squared_norms(xs, &mut norms).unwrap();
+    (dots, norms)
 }

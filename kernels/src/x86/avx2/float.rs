@@ -25,7 +25,7 @@ use core::arch::x86_64::*;
 
 use half::{bf16, f16};
 
-use super::reduce::{hsum_avx2, hsum4_avx2};
+use super::reduce::{hsum_acc4_avx2, hsum4_avx2};
 use crate::table::{Family, ManyToMany, PanelKernel};
 
 const LANES: usize = 8;
@@ -133,9 +133,8 @@ unsafe fn sum_lanes<Q: Widen8, T: Widen8>(
         acc[0] = vstep(vq, vx, acc[0]);
         i += LANES;
     }
-    let total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     // SAFETY: AVX2 available.
-    let mut sum = unsafe { hsum_avx2(total) };
+    let mut sum = unsafe { hsum_acc4_avx2(acc) };
     while i < n {
         // SAFETY: F16C available.
         sum = sstep(unsafe { q[i].widen1() }, unsafe { x[i].widen1() }, sum);

@@ -3,6 +3,7 @@
 //! | function | instructions | use |
 //! |---|---|---|
 //! | `hsum_avx2` | vextractf128, vaddps, vmovhlps, vaddps, vshufps, vaddss | one sum at the end of a 1×1 kernel |
+//! | `hsum_acc4_avx2` | 3 × vaddps, then `hsum_avx2` | the four accumulators of a 1×1 kernel, in a fixed order |
 //! | `hsum4_avx2` | 3 × vhaddps, vextractf128, vaddps | four sums at once at the end of a tile row (1.75 ops per sum) |
 //! | `hsum_epi32_avx2`, `hsum_epi64_avx2` | vextracti128, vpaddd/q, vpunpckhqdq (+ vpshufd) | integer sums at the end of an i8 or bits kernel |
 
@@ -21,6 +22,19 @@ pub(crate) unsafe fn hsum_avx2(v: __m256) -> f32 {
     let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
     let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<0b01>(s2, s2));
     _mm_cvtss_f32(s1)
+}
+
+/// The sum of all lanes of four accumulators, combined as `(a₀ + a₁) + (a₂ + a₃)`
+/// (the fixed order every 1×1 kernel finishes in).
+///
+/// # Safety
+/// AVX2 is available.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) unsafe fn hsum_acc4_avx2(acc: [__m256; 4]) -> f32 {
+    let total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    // SAFETY: AVX2 available (this function's contract).
+    unsafe { hsum_avx2(total) }
 }
 
 /// `[Σa, Σb, Σc, Σd]`: four horizontal sums at once.

@@ -11,7 +11,7 @@
 use core::arch::x86_64::*;
 
 use super::float::{Widen8, dot};
-use super::reduce::hsum_avx2;
+use super::reduce::hsum_acc4_avx2;
 use crate::scaled::{ScaledKernels, ScaledQuery};
 
 const LANES: usize = 8;
@@ -53,9 +53,8 @@ pub(crate) unsafe fn l2<T: Widen8>(a: &[f32], s: &[f32], x: &[T]) -> f32 {
         acc[0] = _mm256_fmadd_ps(t, t, acc[0]);
         i += LANES;
     }
-    let total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     // SAFETY: AVX2 available.
-    let mut sum = unsafe { hsum_avx2(total) };
+    let mut sum = unsafe { hsum_acc4_avx2(acc) };
     while i < n {
         // SAFETY: F16C available.
         let t = (-s[i]).mul_add(unsafe { x[i].widen1() }, a[i]);

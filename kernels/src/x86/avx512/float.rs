@@ -24,7 +24,7 @@ use super::arch::*;
 
 use half::{bf16, f16};
 
-use super::reduce::{hsum_avx512, hsum4_avx512};
+use super::reduce::{hsum_acc4_avx512, hsum4_avx512};
 use crate::table::{Family, ManyToMany, PanelKernel};
 
 const LANES: usize = 16;
@@ -180,9 +180,8 @@ unsafe fn sum_lanes<Q: Widen16, T: Widen16>(
         };
         acc[1] = step(vq, vx, acc[1]);
     }
-    let total = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
     // SAFETY: AVX-512 available.
-    unsafe { hsum_avx512(total) }
+    unsafe { hsum_acc4_avx512(acc) }
 }
 
 /// `Σ qᵢ xᵢ` over the shorter length, both widened exactly (an f32 query against
@@ -361,12 +360,11 @@ macro_rules! float_family {
     };
 }
 
-/// f32 rows.
-pub(crate) const F32: Family<f32> = Family {
-    variant: "avx512",
-    metrics: float_family!(f32),
-    many_to_many: Some(ManyToMany {
-        norms: crate::family::norms_kernel!(
+/// `crate::family::$kernel!` (`norms_kernel`, `dot_tile_pairwise`) with the base
+/// AVX-512 features or those plus BF16.
+macro_rules! many_to_many_kernel {
+    (base, $kernel:ident, $($args:tt)*) => {
+        crate::family::$kernel!(
             [
                 #[cfg_attr(
                     not(sagevec_avx512_emu),
@@ -374,8 +372,29 @@ pub(crate) const F32: Family<f32> = Family {
                 )]
                 #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
             ]
-            f32, norm_sq
-        ),
+            $($args)*
+        )
+    };
+    (bf16, $kernel:ident, $($args:tt)*) => {
+        crate::family::$kernel!(
+            [
+                #[cfg_attr(
+                    not(sagevec_avx512_emu),
+                    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
+                )]
+                #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+            ]
+            $($args)*
+        )
+    };
+}
+
+/// f32 rows.
+pub(crate) const F32: Family<f32> = Family {
+    variant: "avx512",
+    metrics: float_family!(f32),
+    many_to_many: Some(ManyToMany {
+        norms: many_to_many_kernel!(base, norms_kernel, f32, norm_sq),
         dot_tile: super::f32::dot_tile_f32_avx512,
         knn_panels: Some(PanelKernel {
             rows: super::panel::PANEL,
@@ -437,9 +456,8 @@ pub(crate) unsafe fn dot_bf16_dp(a: &[bf16], b: &[bf16]) -> f32 {
         acc[0] = _mm512_dpbf16_ps(acc[0], load(pa, i, rem), load(pb, i, rem));
         i += rem;
     }
-    let total = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
     // SAFETY: AVX-512 available.
-    unsafe { hsum_avx512(total) }
+    unsafe { hsum_acc4_avx512(acc) }
 }
 
 /// `Σ aᵢ²` of a bf16 row with `vdpbf16ps`.
@@ -461,26 +479,8 @@ pub(crate) const BF16: Family<bf16> = Family {
     variant: "avx512",
     metrics: float_family!(bf16),
     many_to_many: Some(ManyToMany {
-        norms: crate::family::norms_kernel!(
-            [
-                #[cfg_attr(
-                    not(sagevec_avx512_emu),
-                    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
-                )]
-                #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-            ]
-            bf16, norm_rows::<bf16>
-        ),
-        dot_tile: crate::family::dot_tile_pairwise!(
-            [
-                #[cfg_attr(
-                    not(sagevec_avx512_emu),
-                    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
-                )]
-                #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-            ]
-            bf16, dot::<bf16, bf16>
-        ),
+        norms: many_to_many_kernel!(base, norms_kernel, bf16, norm_rows::<bf16>),
+        dot_tile: many_to_many_kernel!(base, dot_tile_pairwise, bf16, dot::<bf16, bf16>),
         knn_panels: None,
     }),
 };
@@ -491,26 +491,8 @@ pub(crate) const BF16_DP: Family<bf16> = Family {
     variant: "avx512bf16",
     metrics: float_family!(bf16),
     many_to_many: Some(ManyToMany {
-        norms: crate::family::norms_kernel!(
-            [
-                #[cfg_attr(
-                    not(sagevec_avx512_emu),
-                    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
-                )]
-                #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-            ]
-            bf16, norm_bf16_dp
-        ),
-        dot_tile: crate::family::dot_tile_pairwise!(
-            [
-                #[cfg_attr(
-                    not(sagevec_avx512_emu),
-                    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
-                )]
-                #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-            ]
-            bf16, dot_bf16_dp
-        ),
+        norms: many_to_many_kernel!(bf16, norms_kernel, bf16, norm_bf16_dp),
+        dot_tile: many_to_many_kernel!(bf16, dot_tile_pairwise, bf16, dot_bf16_dp),
         knn_panels: None,
     }),
 };

@@ -3,6 +3,7 @@
 //! | function | instructions | use |
 //! |---|---|---|
 //! | `hsum_avx512` | vextractf64x4, vaddps, then the AVX2 sequence | one sum at the end of a 1×1 kernel |
+//! | `hsum_acc4_avx512` | 3 × vaddps, then `hsum_avx512` | the four accumulators of a 1×1 kernel, in a fixed order |
 //! | `hsum4_avx512` | 4 × (vextractf64x4, vaddps), then `hsum4_avx2` | four sums at the end of a tile row |
 //! | `hsum4_epi32_avx512` | 4 × (vextracti64x4, vpaddd), 3 × vphaddd, vpaddd | four exact i32 sums at the end of an integer tile row |
 
@@ -39,6 +40,23 @@ pub(crate) unsafe fn fold_to_256(v: __m512) -> __m256 {
 pub(crate) unsafe fn hsum_avx512(v: __m512) -> f32 {
     // SAFETY: AVX-512F implies AVX2 here (the ISA level requires both).
     unsafe { hsum_avx2(fold_to_256(v)) }
+}
+
+/// The sum of all lanes of four accumulators, combined as `(a₀ + a₁) + (a₂ + a₃)`
+/// (the fixed order every 1×1 kernel finishes in).
+///
+/// # Safety
+/// AVX-512F is available.
+#[cfg_attr(
+    not(sagevec_avx512_emu),
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")
+)]
+#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+#[inline]
+pub(crate) unsafe fn hsum_acc4_avx512(acc: [__m512; 4]) -> f32 {
+    let total = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    // SAFETY: AVX-512F available (this function's contract).
+    unsafe { hsum_avx512(total) }
 }
 
 /// `[Σa, Σb, Σc, Σd]`.

@@ -11,7 +11,7 @@
 use super::arch::*;
 
 use super::float::{Widen16, dot};
-use super::reduce::hsum_avx512;
+use super::reduce::hsum_acc4_avx512;
 use crate::scaled::{ScaledKernels, ScaledQuery};
 
 const LANES: usize = 16;
@@ -66,9 +66,8 @@ pub(crate) unsafe fn l2<T: Widen16>(a: &[f32], s: &[f32], x: &[T]) -> f32 {
         acc[0] = _mm512_fmadd_ps(t, t, acc[0]);
         i += rem;
     }
-    let total = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
     // SAFETY: AVX-512 available.
-    unsafe { hsum_avx512(total) }
+    unsafe { hsum_acc4_avx512(acc) }
 }
 
 /// The L2 and inner-product kernels of `T` codes.
