@@ -11,8 +11,8 @@
 //! | `gather_cold` | `distances_gather(q, rows, ids)` | 64 random ids per call into the same 100 000 rows (the HNSW shape) | the gathered rows |
 //!
 //! `{isa}` is `scalar`, `avx2`, `avx512` (each table taken explicitly with
-//! [`KernelTable::for_isa`]) or `dispatch` (the public free functions / [`kernels`],
-//! which is what callers get). Peers are called once per row in a loop, the way a
+//! [`KernelTable::for_isa`]) or `dispatch` ([`kernels`], which is what callers
+//! get). The other element types (f16, bf16, i8, u8, bits) are `benches/family.rs`. Peers are called once per row in a loop, the way a
 //! caller without a batch kernel would: `simsimd` is
 //! `SpatialSimilarity::{sqeuclidean, dot, cos}` (C, with its own runtime dispatch),
 //! `anndists` is `DistL2` / `DistDot` / `DistCosine` with default features, as hnsw_rs
@@ -56,7 +56,7 @@ const GATHER_LISTS: usize = 4_096;
 enum Contender {
     /// One ISA's table, taken explicitly.
     Table(&'static KernelTable),
-    /// The public entry points, which resolve the active ISA once (`kernels()`).
+    /// The active table, resolved once (`kernels()`).
     Dispatch,
     /// The `simsimd` crate.
     SimSimd,

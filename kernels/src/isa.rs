@@ -116,13 +116,6 @@ impl Extensions {
         self.0
     }
 
-    /// Every subset of [`Extensions::ALL`], for enumerating variants.
-    pub fn subsets(self) -> impl Iterator<Item = Extensions> {
-        (0..=Extensions::ALL.0)
-            .map(Extensions)
-            .filter(move |e| self.contains(*e))
-    }
-
     /// The extensions this CPU and OS support, on top of AVX-512 F/BW/VL
     /// (emulated builds, `--cfg sagevec_avx512_emu`, emulate all of them).
     pub fn detect() -> Extensions {
