@@ -290,7 +290,8 @@ fn no_chunked_gather_reads_a_row_at_or_past_the_bound() {
     chunked_guarded::<f16>(&mut g, qs, f16::from_f32);
 }
 
-/// Every shape of `T`'s family flush against the guards: rows in `gx` (one mapping),
+/// Every shape of `T`'s family (one-to-one, one-to-many, gathers, and many-to-many
+/// where it has them) flush against the guards: rows in `gx` (one mapping),
 /// queries in `gq` (another), both filled with arbitrary bytes (NaNs included for
 /// 16-bit floats: only faults matter here).
 fn flush_shapes<T: Element>(gx: &mut Guarded, gq: &mut Guarded)
@@ -329,6 +330,24 @@ where
                 }
                 t.chunked_gather(metric, chunked)
                     .gather(q_tail, &[4, 0, 9, 3], &mut gout);
+            }
+            // Many-to-many (queries are rows of T), where the type has it: the tiles
+            // read both operands flush against the guards.
+            let mut norms = [0.0f32; 5];
+            match t.squared_norms(rows_tail, &mut norms) {
+                Err(sagevec_kernels::KernelError::Unsupported { .. }) => continue,
+                other => other.unwrap(),
+            }
+            t.squared_norms(rows_head, &mut norms).unwrap();
+            let mut m = [0.0f32; 25];
+            t.dot_matrix(rows_head, rows_tail, &mut m).unwrap();
+            t.dot_matrix(rows_tail, rows_head, &mut m).unwrap();
+            let (mut kid, mut kd) = ([0u64; 15], [0.0f32; 15]);
+            for &metric in T::METRICS {
+                t.knn(metric, rows_head, rows_tail, None, 3, &mut kid, &mut kd)
+                    .unwrap();
+                t.knn(metric, rows_tail, rows_head, None, 3, &mut kid, &mut kd)
+                    .unwrap();
             }
         }
     }
