@@ -25,6 +25,7 @@ use super::arch::*;
 use half::{bf16, f16};
 
 use super::reduce::{hsum_acc4_avx512, hsum4_avx512};
+use super::tile4::Tile4;
 use crate::table::{Family, ManyToMany, PanelKernel};
 
 const LANES: usize = 16;
@@ -431,16 +432,14 @@ pub(crate) unsafe fn dot_bf16_dp(a: &[bf16], b: &[bf16]) -> f32 {
     let (pa, pb) = (a.as_ptr().cast::<i16>(), b.as_ptr().cast::<i16>());
     let load = |p: *const i16, i: usize, rem: usize| {
         // SAFETY: elements i..i + rem are inside the slice; a masked load touches
-        // only its selected lanes. Reinterpreting 32 × 16 bits as bf16 lanes: same
-        // size, every bit pattern valid.
-        unsafe {
-            let v = if rem == PAIRS {
+        // only its selected lanes.
+        as_bf16_lanes(unsafe {
+            if rem == PAIRS {
                 _mm512_loadu_si512(p.add(i).cast())
             } else {
                 _mm512_maskz_loadu_epi16(((1u64 << rem) - 1) as __mmask32, p.add(i))
-            };
-            core::mem::transmute::<__m512i, __m512bh>(v)
-        }
+            }
+        })
     };
     let mut acc = [_mm512_setzero_ps(); 4];
     let mut i = 0;
@@ -458,6 +457,101 @@ pub(crate) unsafe fn dot_bf16_dp(a: &[bf16], b: &[bf16]) -> f32 {
     }
     // SAFETY: AVX-512 available.
     unsafe { hsum_acc4_avx512(acc) }
+}
+
+/// 32 × 16 bits as bf16 lanes (same size, every bit pattern valid).
+#[inline(always)]
+fn as_bf16_lanes(v: __m512i) -> __m512bh {
+    // SAFETY: both are 64 bytes of plain data; every bit pattern is a valid bf16.
+    unsafe { core::mem::transmute::<__m512i, __m512bh>(v) }
+}
+
+/// The `vdpbf16ps` many-to-many dots of bf16 rows for `dot_tile4`: 32 elements per
+/// step, no correction, f32 accumulators.
+pub(crate) struct Bf16DpTile;
+
+impl Tile4 for Bf16DpTile {
+    type Elem = bf16;
+    type Acc = __m512;
+    const STEP: usize = 32;
+    const MAX_DIM: usize = usize::MAX;
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn zero() -> __m512 {
+        _mm512_setzero_ps()
+    }
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn load(p: *const bf16, rem: usize) -> __m512i {
+        // SAFETY: the caller guarantees `rem` readable elements; a masked load
+        // touches only its selected lanes.
+        unsafe {
+            if rem == Self::STEP {
+                _mm512_loadu_si512(p.cast())
+            } else {
+                _mm512_maskz_loadu_epi16(((1u64 << rem) - 1) as __mmask32, p.cast::<i16>())
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn row_operand(x: __m512i) -> __m512i {
+        x
+    }
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn step(acc: __m512, q: __m512i, x: __m512i) -> __m512 {
+        _mm512_dpbf16_ps(acc, as_bf16_lanes(q), as_bf16_lanes(x))
+    }
+
+    #[inline(always)]
+    unsafe fn correct(corr: __m512, _: __m512i) -> __m512 {
+        corr
+    }
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn finish(acc: [__m512; 4], _: __m512) -> [f32; 4] {
+        let mut out = [0.0f32; 4];
+        // SAFETY: AVX-512 available; `out` holds 4 floats.
+        unsafe {
+            _mm_storeu_ps(
+                out.as_mut_ptr(),
+                hsum4_avx512(acc[0], acc[1], acc[2], acc[3]),
+            );
+        }
+        out
+    }
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512bf16")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn pair(a: &[bf16], b: &[bf16]) -> f32 {
+        // SAFETY: same features.
+        unsafe { dot_bf16_dp(a, b) }
+    }
 }
 
 /// `Σ aᵢ²` of a bf16 row with `vdpbf16ps`.
@@ -486,13 +580,14 @@ pub(crate) const BF16: Family<bf16> = Family {
 };
 
 /// bf16 rows with AVX-512 BF16: the one-to-many shapes as `BF16` (widened, bit for
-/// bit f32's), the many-to-many dots and norms by `vdpbf16ps`.
+/// bit f32's), the many-to-many dots (the 4×4 tile of `tile4.rs`) and norms by
+/// `vdpbf16ps`.
 pub(crate) const BF16_DP: Family<bf16> = Family {
     variant: "avx512bf16",
     metrics: float_family!(bf16),
     many_to_many: Some(ManyToMany {
         norms: many_to_many_kernel!(bf16, norms_kernel, bf16, norm_bf16_dp),
-        dot_tile: many_to_many_kernel!(bf16, dot_tile_pairwise, bf16, dot_bf16_dp),
+        dot_tile: super::tile4::dot_tile4_bf16::<Bf16DpTile>,
         knn_panels: None,
     }),
 };

@@ -24,13 +24,13 @@
 //!   a constant 0x80 vector (its lanes zero in the masked tail, so they cancel). L2
 //!   stays the base path (`vpdpwssd` would fuse its multiply-add, but measured no
 //!   faster in L2 and slower streaming from memory on Zen 5). Not `vpdpbusds`: it
-//!   saturates. Many-to-many dots run a 4×4 register tile of
-//!   `vpdpbusd` (`dot_tile_vnni`), the base path pair by pair.
+//!   saturates. Many-to-many dots run the 4×4 register tile of `tile4.rs` with
+//!   `vpdpbusd` (`VnniTile`), the base path pair by pair.
 
 use super::arch::*;
 
 use super::reduce::hsum4_epi32_avx512;
-use crate::rows::Rows;
+use super::tile4::{Tile4, dot_tile4_vnni};
 use crate::table::{Family, ManyToMany};
 
 /// Elements per i32 block (see the module docs' overflow argument).
@@ -276,103 +276,99 @@ pub(crate) unsafe fn dot_vnni<T: Bytes>(q: &[T], x: &[T]) -> f32 {
     total as f32
 }
 
-/// Queries and rows per VNNI register tile.
-const TILE: usize = 4;
+/// The VNNI many-to-many dots of i8/u8 rows for `dot_tile4`: 64 bytes per step,
+/// each row offset by 128 once, the query's correction per step, exact i32 lanes
+/// (one block: longer rows run pair by pair).
+pub(crate) struct VnniTile<T>(core::marker::PhantomData<T>);
 
-/// `out[i * n_x + j] = q_i · x_j` exactly (rounded once to f32) for all pairs, by
-/// a 4×4 register tile: per 64 bytes of `d`, 4 query and 4 row loads (each row
-/// offset by 128 once) feed 16 `vpdpbusd` into 16 i32 accumulators (16 + 4 + 2 =
-/// 22 of 32 zmm registers); each query's offset correction is one more
-/// `vpdpbusd` per step, shared by its 4 rows. The `d mod 64` tail is one masked
-/// step. Rows longer than one i32 block, and the edges, use the one-to-one kernel.
-///
-/// # Safety
-/// AVX-512 F/BW/VL, VNNI, AVX2 and FMA are available. (Memory-safe for any
-/// shapes: it writes only the `out[..n_q * n_x]` that exist, reads only the rows.)
-#[cfg_attr(
-    not(sagevec_avx512_emu),
-    target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
-)]
-#[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
-pub(crate) unsafe fn dot_tile_vnni<T: Bytes>(q: Rows<'_, T>, x: Rows<'_, T>, out: &mut [f32]) {
-    let (n_q, n_x) = (q.n_rows(), x.n_rows());
-    let d = q.dim().min(x.dim());
-    // Checked: a wrapped product would let the stores below run past `out`.
-    match n_q.checked_mul(n_x) {
-        Some(total) if total <= out.len() => {}
-        _ => return,
+impl<T: Bytes + crate::elem::Element> Tile4 for VnniTile<T> {
+    type Elem = T;
+    type Acc = __m512i;
+    const STEP: usize = 64;
+    const MAX_DIM: usize = BLOCK;
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn zero() -> __m512i {
+        _mm512_setzero_si512()
     }
-    // Tiles cover whole blocks only (the i32 sums of a block are exact).
-    let (tiled_q, tiled_x) = if d <= BLOCK {
-        (n_q - n_q % TILE, n_x - n_x % TILE)
-    } else {
-        (0, 0)
-    };
-    let flip = _mm512_set1_epi8(0x80u8 as i8);
-    for j in (0..tiled_x).step_by(TILE) {
-        // SAFETY: j + c < tiled_x <= n_x.
-        let xp: [*const i8; TILE] =
-            core::array::from_fn(|c| unsafe { x.row_ptr(j + c) }.cast::<i8>());
-        for i in (0..tiled_q).step_by(TILE) {
-            // SAFETY: i + r < tiled_q <= n_q.
-            let qp: [*const i8; TILE] =
-                core::array::from_fn(|r| unsafe { q.row_ptr(i + r) }.cast::<i8>());
-            let mut acc = [[_mm512_setzero_si512(); TILE]; TILE];
-            let mut corr = [_mm512_setzero_si512(); TILE];
-            let mut t = 0;
-            while t < d {
-                let rem = (d - t).min(64);
-                let load = |p: *const i8| {
-                    // SAFETY: bytes t..t + rem are inside the row (t < d <= dim); a
-                    // masked load touches only its selected lanes.
-                    unsafe {
-                        if rem == 64 {
-                            _mm512_loadu_si512(p.add(t).cast())
-                        } else {
-                            _mm512_maskz_loadu_epi8(byte_mask(rem), p.add(t))
-                        }
-                    }
-                };
-                let qv: [__m512i; TILE] = core::array::from_fn(|r| load(qp[r]));
-                for r in 0..TILE {
-                    let (cu, cs) = T::operands(qv[r], flip);
-                    corr[r] = _mm512_dpbusd_epi32(corr[r], cu, cs);
-                }
-                for c in 0..TILE {
-                    let xt = _mm512_xor_si512(load(xp[c]), flip);
-                    for r in 0..TILE {
-                        let (u, s) = T::operands(qv[r], xt);
-                        acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], u, s);
-                    }
-                }
-                t += rem;
-            }
-            for r in 0..TILE {
-                let row: [__m512i; TILE] =
-                    core::array::from_fn(|c| _mm512_sub_epi32(acc[r][c], corr[r]));
-                // SAFETY: AVX-512 available. Each wrapped lane sum is the exact dot
-                // (one block; module docs).
-                let sums = unsafe { hsum4_epi32_avx512(row[0], row[1], row[2], row[3]) };
-                let o = (i + r) * n_x + j;
-                for (c, &v) in sums.iter().enumerate() {
-                    out[o + c] = v as f32;
-                }
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn load(p: *const T, rem: usize) -> __m512i {
+        // SAFETY: the caller guarantees `rem` readable bytes; a masked load touches
+        // only its selected lanes.
+        unsafe {
+            if rem == 64 {
+                _mm512_loadu_si512(p.cast())
+            } else {
+                _mm512_maskz_loadu_epi8(byte_mask(rem), p.cast::<i8>())
             }
         }
     }
-    // The edges: queries past the tiled ones against the tiled rows, then every
-    // query against the rows past them.
-    for i in tiled_q..n_q {
-        for j in 0..tiled_x {
-            // SAFETY: rows in range; the ISA is available.
-            out[i * n_x + j] = unsafe { dot_vnni(q.row_unchecked(i), x.row_unchecked(j)) };
-        }
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn row_operand(x: __m512i) -> __m512i {
+        _mm512_xor_si512(x, _mm512_set1_epi8(0x80u8 as i8))
     }
-    for i in 0..n_q {
-        for j in tiled_x..n_x {
-            // SAFETY: rows in range; the ISA is available.
-            out[i * n_x + j] = unsafe { dot_vnni(q.row_unchecked(i), x.row_unchecked(j)) };
-        }
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn step(acc: __m512i, q: __m512i, xt: __m512i) -> __m512i {
+        let (u, s) = T::operands(q, xt);
+        _mm512_dpbusd_epi32(acc, u, s)
+    }
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn correct(corr: __m512i, q: __m512i) -> __m512i {
+        let (u, s) = T::operands(q, _mm512_set1_epi8(0x80u8 as i8));
+        _mm512_dpbusd_epi32(corr, u, s)
+    }
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn finish(acc: [__m512i; 4], corr: __m512i) -> [f32; 4] {
+        let row = acc.map(|a| _mm512_sub_epi32(a, corr));
+        // SAFETY: AVX-512 available. Each wrapped lane sum is the exact dot (one
+        // block; module docs).
+        unsafe { hsum4_epi32_avx512(row[0], row[1], row[2], row[3]) }.map(|v| v as f32)
+    }
+
+    #[cfg_attr(
+        not(sagevec_avx512_emu),
+        target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")
+    )]
+    #[cfg_attr(sagevec_avx512_emu, target_feature(enable = "avx2,fma"))]
+    #[inline]
+    unsafe fn pair(a: &[T], b: &[T]) -> f32 {
+        // SAFETY: same features.
+        unsafe { dot_vnni(a, b) }
     }
 }
 
@@ -431,7 +427,7 @@ macro_rules! base_family {
 
 macro_rules! vnni_family {
     ($t:ty) => {
-        int_family!($t, "avx512vnni", l2sq, dot_vnni, norm_sq_vnni, dot_tile_vnni::<$t>, [
+        int_family!($t, "avx512vnni", l2sq, dot_vnni, norm_sq_vnni, dot_tile4_vnni::<VnniTile<$t>>, [
             #[cfg_attr(
                 not(sagevec_avx512_emu),
                 target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")

@@ -19,3 +19,4 @@ pub(crate) mod int8;
 pub(crate) mod panel;
 pub(crate) mod reduce;
 pub(crate) mod scaled;
+pub(crate) mod tile4;
