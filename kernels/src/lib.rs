@@ -72,6 +72,20 @@
 //! marked `#[target_feature]`, and those are reachable only through a
 //! [`KernelTable`] handed out after detection.
 //!
+//! ## One body per ISA, without pulp
+//!
+//! pulp writes one generic body per ISA token; the same shape here comes from
+//! per-ISA traits monomorphised per row type: `Widen8` (AVX2) and `Widen16`
+//! (AVX-512) say how 8 or 16 elements of f32, f16, bf16, i8 or u8 become f32 lanes,
+//! so every float kernel is one loop per ISA, and `Tile4` says how one 64-byte step
+//! of a `vpdpbusd` or `vdpbf16ps` register tile goes. pulp itself is not used: its
+//! portable `Simd` API has none of the instructions several members are built on
+//! (`vpdpbusd`, `vdpbf16ps`, `vpopcntq`, fault-suppressing masked byte and word
+//! loads), the AVX-512 kernels must also run on AVX2-only machines under
+//! `--cfg sagevec_avx512_emu` (scalar stand-ins for the intrinsics, which pulp's
+//! real ones cannot be swapped for), and the crate other engines embed stays at
+//! two dependencies.
+//!
 //! ## Rows in never-moving chunks
 //!
 //! A growing index keeps rows in chunks that never move. `ChunkedRows` (a table of
