@@ -1,5 +1,6 @@
-//! One-to-many kernels of every member of the element family (f16, bf16, i8, u8,
-//! bits, scaled i8 codes; f32 is `benches/kernels.rs`), for every ISA and extension
+//! One-to-many kernels of every member of the element family (f32 as the baseline,
+//! f16, bf16, i8, u8, bits, scaled i8 codes; `benches/kernels.rs` has more f32
+//! shapes and peers), for every ISA and extension
 //! path this host has, the dispatched table, and simsimd's kernel of the same type
 //! side by side; and many-to-many knn on i8/u8 rows beside f32's.
 //!
@@ -328,6 +329,15 @@ fn main() {
     let mut rng = SplitMix64::new(0xFA_0001);
 
     let q16: Vec<f32> = (0..DIM).map(|_| unit(rng.next_u64())).collect();
+    // f32 on the same harness, the baseline the other rows compare with.
+    let peer_f32 =
+        |x: &[f32]| <f32 as SpatialSimilarity>::sqeuclidean(&q16, x).unwrap_or(f64::NAN) as f32;
+    bench_member(
+        &mut c,
+        &Case::of(Metric::L2Sq, &q16, Some(&peer_f32)),
+        0xFA_000F,
+        unit,
+    );
     let q16_simsimd: Vec<simsimd::f16> = q16.iter().map(|&v| simsimd::f16::from_f32(v)).collect();
     let peer_f16 = |x: &[f16]| {
         <simsimd::f16 as SpatialSimilarity>::sqeuclidean(&q16_simsimd, as_simsimd_f16(x))
