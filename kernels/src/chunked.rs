@@ -154,41 +154,55 @@ impl<'a, T> ChunkedRows<'a, T> {
         // here readable.
         chunk.wrapping_add((r & mask) * self.stride)
     }
-
-    /// Row `r`.
-    ///
-    /// # Safety
-    /// `r < n_rows`.
-    #[inline(always)]
-    pub(crate) unsafe fn row_unchecked(&self, r: usize) -> &'a [T] {
-        // SAFETY: the caller guarantees r < n_rows; row_ptr gives `dim` readable
-        // elements that the constructor's contract keeps unwritten for 'a.
-        unsafe { std::slice::from_raw_parts(self.row_ptr(r), self.dim) }
-    }
 }
 
 /// `out[j] = f(row ids[j])` for ids `< n_rows` (prefetching rows
 /// `GATHER_PREFETCH_ROWS` ids ahead, as the slice gather does) and `+inf` for the
 /// rest, whose rows are never touched. Inlined into each ISA's kernel so `f` runs
-/// with its features. Writes `out[..ids.len().min(out.len())]`.
+/// with its features. Writes `out[..ids.len().min(out.len())]`. A single chunk
+/// (every slice gather, and a store that has not grown past one chunk) takes a
+/// loop without the chunk lookup on each row's address.
 #[inline(always)]
 pub(crate) fn for_each_chunked<T>(
     rows: &ChunkedRows<'_, T>,
     ids: &[u32],
     out: &mut [f32],
+    f: impl FnMut(&[T]) -> f32,
+) {
+    if let [base] = rows.chunks {
+        let (base, stride) = (*base, rows.stride);
+        // Row r of the only chunk (r < n_rows <= 1 << shift): base + r * stride.
+        gather_rows(rows, ids, out, f, |r| base.wrapping_add(r * stride));
+    } else {
+        let row_ptr = |r: usize| {
+            // SAFETY: `gather_rows` passes only r < n_rows.
+            unsafe { rows.row_ptr(r) }
+        };
+        gather_rows(rows, ids, out, f, row_ptr);
+    }
+}
+
+/// The loop of `for_each_chunked`, with `row_ptr(r)` the address of row `r <
+/// n_rows` (which construction makes `dim` readable elements).
+#[inline(always)]
+fn gather_rows<T>(
+    rows: &ChunkedRows<'_, T>,
+    ids: &[u32],
+    out: &mut [f32],
     mut f: impl FnMut(&[T]) -> f32,
+    row_ptr: impl Fn(usize) -> *const T,
 ) {
     let row_bytes = rows.dim * size_of::<T>();
     for (i, (o, &id)) in out.iter_mut().zip(ids).enumerate() {
         if let Some(&ahead) = ids.get(i + GATHER_PREFETCH_ROWS)
             && (ahead as usize) < rows.n_rows
         {
-            // SAFETY: ahead < n_rows.
-            prefetch_lines(unsafe { rows.row_ptr(ahead as usize) }, row_bytes);
+            prefetch_lines(row_ptr(ahead as usize), row_bytes);
         }
         *o = if (id as usize) < rows.n_rows {
-            // SAFETY: id < n_rows.
-            f(unsafe { rows.row_unchecked(id as usize) })
+            // SAFETY: id < n_rows, so the row's `dim` elements are readable and
+            // unwritten for the handle's lifetime (construction contract).
+            f(unsafe { std::slice::from_raw_parts(row_ptr(id as usize), rows.dim) })
         } else {
             f32::INFINITY
         };
