@@ -31,16 +31,16 @@ import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"] \
-       and m["target"]["name"] in ("parity", "knn", "guard", "stored", "chunked"):
+       and m["target"]["name"] in ("parity", "knn", "guard", "stored", "chunked", "int8", "bits", "scaled"):
         print(m["executable"])
 '
 }
 mapfile -t KERNEL_TESTS < <(kernel_test_binaries)
-[ "${#KERNEL_TESTS[@]}" -eq 5 ] || { echo "expected 5 kernel test binaries, found ${#KERNEL_TESTS[@]}" >&2; exit 1; }
+[ "${#KERNEL_TESTS[@]}" -eq 8 ] || { echo "expected 8 kernel test binaries, found ${#KERNEL_TESTS[@]}" >&2; exit 1; }
 
 ISAS=$(cargo run -q --release -p sagevec-cli -- info --isas)
 for isa in $ISAS; do
-  step "kernel parity/knn/guard/stored/chunked tests with SAGEVEC_ISA=$isa"
+  step "kernel parity/knn/guard/stored/chunked/int8/bits/scaled tests with SAGEVEC_ISA=$isa"
   for t in "${KERNEL_TESTS[@]}"; do SAGEVEC_ISA=$isa "$t" -q; done
 done
 
@@ -52,7 +52,7 @@ if ! echo "$ISAS" | grep -qw avx512; then
   RUSTFLAGS="--cfg sagevec_avx512_emu" CARGO_TARGET_DIR=target/avx512-emu \
     cargo clippy -q -p sagevec-kernels --all-targets -- -D warnings
   mapfile -t EMU_TESTS < <(RUSTFLAGS="--cfg sagevec_avx512_emu" CARGO_TARGET_DIR=target/avx512-emu kernel_test_binaries)
-  [ "${#EMU_TESTS[@]}" -eq 5 ] || { echo "expected 5 emulated kernel test binaries, found ${#EMU_TESTS[@]}" >&2; exit 1; }
+  [ "${#EMU_TESTS[@]}" -eq 8 ] || { echo "expected 8 emulated kernel test binaries, found ${#EMU_TESTS[@]}" >&2; exit 1; }
   for t in "${EMU_TESTS[@]}"; do SAGEVEC_ISA=avx512 "$t" -q; done
 fi
 

@@ -11,8 +11,8 @@
 //! | `gather_cold` | `distances_gather(q, rows, ids)` | 64 random ids per call into the same 100 000 rows (the HNSW shape) | the gathered rows |
 //!
 //! `{isa}` is `scalar`, `avx2`, `avx512` (each table taken explicitly with
-//! [`KernelTable::for_isa`]) or `dispatch` (the public free functions / [`kernels`],
-//! which is what callers get). Peers are called once per row in a loop, the way a
+//! [`KernelTable::for_isa`]) or `dispatch` ([`kernels`], which is what callers
+//! get). The other element types (f16, bf16, i8, u8, bits) are `benches/family.rs`. Peers are called once per row in a loop, the way a
 //! caller without a batch kernel would: `simsimd` is
 //! `SpatialSimilarity::{sqeuclidean, dot, cos}` (C, with its own runtime dispatch),
 //! `anndists` is `DistL2` / `DistDot` / `DistCosine` with default features, as hnsw_rs
@@ -32,6 +32,8 @@ use sagevec_benches::{ELEM, SplitMix64, print_machine_banner, random_unit_rows};
 use sagevec_kernels::{Isa, KernelTable, Metric, Rows, kernels};
 use simsimd::SpatialSimilarity;
 
+/// The metrics of f32 rows.
+const FLOAT_METRICS: [Metric; 3] = [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine];
 /// One-to-one and L2-hot one-to-many dimensions: a small, a common, a large embedding.
 const DIMS: [usize; 3] = [128, 768, 1536];
 /// The hot block: half of Zen 3's 512 KiB L2 (Intel server cores have 1–2 MiB), so
@@ -54,7 +56,7 @@ const GATHER_LISTS: usize = 4_096;
 enum Contender {
     /// One ISA's table, taken explicitly.
     Table(&'static KernelTable),
-    /// The public entry points, which resolve the active ISA once (`kernels()`).
+    /// The active table, resolved once (`kernels()`).
     Dispatch,
     /// The `simsimd` crate.
     SimSimd,
@@ -87,7 +89,7 @@ impl Contender {
 }
 
 fn bench_id(metric: Metric, who: Contender, dim: usize) -> String {
-    format!("{}/{ELEM}/{}/{dim}", metric.kernel_prefix(), who.name())
+    format!("{metric}/{ELEM}/{}/{dim}", who.name())
 }
 
 /// Binds `$f` to a peer's one-to-one distance closure (a concrete, inlinable type per
@@ -125,8 +127,8 @@ macro_rules! with_peer_fn {
                 let $f = |a: &[f32], b: &[f32]| DistCosine.eval(a, b);
                 $body
             }
-            (Contender::Table(_) | Contender::Dispatch, _) => {
-                unreachable!("with_peer_fn! is for peers only")
+            (Contender::Table(_) | Contender::Dispatch, _) | (_, _) => {
+                unreachable!("with_peer_fn! is for peers and f32 metrics only")
             }
         }
     };
@@ -149,7 +151,7 @@ fn one_to_one(c: &mut Criterion, contenders: &[Contender]) {
         let pair = random_unit_rows(2, dim, 0x5eed_0001 + dim as u64);
         let (a, b) = pair.split_at(dim);
         group.throughput(Throughput::Bytes((2 * dim * size_of::<f32>()) as u64));
-        for metric in Metric::ALL {
+        for metric in FLOAT_METRICS {
             for &who in contenders {
                 let id = bench_id(metric, who, dim);
                 match who {
@@ -158,7 +160,7 @@ fn one_to_one(c: &mut Criterion, contenders: &[Contender]) {
                         t.distance(metric, x, y).unwrap_or(f32::NAN)
                     }),
                     Contender::Dispatch => run_pair(&mut group, id, a, b, |x, y| {
-                        sagevec_kernels::distance(metric, x, y).unwrap_or(f32::NAN)
+                        kernels().distance(metric, x, y).unwrap_or(f32::NAN)
                     }),
                     peer => with_peer_fn!(peer, metric, |f| run_pair(&mut group, id, a, b, f)),
                 }
@@ -199,7 +201,7 @@ fn many_contenders(
     query: &[f32],
     chunks: &[Rows<'_, f32>],
 ) {
-    for metric in Metric::ALL {
+    for metric in FLOAT_METRICS {
         for &who in contenders {
             let id = bench_id(metric, who, dim);
             match who {

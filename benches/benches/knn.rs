@@ -111,7 +111,7 @@ fn bench_group(
     let mut ids = vec![0u64; n_queries * K];
     let mut dists = vec![0.0f32; n_queries * K];
     for (label, table) in tables(include_scalar) {
-        let id = format!("{}/{ELEM}/{label}/{}", METRIC.kernel_prefix(), data.dim);
+        let id = format!("{METRIC}/{ELEM}/{label}/{}", data.dim);
         group.bench_function(id, |bench| {
             bench.iter(|| {
                 table

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sagevec_benches::random_rows;
-use sagevec_kernels::{Rows, active_isa, kernels};
+use sagevec_kernels::{Rows, kernels};
 use sagevec_scheduler::rayon::{self, prelude::*};
 use sagevec_scheduler::{NodeBuffer, NumaPool, Pin, Policy, Topology, plan, process_cpus};
 
@@ -68,7 +68,7 @@ fn bench(c: &mut Criterion) {
     let n_cpus = process_cpus().unwrap().len();
     eprintln!(
         "pool bench: isa {:?}, {n_cpus} allowed CPU(s), {N_QUERIES} x {N_ROWS} x d{DIM}",
-        active_isa()
+        kernels().isa()
     );
 
     let mut g = c.benchmark_group("pool_dot_matrix");

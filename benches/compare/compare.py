@@ -604,9 +604,15 @@ def sagevec_kernel_impls(rows: np.ndarray, q: np.ndarray) -> dict[str, fk.Impl]:
     ref = fk.l2_reference(rows, q)
     got = sagevec.kernels.distances(q, rows, "l2")
     assert np.abs(got - ref).max() < 1e-4 * ref.max(), "sagevec l2 disagrees"
+    # out= writes into a preallocated buffer, as faiss's fvec_* calls do.
+    out = np.empty(rows.shape[0], dtype=np.float32)
+    sagevec.kernels.distances(q, rows, "l2", out=out)
+    assert np.abs(out - ref).max() < 1e-4 * ref.max(), "sagevec l2 (out=) disagrees"
     return {
         "sagevec kernels.distances l2": fk.Impl(lambda: sagevec.kernels.distances(q, rows, "l2"), "allocates out"),
+        "sagevec kernels.distances l2 out=": fk.Impl(lambda: sagevec.kernels.distances(q, rows, "l2", out=out)),
         "sagevec kernels.distances ip": fk.Impl(lambda: sagevec.kernels.distances(q, rows, "ip"), "allocates out"),
+        "sagevec kernels.distances ip out=": fk.Impl(lambda: sagevec.kernels.distances(q, rows, "ip", out=out)),
     }
 
 

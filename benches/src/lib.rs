@@ -11,7 +11,7 @@
 //!   stderr before any measurement (as NumKong's CI does), so a result is never
 //!   quoted without the machine it came from.
 
-use sagevec_kernels::{AlignedVec, Caps, Isa, try_active_isa};
+use sagevec_kernels::{AlignedVec, Caps, Isa, try_kernels};
 pub use sagevec_testkit::SplitMix64;
 
 pub mod index_data;
@@ -63,8 +63,8 @@ pub fn print_machine_banner(bench: &str) {
         .filter(|(_, on)| *on)
         .map(|(name, _)| *name)
         .collect();
-    let active = match try_active_isa() {
-        Ok(isa) => isa.name().to_owned(),
+    let active = match try_kernels() {
+        Ok(t) => t.isa().name().to_owned(),
         Err(err) => format!("error: {err}"),
     };
     let threads = std::thread::available_parallelism().map_or(0, |n| n.get());

@@ -75,6 +75,12 @@ impl IndexConfig {
                 format!("{} is outside 1..={MAX_DIM}", self.dim),
             ));
         }
+        if !<f32 as sagevec_kernels::Element>::METRICS.contains(&self.metric) {
+            return Err(invalid(
+                "metric",
+                format!("{} is not a metric of f32 vectors", self.metric),
+            ));
+        }
         self.graph.validate()?;
         if !(1..=MAX_K).contains(&self.ef_search) {
             return Err(invalid(

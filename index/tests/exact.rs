@@ -70,7 +70,7 @@ fn pools_and_splits_match_the_single_threaded_kernel() {
         let xd = rng.vec(n_x * dim);
         let q = Rows::contiguous(&qd, dim).unwrap();
         let x = Rows::contiguous(&xd, dim).unwrap();
-        for metric in Metric::ALL {
+        for metric in [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine] {
             for k in [1usize, 10, n_x + 2] {
                 let want = reference(metric, q, x, k);
                 let mut out = BatchResults::new(n_q, k).unwrap();

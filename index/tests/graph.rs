@@ -131,7 +131,7 @@ const K: usize = 10;
 fn recall_at_10_for_every_metric() {
     let dim = 64;
     let (mut base, mut queries) = clustered(6000, 200, dim, 100, 1);
-    for metric in Metric::ALL {
+    for metric in [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine] {
         if metric != Metric::L2Sq {
             normalise(&mut base, dim);
             normalise(&mut queries, dim);
@@ -159,7 +159,7 @@ fn f16_and_f32_walks_reach_the_same_recall_with_exact_distances() {
     let dim = 40;
     assert!(dim < AUTO_F16_MIN_DIM);
     let (mut base, mut queries) = clustered(4000, 150, dim, 60, 21);
-    for metric in Metric::ALL {
+    for metric in [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine] {
         if metric != Metric::L2Sq {
             normalise(&mut base, dim);
             normalise(&mut queries, dim);
@@ -220,7 +220,7 @@ fn graphs_built_on_the_f16_copy_for_every_metric() {
         traversal: Traversal::F16,
         ..GraphParams::default()
     };
-    for metric in Metric::ALL {
+    for metric in [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine] {
         if metric != Metric::L2Sq {
             normalise(&mut base, dim);
             normalise(&mut queries, dim);
@@ -478,7 +478,7 @@ fn empty_one_and_two_rows() {
     g.search(&[0.0; 8], 10, |_| true, &mut scratch, &mut top);
     assert!(top.is_empty());
 
-    for metric in Metric::ALL {
+    for metric in [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine] {
         let one = [1.0f32, 2.0, 3.0];
         let g = Graph::build(
             metric,

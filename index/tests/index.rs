@@ -8,7 +8,7 @@ use std::time::Duration;
 use sagevec_index::{
     BatchResults, Filter, Index, IndexConfig, IndexError, Metadata, SearchParams, Value,
 };
-use sagevec_kernels::{Metric, Rows, distance};
+use sagevec_kernels::{Metric, Rows, kernels};
 use sagevec_scheduler::{NumaPool, Pin, Policy, Topology, plan};
 
 /// splitmix64: a seeded, dependency-free generator.
@@ -62,7 +62,7 @@ fn config(dim: usize, metric: Metric) -> IndexConfig {
 fn brute(metric: Metric, items: &[(u64, Vec<f32>)], q: &[f32], k: usize) -> Vec<(u64, f32)> {
     let mut all: Vec<(u64, f32)> = items
         .iter()
-        .map(|(id, v)| (*id, distance(metric, q, v).unwrap()))
+        .map(|(id, v)| (*id, kernels().distance(metric, q, v).unwrap()))
         .collect();
     all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     all.truncate(k);

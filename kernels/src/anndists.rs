@@ -113,7 +113,10 @@ mod tests {
         }
         let (u, v) = ([0.6f32, 0.8, 0.0], [0.0f32, 0.6, 0.8]);
         let ip = KernelDist::new(Metric::InnerProduct);
-        assert_eq!(ip.eval(&u, &v), 1.0 - kernels().dot(&u, &v).unwrap());
+        assert_eq!(
+            ip.eval(&u, &v),
+            1.0 + kernels().distance(Metric::InnerProduct, &u, &v).unwrap()
+        );
         assert!(ip.eval(&u, &u) >= 0.0 && ip.eval(&u, &u) < 1e-6);
         // Not unit: 1 - 25 < 0 is clamped.
         assert_eq!(ip.eval(&[3.0, 4.0], &[3.0, 4.0]), 0.0);

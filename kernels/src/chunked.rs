@@ -16,6 +16,7 @@ use crate::family::{GATHER_PREFETCH_ROWS, prefetch_lines};
 use crate::isa::Isa;
 use crate::metric::Metric;
 use crate::rows::check_stride;
+use crate::scaled::ScaledQuery;
 use crate::table::KernelTable;
 
 /// Rows kept in never-moving chunks of `1 << shift` rows: row `r` starts at element
@@ -153,52 +154,94 @@ impl<'a, T> ChunkedRows<'a, T> {
         // here readable.
         chunk.wrapping_add((r & mask) * self.stride)
     }
-
-    /// Row `r`.
-    ///
-    /// # Safety
-    /// `r < n_rows`.
-    #[inline(always)]
-    pub(crate) unsafe fn row_unchecked(&self, r: usize) -> &'a [T] {
-        // SAFETY: the caller guarantees r < n_rows; row_ptr gives `dim` readable
-        // elements that the constructor's contract keeps unwritten for 'a.
-        unsafe { std::slice::from_raw_parts(self.row_ptr(r), self.dim) }
-    }
 }
 
 /// `out[j] = f(row ids[j])` for ids `< n_rows` (prefetching rows
 /// `GATHER_PREFETCH_ROWS` ids ahead, as the slice gather does) and `+inf` for the
 /// rest, whose rows are never touched. Inlined into each ISA's kernel so `f` runs
-/// with its features. Writes `out[..ids.len().min(out.len())]`.
+/// with its features. Writes `out[..ids.len().min(out.len())]`. A single chunk
+/// (every slice gather, and a store that has not grown past one chunk) takes a
+/// loop without the chunk lookup on each row's address.
 #[inline(always)]
 pub(crate) fn for_each_chunked<T>(
     rows: &ChunkedRows<'_, T>,
     ids: &[u32],
     out: &mut [f32],
+    f: impl FnMut(&[T]) -> f32,
+) {
+    if let [base] = rows.chunks {
+        let (base, stride) = (*base, rows.stride);
+        // Row r of the only chunk (r < n_rows <= 1 << shift): base + r * stride.
+        gather_rows(rows, ids, out, f, |r| base.wrapping_add(r * stride));
+    } else {
+        let row_ptr = |r: usize| {
+            // SAFETY: `gather_rows` passes only r < n_rows.
+            unsafe { rows.row_ptr(r) }
+        };
+        gather_rows(rows, ids, out, f, row_ptr);
+    }
+}
+
+/// The loop of `for_each_chunked`, with `row_ptr(r)` the address of row `r <
+/// n_rows` (which construction makes `dim` readable elements).
+#[inline(always)]
+fn gather_rows<T>(
+    rows: &ChunkedRows<'_, T>,
+    ids: &[u32],
+    out: &mut [f32],
     mut f: impl FnMut(&[T]) -> f32,
+    row_ptr: impl Fn(usize) -> *const T,
 ) {
     let row_bytes = rows.dim * size_of::<T>();
     for (i, (o, &id)) in out.iter_mut().zip(ids).enumerate() {
         if let Some(&ahead) = ids.get(i + GATHER_PREFETCH_ROWS)
             && (ahead as usize) < rows.n_rows
         {
-            // SAFETY: ahead < n_rows.
-            prefetch_lines(unsafe { rows.row_ptr(ahead as usize) }, row_bytes);
+            prefetch_lines(row_ptr(ahead as usize), row_bytes);
         }
         *o = if (id as usize) < rows.n_rows {
-            // SAFETY: id < n_rows.
-            f(unsafe { rows.row_unchecked(id as usize) })
+            // SAFETY: id < n_rows, so the row's `dim` elements are readable and
+            // unwritten for the handle's lifetime (construction contract).
+            f(unsafe { std::slice::from_raw_parts(row_ptr(id as usize), rows.dim) })
         } else {
             f32::INFINITY
         };
     }
 }
 
-/// query, chunked rows, row ids, out (one distance per id, `+inf` past the bound).
-/// Safety: the table's ISA is available. Memory-safe for any lengths: it writes
-/// `out[..ids.len().min(out.len())]` and reads `query[..dim.min(query.len())]`.
-pub(crate) type ChunkedFn<T> =
-    unsafe fn(&[<T as Element>::Query], &ChunkedRows<'_, T>, &[u32], &mut [f32]);
+/// query (a slice of `T::Query`, or a [`ScaledQuery`]), chunked rows, row ids,
+/// out (one distance per id, `+inf` past the bound). Safety: the table's ISA is
+/// available. Memory-safe for any lengths: it writes `out[..ids.len().min(out.len())]`
+/// and reads the query up to the shorter of its and the rows' dimension.
+pub(crate) type GatherFn<T, Q> = unsafe fn(&Q, &ChunkedRows<'_, T>, &[u32], &mut [f32]);
+
+/// A query a [`ChunkedGather`] accepts: a slice of the row type's query elements,
+/// or a prepared [`ScaledQuery`] for quantized rows. Sealed.
+pub trait GatherQuery: sealed::Sealed {
+    /// The query's dimension (checked against the rows').
+    #[doc(hidden)]
+    fn query_dim(&self) -> usize;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<X> Sealed for [X] {}
+    impl Sealed for crate::scaled::ScaledQuery {}
+}
+
+impl<X> GatherQuery for [X] {
+    #[inline(always)]
+    fn query_dim(&self) -> usize {
+        self.len()
+    }
+}
+
+impl GatherQuery for ScaledQuery {
+    #[inline(always)]
+    fn query_dim(&self) -> usize {
+        self.dim()
+    }
+}
 
 /// A gather over [`ChunkedRows`] with the kernel resolved once (metric, element
 /// type, ISA), validated when made; each call then costs one indirect call and no
@@ -209,27 +252,29 @@ pub(crate) type ChunkedFn<T> =
 /// the query's norm once per call and a fused dot-and-row-norm per row, exactly as
 /// [`KernelTable::distances_gather`] does, which can differ from the one-to-one
 /// cosine kernel in the last bits (both are within the crate's cosine bound).
-pub struct ChunkedGather<'a, T: Element> {
-    f: ChunkedFn<T>,
+/// `Q` is the query form: `[T::Query]` (the default) or, for i8/u8 rows decoded by
+/// per-dimension scales, a [`ScaledQuery`] (see [`KernelTable::scaled_gather`]).
+pub struct ChunkedGather<'a, T: Element, Q: ?Sized + GatherQuery = [<T as Element>::Query]> {
+    f: GatherFn<T, Q>,
     rows: ChunkedRows<'a, T>,
     metric: Metric,
     isa: Isa,
 }
 
-impl<T: Element> Clone for ChunkedGather<'_, T> {
+impl<T: Element, Q: ?Sized + GatherQuery> Clone for ChunkedGather<'_, T, Q> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<T: Element> Copy for ChunkedGather<'_, T> {}
+impl<T: Element, Q: ?Sized + GatherQuery> Copy for ChunkedGather<'_, T, Q> {}
 
-impl<T: Element> fmt::Debug for ChunkedGather<'_, T> {
+impl<T: Element, Q: ?Sized + GatherQuery> fmt::Debug for ChunkedGather<'_, T, Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChunkedGather")
             .field(
                 "kernel",
-                &format_args!("{}_{}_{}", self.metric.kernel_prefix(), T::NAME, self.isa),
+                &format_args!("{}_{}_{}", self.metric, T::NAME, self.isa),
             )
             .field("rows", &self.rows)
             .finish()
@@ -238,37 +283,55 @@ impl<T: Element> fmt::Debug for ChunkedGather<'_, T> {
 
 impl KernelTable {
     /// A gather for `metric` over `rows`, with this table's kernel resolved now.
-    /// `T = f32` (f32 rows) and `T = f16` (f16 rows); the query is `T::Query`
-    /// (f32 for both).
+    /// `T = f32` (f32 rows) and `T = f16` (f16 rows) take an f32 query; every
+    /// [`Element`] has one (its `T::Query`).
+    ///
+    /// # Panics
+    /// If `T` has no kernel for `metric` (see [`Element::METRICS`]).
+    #[track_caller]
     pub fn chunked_gather<'a, T: Element>(
         &self,
         metric: Metric,
         rows: ChunkedRows<'a, T>,
     ) -> ChunkedGather<'a, T> {
-        ChunkedGather {
-            f: T::family(self).chunked[metric.index()],
+        ChunkedGather::new(
+            T::family(self).expect_metric(metric).chunked,
             rows,
             metric,
-            isa: self.isa(),
-        }
+            self.isa(),
+        )
     }
 }
 
-impl<'a, T: Element> ChunkedGather<'a, T> {
+impl<'a, T: Element, Q: ?Sized + GatherQuery> ChunkedGather<'a, T, Q> {
+    pub(crate) fn new(
+        f: GatherFn<T, Q>,
+        rows: ChunkedRows<'a, T>,
+        metric: Metric,
+        isa: Isa,
+    ) -> Self {
+        ChunkedGather {
+            f,
+            rows,
+            metric,
+            isa,
+        }
+    }
+
     /// `out[j] = distance(query, row ids[j])` for `ids[j] < n_rows`, prefetching rows
     /// ahead as [`distances_gather`](KernelTable::distances_gather) does;
     /// `ids[j] >= n_rows` are never read and give `f32::INFINITY`.
     /// `out[ids.len()..]` is left as it was.
     ///
     /// # Panics
-    /// If `query.len() != dim` or `out.len() < ids.len()`.
+    /// If the query's dimension is not the rows' or `out.len() < ids.len()`.
     #[inline]
-    pub fn gather(&self, query: &[T::Query], ids: &[u32], out: &mut [f32]) {
+    pub fn gather(&self, query: &Q, ids: &[u32], out: &mut [f32]) {
         assert_eq!(
-            query.len(),
+            query.query_dim(),
             self.rows.dim,
             "query of dimension {} for rows of dimension {}",
-            query.len(),
+            query.query_dim(),
             self.rows.dim
         );
         assert!(
@@ -288,9 +351,9 @@ impl<'a, T: Element> ChunkedGather<'a, T> {
     /// of `[id]`.
     ///
     /// # Panics
-    /// If `query.len() != dim`.
+    /// If the query's dimension is not the rows'.
     #[inline]
-    pub fn distance(&self, query: &[T::Query], id: u32) -> f32 {
+    pub fn distance(&self, query: &Q, id: u32) -> f32 {
         let mut out = [0.0f32];
         self.gather(query, &[id], &mut out);
         out[0]

@@ -3,8 +3,11 @@
 
 use std::fmt;
 
+use crate::metric::Metric;
+
 /// A shape or argument error from a kernel entry point. Nothing was computed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KernelError {
     /// Two vectors (or a query and a matrix) disagree on dimension.
     DimensionMismatch {
@@ -33,6 +36,13 @@ pub enum KernelError {
     },
     /// `k` must be at least 1.
     ZeroK,
+    /// The element type has no kernel for this metric (see `Element::METRICS`).
+    UnsupportedMetric {
+        /// The metric asked for.
+        metric: Metric,
+        /// The element type's name.
+        elem: &'static str,
+    },
     /// The element type has no kernel of this shape.
     Unsupported {
         /// The shape asked for.
@@ -63,6 +73,9 @@ impl fmt::Display for KernelError {
                 )
             }
             KernelError::ZeroK => f.write_str("k must be at least 1"),
+            KernelError::UnsupportedMetric { metric, elem } => {
+                write!(f, "{elem} rows have no {metric} kernel")
+            }
             KernelError::Unsupported { what, elem } => {
                 write!(f, "{elem} rows have no {what}")
             }

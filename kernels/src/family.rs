@@ -1,12 +1,14 @@
-//! The per-ISA kernel family builder.
+//! The per-ISA kernel family builders.
 //!
 //! Each ISA module supplies, per row element type, *primitives* of a query against
-//! one row (`dot`, `l2sq`, `cos_parts`, `dot_norm`, and `norm_sq` of a query);
-//! [`row_family!`] wraps them into the batch shapes (pair, one-to-many, gather over
-//! chunked rows, and for symmetric types the norms and many-to-many tiles) with
-//! the loop *inside* a function that carries the ISA's target features, so
-//! primitives inline into the loop and dispatch is paid once per call, not once
-//! per vector.
+//! one row (`l2sq`, `dot`, `cos_parts` / `dot_norm` / `norm_sq`, `hamming`, ...);
+//! the macros here wrap them into the batch shapes (one-to-one, one-to-many over
+//! strided rows, the gather over chunked rows, and the norms of the many-to-many
+//! path) with the loop *inside* a function that carries the ISA's target features,
+//! so primitives inline into the loop and dispatch is paid once per call, not once
+//! per vector. Every generated function is `unsafe` only because it may carry
+//! target features: it is memory-safe for any inputs (loops are bounded by the
+//! shorter of the given lengths), and the caller must guarantee the ISA.
 
 /// Issues a software prefetch (T0) for each cache line of `bytes` bytes from `ptr`.
 /// A prefetch is a hint: it never faults and has no architectural effect, so any
@@ -34,120 +36,70 @@ pub(crate) fn prefetch_lines<T>(ptr: *const T, bytes: usize) {
 /// How many rows ahead the gather kernels prefetch.
 pub(crate) const GATHER_PREFETCH_ROWS: usize = 2;
 
-/// Builds `pub(crate) const FAMILY: Family<$elem>` for one ISA (and, for element
-/// types stored by rounding from f32, `pub(crate) const CODEC: Codec<$elem>`).
-///
-/// Every generated function is `unsafe` only because it may carry target features:
-/// it is memory-safe for any inputs (loops are bounded by the shorter of the given
-/// lengths), and the caller must guarantee the ISA is available.
-macro_rules! row_family {
-    // A row type whose queries are f32 and whose rows are stored from f32 by
-    // `encode` (f16): one-to-many shapes and the codec, no many-to-many.
-    (
-        $(#[$feat:meta])*
-        elem = $elem:ty,
-        dot = $dot:path,
-        l2sq = $l2:path,
-        cos_parts = $cos:path,
-        dot_norm = $dn:path,
-        norm_sq = $nsq:path,
-        encode = $enc:path,
-        decode = $dec:path $(,)?
-    ) => {
-        $crate::family::row_family!(@shapes [$(#[$feat])*] $elem, f32, $dot, $l2, $cos, $dn, $nsq);
-
+/// `MetricKernels { pair, many, chunked }` for a metric whose distance is
+/// `$body` of one query `$q: &$query` (`[f32]`, `[i8]`, a `ScaledQuery`, ...) and
+/// one row `$x: &[$elem]` (an expression that may call `unsafe` primitives of this
+/// ISA).
+macro_rules! metric_kernels {
+    ([$(#[$feat:meta])*] $elem:ty, $query:ty, |$q:ident, $x:ident| $body:expr) => {{
         /// # Safety
         /// The ISA this module is built for is available.
         $(#[$feat])*
         #[allow(unused_unsafe)]
-        unsafe fn encode(src: &[f32], scale: f32, dst: &mut [$elem]) {
-            // SAFETY: the caller guarantees the ISA.
-            unsafe { $enc(src, scale, dst) }
+        unsafe fn pair($q: &$query, $x: &[$elem]) -> f32 {
+            // SAFETY: the caller guarantees the ISA is available.
+            unsafe { $body }
         }
 
         /// # Safety
         /// The ISA this module is built for is available.
         $(#[$feat])*
         #[allow(unused_unsafe)]
-        unsafe fn decode(src: &[$elem], dst: &mut [f32]) {
-            // SAFETY: the caller guarantees the ISA.
-            unsafe { $dec(src, dst) }
-        }
-
-        pub(crate) const FAMILY: $crate::table::Family<$elem> = $crate::table::Family {
-            pair: [pair_l2sq, pair_ip, pair_cos],
-            many: [many_l2sq, many_ip, many_cos],
-            chunked: [chunked_l2sq, chunked_ip, chunked_cos],
-            many_to_many: None,
-        };
-
-        pub(crate) const CODEC: $crate::stored::Codec<$elem> =
-            $crate::stored::Codec { encode, decode };
-    };
-    // A symmetric row type (queries of the row type): one-to-many shapes plus the
-    // norms and the many-to-many tiles.
-    (
-        $(#[$feat:meta])*
-        elem = $elem:ty,
-        dot = $dot:path,
-        l2sq = $l2:path,
-        cos_parts = $cos:path,
-        dot_norm = $dn:path,
-        norm_sq = $nsq:path,
-        dot_tile = $tile:path,
-        knn_panels = $panels:expr $(,)?
-    ) => {
-        $crate::family::row_family!(@shapes [$(#[$feat])*] $elem, $elem, $dot, $l2, $cos, $dn, $nsq);
-
-        /// # Safety
-        /// The ISA this module is built for is available.
-        $(#[$feat])*
-        #[allow(unused_unsafe)]
-        unsafe fn norms(rows: $crate::Rows<'_, $elem>, out: &mut [f32]) {
+        unsafe fn many($q: &$query, rows: $crate::Rows<'_, $elem>, out: &mut [f32]) {
             let n = out.len().min(rows.n_rows());
             for i in 0..n {
-                // SAFETY: i < n <= n_rows; the caller guarantees the ISA.
-                out[i] = unsafe { $nsq(rows.row_unchecked(i)) };
+                // SAFETY: i < n <= n_rows.
+                let $x = unsafe { rows.row_unchecked(i) };
+                // SAFETY: the caller guarantees the ISA.
+                out[i] = unsafe { $body };
             }
         }
 
-        pub(crate) const FAMILY: $crate::table::Family<$elem> = $crate::table::Family {
-            pair: [pair_l2sq, pair_ip, pair_cos],
-            many: [many_l2sq, many_ip, many_cos],
-            chunked: [chunked_l2sq, chunked_ip, chunked_cos],
-            many_to_many: Some($crate::table::ManyToMany {
-                norms,
-                dot_tile: $tile,
-                knn_panels: $panels,
-            }),
-        };
-    };
-    (@shapes [$(#[$feat:meta])*] $elem:ty, $q:ty, $dot:path, $l2:path, $cos:path, $dn:path, $nsq:path) => {
         /// # Safety
         /// The ISA this module is built for is available.
         $(#[$feat])*
         #[allow(unused_unsafe)]
-        unsafe fn pair_l2sq(q: &[$q], x: &[$elem]) -> f32 {
-            // SAFETY: the caller guarantees the ISA is available.
-            unsafe { $l2(q, x) }
+        unsafe fn chunked(
+            $q: &$query,
+            rows: &$crate::ChunkedRows<'_, $elem>,
+            ids: &[u32],
+            out: &mut [f32],
+        ) {
+            $crate::chunked::for_each_chunked(rows, ids, out, |$x| {
+                // SAFETY: the caller guarantees the ISA.
+                unsafe { $body }
+            });
         }
 
-        /// # Safety
-        /// The ISA this module is built for is available.
-        $(#[$feat])*
-        #[allow(unused_unsafe)]
-        unsafe fn pair_ip(q: &[$q], x: &[$elem]) -> f32 {
-            // SAFETY: the caller guarantees the ISA is available.
-            -unsafe { $dot(q, x) }
-        }
+        $crate::table::MetricKernels { pair, many, chunked }
+    }};
+}
 
+pub(crate) use metric_kernels;
+
+/// `MetricKernels { .. }` for the cosine distance of f32 queries against
+/// `$elem` rows: one-to-one from `$parts(q, x) -> (q·x, |q|², |x|²)`; one-to-many
+/// and gathers compute `$nsq(q) = |q|²` once per call and `$dn(q, x) -> (q·x, |x|²)`
+/// per row.
+macro_rules! cosine_kernels {
+    ([$(#[$feat:meta])*] $elem:ty, $parts:path, $dn:path, $nsq:path) => {{
         /// # Safety
         /// The ISA this module is built for is available.
         $(#[$feat])*
         #[allow(unused_unsafe)]
-        unsafe fn pair_cos(q: &[$q], x: &[$elem]) -> f32 {
+        unsafe fn pair(q: &[f32], x: &[$elem]) -> f32 {
             // SAFETY: the caller guarantees the ISA is available.
-            let (d, na, nb) = unsafe { $cos(q, x) };
+            let (d, na, nb) = unsafe { $parts(q, x) };
             $crate::finalize::cosine_from_parts(d, na, nb)
         }
 
@@ -155,31 +107,7 @@ macro_rules! row_family {
         /// The ISA this module is built for is available.
         $(#[$feat])*
         #[allow(unused_unsafe)]
-        unsafe fn many_l2sq(q: &[$q], rows: $crate::Rows<'_, $elem>, out: &mut [f32]) {
-            let n = out.len().min(rows.n_rows());
-            for i in 0..n {
-                // SAFETY: i < n <= n_rows; the caller guarantees the ISA.
-                out[i] = unsafe { $l2(q, rows.row_unchecked(i)) };
-            }
-        }
-
-        /// # Safety
-        /// The ISA this module is built for is available.
-        $(#[$feat])*
-        #[allow(unused_unsafe)]
-        unsafe fn many_ip(q: &[$q], rows: $crate::Rows<'_, $elem>, out: &mut [f32]) {
-            let n = out.len().min(rows.n_rows());
-            for i in 0..n {
-                // SAFETY: i < n <= n_rows; the caller guarantees the ISA.
-                out[i] = -unsafe { $dot(q, rows.row_unchecked(i)) };
-            }
-        }
-
-        /// # Safety
-        /// The ISA this module is built for is available.
-        $(#[$feat])*
-        #[allow(unused_unsafe)]
-        unsafe fn many_cos(q: &[$q], rows: $crate::Rows<'_, $elem>, out: &mut [f32]) {
+        unsafe fn many(q: &[f32], rows: $crate::Rows<'_, $elem>, out: &mut [f32]) {
             // SAFETY: the caller guarantees the ISA.
             let nq = unsafe { $nsq(q) };
             let n = out.len().min(rows.n_rows());
@@ -194,40 +122,8 @@ macro_rules! row_family {
         /// The ISA this module is built for is available.
         $(#[$feat])*
         #[allow(unused_unsafe)]
-        unsafe fn chunked_l2sq(
-            q: &[$q],
-            rows: &$crate::ChunkedRows<'_, $elem>,
-            ids: &[u32],
-            out: &mut [f32],
-        ) {
-            $crate::chunked::for_each_chunked(rows, ids, out, |row| {
-                // SAFETY: the caller guarantees the ISA.
-                unsafe { $l2(q, row) }
-            });
-        }
-
-        /// # Safety
-        /// The ISA this module is built for is available.
-        $(#[$feat])*
-        #[allow(unused_unsafe)]
-        unsafe fn chunked_ip(
-            q: &[$q],
-            rows: &$crate::ChunkedRows<'_, $elem>,
-            ids: &[u32],
-            out: &mut [f32],
-        ) {
-            $crate::chunked::for_each_chunked(rows, ids, out, |row| {
-                // SAFETY: the caller guarantees the ISA.
-                -unsafe { $dot(q, row) }
-            });
-        }
-
-        /// # Safety
-        /// The ISA this module is built for is available.
-        $(#[$feat])*
-        #[allow(unused_unsafe)]
-        unsafe fn chunked_cos(
-            q: &[$q],
+        unsafe fn chunked(
+            q: &[f32],
             rows: &$crate::ChunkedRows<'_, $elem>,
             ids: &[u32],
             out: &mut [f32],
@@ -240,7 +136,72 @@ macro_rules! row_family {
                 $crate::finalize::cosine_from_parts(d, nq, nx)
             });
         }
+
+        $crate::table::MetricKernels { pair, many, chunked }
+    }};
+}
+
+pub(crate) use cosine_kernels;
+
+/// `[l2, ip, cosine, hamming, jaccard]` for a row type of f32 queries built from
+/// one-row primitives (`Family::metrics` of f32, f16 and bf16).
+macro_rules! float_metrics {
+    ([$(#[$feat:meta])*] $elem:ty, $l2:path, $dot:path, $parts:path, $dn:path, $nsq:path) => {
+        [
+            Some($crate::family::metric_kernels!([$(#[$feat])*] $elem, [f32], |q, x| $l2(q, x))),
+            Some($crate::family::metric_kernels!([$(#[$feat])*] $elem, [f32], |q, x| -$dot(q, x))),
+            Some($crate::family::cosine_kernels!([$(#[$feat])*] $elem, $parts, $dn, $nsq)),
+            None,
+            None,
+        ]
     };
 }
 
-pub(crate) use row_family;
+pub(crate) use float_metrics;
+
+/// The squared-norms kernel (`Rows<$elem>` → `|rᵢ|²` via `$nsq`) of the
+/// many-to-many path.
+macro_rules! norms_kernel {
+    ([$(#[$feat:meta])*] $elem:ty, $nsq:path) => {{
+        /// # Safety
+        /// The ISA this module is built for is available.
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn norms(rows: $crate::Rows<'_, $elem>, out: &mut [f32]) {
+            let n = out.len().min(rows.n_rows());
+            for i in 0..n {
+                // SAFETY: i < n <= n_rows; the caller guarantees the ISA.
+                out[i] = unsafe { $nsq(rows.row_unchecked(i)) };
+            }
+        }
+        norms
+    }};
+}
+
+pub(crate) use norms_kernel;
+
+/// A dot-product "tile" that runs the one-to-one `$dot` per pair (for row types
+/// without a register-tiled micro-kernel): `out[i * n_x + j] = q_i · x_j`.
+macro_rules! dot_tile_pairwise {
+    ([$(#[$feat:meta])*] $elem:ty, $dot:path) => {{
+        /// # Safety
+        /// The ISA this module is built for is available. (Memory-safe for any
+        /// shapes: it writes only the `out[..n_q * n_x]` that exist.)
+        $(#[$feat])*
+        #[allow(unused_unsafe)]
+        unsafe fn tile(q: $crate::Rows<'_, $elem>, x: $crate::Rows<'_, $elem>, out: &mut [f32]) {
+            let n_x = x.n_rows();
+            for (i, qi) in q.iter().enumerate() {
+                for (j, xj) in x.iter().enumerate() {
+                    if let Some(o) = out.get_mut(i * n_x + j) {
+                        // SAFETY: the caller guarantees the ISA.
+                        *o = unsafe { $dot(qi, xj) };
+                    }
+                }
+            }
+        }
+        tile
+    }};
+}
+
+pub(crate) use dot_tile_pairwise;

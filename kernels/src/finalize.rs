@@ -28,6 +28,16 @@ pub(crate) fn l2sq_from_parts(dot: f32, nq: f32, nx: f32) -> f32 {
     if d < 0.0 { 0.0 } else { d }
 }
 
+/// Jaccard distance `1 - |a ∧ b| / |a ∨ b|` from the two popcounts, in f64 then
+/// rounded once (so every ISA gives the same bits); `0.0` for two empty sets.
+#[inline(always)]
+pub(crate) fn jaccard_from_counts(inter: u64, union: u64) -> f32 {
+    if union == 0 {
+        return 0.0;
+    }
+    (1.0 - inter as f64 / union as f64) as f32
+}
+
 /// `x` clamped to `[lo, hi]`, with NaN passed through (comparisons with NaN fail).
 #[inline(always)]
 pub(crate) fn clamp_keep_nan(x: f32, lo: f32, hi: f32) -> f32 {

@@ -7,17 +7,20 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 /// The environment variable that forces an ISA (`scalar`, `avx2` or `avx512`).
 pub const ISA_ENV: &str = "SAGEVEC_ISA";
 
-/// A kernel family's instruction-set level, from slowest to fastest.
+/// A kernel table's instruction-set level, from slowest to fastest. Within a
+/// level, each element type's family may use an [`Extensions`] feature the CPU has
+/// (VNNI for i8/u8, BF16 for bf16 many-to-many, VPOPCNTDQ for bits);
+/// [`KernelTable::families`](crate::KernelTable::families) says which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Isa {
     /// Plain loops: the reference, the fallback, and the bench baseline.
     Scalar,
-    /// AVX2 + FMA + F16C, 8 × f32 lanes (Haswell, Zen 1 and later).
+    /// AVX2 + FMA + F16C + POPCNT, 8 × f32 lanes (Haswell, Zen 1 and later).
     Avx2,
     /// AVX-512 F + BW + VL (+ AVX2/FMA/F16C), 16 × f32 lanes (Skylake-SP, Zen 4 and later).
     Avx512,
@@ -57,6 +60,102 @@ impl Isa {
     pub fn best() -> Isa {
         *Isa::available().last().unwrap_or(&Isa::Scalar)
     }
+
+    /// Checks that this CPU and OS can run this ISA.
+    pub fn require(self) -> Result<Isa, IsaError> {
+        if self.is_supported() {
+            Ok(self)
+        } else {
+            Err(IsaError::Unsupported {
+                isa: self,
+                available: Isa::available(),
+            })
+        }
+    }
+
+    /// The extensions this level's families may use on this host (none below
+    /// AVX-512).
+    pub fn extensions(self) -> Extensions {
+        match self {
+            Isa::Avx512 if self.is_supported() => Extensions::detect(),
+            _ => Extensions::NONE,
+        }
+    }
+}
+
+/// Optional AVX-512 features some families use when present: a set of flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Extensions(u8);
+
+impl Extensions {
+    /// No extension: every family runs its base path.
+    pub const NONE: Extensions = Extensions(0);
+    /// AVX-512 VNNI (`vpdpbusd`): the i8/u8 inner product.
+    pub const VNNI: Extensions = Extensions(1);
+    /// AVX-512 BF16 (`vdpbf16ps`): the bf16 × bf16 many-to-many dots. (The
+    /// one-to-many bf16 kernels take f32 queries and widen rows exactly, so they stay
+    /// bit for bit the f32 kernels.)
+    pub const BF16: Extensions = Extensions(2);
+    /// AVX-512 VPOPCNTDQ (`vpopcntq`): the bit-vector popcounts.
+    pub const VPOPCNTDQ: Extensions = Extensions(4);
+    /// Every extension this build knows.
+    pub const ALL: Extensions = Extensions(7);
+
+    /// Whether every flag of `other` is in `self`.
+    pub const fn contains(self, other: Extensions) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The union of two sets.
+    pub const fn union(self, other: Extensions) -> Extensions {
+        Extensions(self.0 | other.0)
+    }
+
+    /// The set as bits (VNNI = 1, BF16 = 2, VPOPCNTDQ = 4).
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The extensions this CPU and OS support, on top of AVX-512 F/BW/VL
+    /// (emulated builds, `--cfg sagevec_avx512_emu`, emulate all of them).
+    pub fn detect() -> Extensions {
+        #[cfg(all(target_arch = "x86_64", sagevec_avx512_emu))]
+        {
+            Extensions::ALL
+        }
+        #[cfg(all(target_arch = "x86_64", not(sagevec_avx512_emu)))]
+        {
+            let caps = Caps::detect();
+            let mut e = Extensions::NONE;
+            for (on, flag) in [
+                (caps.avx512vnni, Extensions::VNNI),
+                (caps.avx512bf16, Extensions::BF16),
+                (caps.avx512vpopcntdq, Extensions::VPOPCNTDQ),
+            ] {
+                if on {
+                    e = e.union(flag);
+                }
+            }
+            e
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            Extensions::NONE
+        }
+    }
+
+    /// The flags' names (`vnni`, `bf16`, `vpopcntdq`), in that order.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (Extensions::VNNI, "vnni"),
+            (Extensions::BF16, "bf16"),
+            (Extensions::VPOPCNTDQ, "vpopcntdq"),
+        ]
+        .into_iter()
+        .filter(|&(flag, _)| self.contains(flag))
+        .map(|(_, name)| name)
+        .collect()
+    }
 }
 
 impl fmt::Display for Isa {
@@ -80,6 +179,7 @@ impl FromStr for Isa {
 
 /// Why an ISA cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IsaError {
     /// The name is not one of `scalar`, `avx2`, `avx512`.
     Unknown(String),
@@ -89,6 +189,15 @@ pub enum IsaError {
         isa: Isa,
         /// What the host does support.
         available: Vec<Isa>,
+    },
+    /// Extensions were asked for that the host (or the ISA level) lacks.
+    MissingExtensions {
+        /// The ISA level.
+        isa: Isa,
+        /// What was asked for.
+        asked: Extensions,
+        /// What the host has at that level.
+        available: Extensions,
     },
     /// `SAGEVEC_ISA` holds a value that cannot be honoured.
     FromEnv {
@@ -113,6 +222,16 @@ impl fmt::Display for IsaError {
                     names.join(", ")
                 )
             }
+            IsaError::MissingExtensions {
+                isa,
+                asked,
+                available,
+            } => write!(
+                f,
+                "{isa} with extensions [{}] was asked for, but this CPU/OS has only [{}]",
+                asked.names().join(", "),
+                available.names().join(", ")
+            ),
             IsaError::FromEnv { value, cause } => write!(f, "{ISA_ENV}={value}: {cause}"),
         }
     }
@@ -120,64 +239,33 @@ impl fmt::Display for IsaError {
 
 impl std::error::Error for IsaError {}
 
-/// Checks that `isa` can run here.
-pub fn require(isa: Isa) -> Result<Isa, IsaError> {
-    if isa.is_supported() {
-        Ok(isa)
-    } else {
-        Err(IsaError::Unsupported {
-            isa,
-            available: Isa::available(),
-        })
-    }
-}
-
 /// Resolves the ISA from an optional override string (the value of `SAGEVEC_ISA`):
 /// `None` or an empty string picks the best supported ISA.
-pub fn resolve(override_name: Option<&str>) -> Result<Isa, IsaError> {
+pub(crate) fn resolve(override_name: Option<&str>) -> Result<Isa, IsaError> {
     match override_name.map(str::trim) {
         None | Some("") => Ok(Isa::best()),
-        Some(name) => require(name.parse()?),
+        Some(name) => name.parse::<Isa>()?.require(),
     }
 }
 
 /// The ISA the default kernel table uses: `SAGEVEC_ISA` if set (an error if the host
-/// lacks it or the name is unknown), else the best supported. Read once, then cached.
-pub fn try_active_isa() -> Result<Isa, IsaError> {
-    static ACTIVE: OnceLock<Result<Isa, IsaError>> = OnceLock::new();
-    ACTIVE
-        .get_or_init(|| match std::env::var_os(ISA_ENV) {
-            None => resolve(None),
-            Some(value) => match value.into_string() {
-                Ok(name) => resolve(Some(&name)).map_err(|e| IsaError::FromEnv {
-                    value: name,
-                    cause: Box::new(e),
-                }),
-                Err(raw) => {
-                    let value = raw.to_string_lossy().into_owned();
-                    let cause = Box::new(IsaError::Unknown(format!("{value} (not valid UTF-8)")));
-                    Err(IsaError::FromEnv { value, cause })
-                }
-            },
-        })
-        .clone()
-}
-
-/// The ISA the default kernel table uses.
-///
-/// # Panics
-/// If `SAGEVEC_ISA` names an unknown ISA or one the CPU lacks. Call
-/// [`try_active_isa`] to get that as an error instead (bindings do, at import).
-pub fn active_isa() -> Isa {
-    match try_active_isa() {
-        Ok(isa) => isa,
-        Err(err) => panic!("{err}"),
+/// lacks it or the name is unknown), else the best supported. Read once (by
+/// [`try_kernels`](crate::try_kernels)).
+pub(crate) fn isa_from_env() -> Result<Isa, IsaError> {
+    match std::env::var_os(ISA_ENV) {
+        None => resolve(None),
+        Some(value) => match value.into_string() {
+            Ok(name) => resolve(Some(&name)).map_err(|e| IsaError::FromEnv {
+                value: name,
+                cause: Box::new(e),
+            }),
+            Err(raw) => {
+                let value = raw.to_string_lossy().into_owned();
+                let cause = Box::new(IsaError::Unknown(format!("{value} (not valid UTF-8)")));
+                Err(IsaError::FromEnv { value, cause })
+            }
+        },
     }
-}
-
-/// Every ISA the host supports, slowest first.
-pub fn available_isas() -> Vec<Isa> {
-    Isa::available()
 }
 
 /// Optional CPU features beyond the ISA levels, for reports (`sagevec info`).
@@ -203,8 +291,13 @@ pub struct Caps {
     pub avx512vnni: bool,
     /// AVX-512 BF16.
     pub avx512bf16: bool,
-    /// AVX-512 FP16.
+    /// AVX-512 FP16 (detected and reported; no kernel uses it: f16 rows are
+    /// widened to f32 so they stay bit for bit the f32 kernels).
     pub avx512fp16: bool,
+    /// AVX-512 VPOPCNTDQ (64-bit lane popcounts).
+    pub avx512vpopcntdq: bool,
+    /// POPCNT (scalar population count).
+    pub popcnt: bool,
 }
 
 impl Caps {
@@ -224,6 +317,8 @@ impl Caps {
                 avx512vnni: std::arch::is_x86_feature_detected!("avx512vnni"),
                 avx512bf16: std::arch::is_x86_feature_detected!("avx512bf16"),
                 avx512fp16: std::arch::is_x86_feature_detected!("avx512fp16"),
+                avx512vpopcntdq: std::arch::is_x86_feature_detected!("avx512vpopcntdq"),
+                popcnt: std::arch::is_x86_feature_detected!("popcnt"),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -233,9 +328,10 @@ impl Caps {
     }
 
     /// `(name, present)` pairs in a fixed order, for printing.
-    pub fn list(&self) -> [(&'static str, bool); 11] {
+    pub fn list(&self) -> [(&'static str, bool); 13] {
         [
             ("sse4.2", self.sse42),
+            ("popcnt", self.popcnt),
             ("avx", self.avx),
             ("fma", self.fma),
             ("f16c", self.f16c),
@@ -246,19 +342,22 @@ impl Caps {
             ("avx512vnni", self.avx512vnni),
             ("avx512bf16", self.avx512bf16),
             ("avx512fp16", self.avx512fp16),
+            ("avx512vpopcntdq", self.avx512vpopcntdq),
         ]
     }
 }
 
-/// AVX2, FMA and F16C: the `avx2` table's f16-row kernels widen with `vcvtph2ps`.
-/// Every AVX2 CPU shipped has F16C (Intel since Ivy Bridge, AMD since Piledriver),
-/// but the features are separate bits, so all three are checked.
+/// AVX2, FMA, F16C and POPCNT: the `avx2` table's f16-row kernels widen with
+/// `vcvtph2ps` and its bit kernels count tails with `popcnt`. Every AVX2 CPU shipped
+/// has F16C and POPCNT (Intel since Ivy Bridge and Nehalem, AMD since Piledriver
+/// and Barcelona), but the features are separate bits, so all four are checked.
 fn cpu_has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("fma")
             && std::arch::is_x86_feature_detected!("f16c")
+            && std::arch::is_x86_feature_detected!("popcnt")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -304,6 +403,8 @@ mod tests {
         assert_eq!(resolve(Some("")).unwrap(), Isa::best());
         assert_eq!(resolve(Some("SCALAR")).unwrap(), Isa::Scalar);
         assert!(matches!(resolve(Some("sse9")), Err(IsaError::Unknown(_))));
+        assert_eq!(Isa::Scalar.extensions(), Extensions::NONE);
+        assert_eq!(Isa::Avx2.extensions(), Extensions::NONE);
         for isa in Isa::ALL {
             let got = resolve(Some(isa.name()));
             if isa.is_supported() {
@@ -319,11 +420,27 @@ mod tests {
     #[test]
     fn caps_agree_with_levels() {
         let caps = Caps::detect();
-        assert_eq!(Isa::Avx2.is_supported(), caps.avx2 && caps.fma && caps.f16c);
+        assert_eq!(
+            Isa::Avx2.is_supported(),
+            caps.avx2 && caps.fma && caps.f16c && caps.popcnt
+        );
         #[cfg(not(sagevec_avx512_emu))]
         assert_eq!(
             Isa::Avx512.is_supported(),
-            caps.avx2 && caps.fma && caps.f16c && caps.avx512f && caps.avx512bw && caps.avx512vl
+            caps.avx2
+                && caps.fma
+                && caps.f16c
+                && caps.popcnt
+                && caps.avx512f
+                && caps.avx512bw
+                && caps.avx512vl
         );
+        #[cfg(not(sagevec_avx512_emu))]
+        if Isa::Avx512.is_supported() {
+            let e = Isa::Avx512.extensions();
+            assert_eq!(e.contains(Extensions::VNNI), caps.avx512vnni);
+            assert_eq!(e.contains(Extensions::BF16), caps.avx512bf16);
+            assert_eq!(e.contains(Extensions::VPOPCNTDQ), caps.avx512vpopcntdq);
+        }
     }
 }

@@ -116,6 +116,14 @@ impl KernelTable {
         id_offset: u64,
         heaps: &mut [TopK],
     ) -> Result<(), KernelError> {
+        if !(T::METRICS.contains(&metric)
+            && matches!(metric, Metric::L2Sq | Metric::InnerProduct | Metric::Cosine))
+        {
+            return Err(KernelError::UnsupportedMetric {
+                metric,
+                elem: T::NAME,
+            });
+        }
         check_dim(base.dim(), queries.dim())?;
         check_out("heaps", queries.n_rows(), heaps.len())?;
         if let Some(norms) = base_norms {
@@ -285,6 +293,7 @@ impl KernelTable {
                                 *d = if iq == 0.0 || ix == 0.0 { 1.0 } else { c };
                             }
                         }
+                        _ => unreachable!("knn_accumulate admits only l2, ip and cosine"),
                     }
                     scan(&mut heaps[qi], row, id_offset + b0 as u64);
                 }

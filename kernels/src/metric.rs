@@ -3,11 +3,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A distance metric. All three are distances, so smaller always means closer,
+/// A distance metric. Every one is a distance, so smaller always means closer,
 /// and one top-k rule (ascending, `f32::total_cmp`, ties to the smaller id)
-/// serves every metric.
+/// serves every metric. Which element types have which metric:
+/// [`Element::METRICS`](crate::Element::METRICS).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum Metric {
     /// Squared Euclidean distance `Σ (aᵢ - bᵢ)²` (no square root).
     L2Sq = 0,
@@ -18,27 +20,37 @@ pub enum Metric {
     /// when either vector is all zeros (the angle is undefined; "unrelated" is the
     /// answer that neither attracts nor repels).
     Cosine = 2,
+    /// Hamming distance on bit vectors: the number of bit positions that differ
+    /// (`popcount(a xor b)`), as f32 (exact below 2²⁴ bits).
+    Hamming = 3,
+    /// Jaccard distance on bit vectors (as sets of their 1 bits):
+    /// `1 - |a and b| / |a or b|`, and `0.0` when both are all zeros (two empty
+    /// sets are identical).
+    Jaccard = 4,
 }
 
 impl Metric {
-    /// All metrics, in table order.
-    pub const ALL: [Metric; 3] = [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine];
+    /// Every metric, in table order.
+    pub const ALL: [Metric; 5] = [
+        Metric::L2Sq,
+        Metric::InnerProduct,
+        Metric::Cosine,
+        Metric::Hamming,
+        Metric::Jaccard,
+    ];
 
-    /// The canonical short name: `l2`, `ip` or `cosine`.
+    /// How many metrics there are (the length of a family's per-metric table).
+    pub(crate) const COUNT: usize = Metric::ALL.len();
+
+    /// The metric's one name, used in parsing, kernel names, bench ids and every
+    /// binding: `l2`, `ip`, `cosine`, `hamming` or `jaccard`.
     pub const fn name(self) -> &'static str {
         match self {
             Metric::L2Sq => "l2",
             Metric::InnerProduct => "ip",
             Metric::Cosine => "cosine",
-        }
-    }
-
-    /// The prefix used in kernel names (`l2sq_f32_avx2`, `dot_f32_avx512`, `cos_f32_scalar`).
-    pub const fn kernel_prefix(self) -> &'static str {
-        match self {
-            Metric::L2Sq => "l2sq",
-            Metric::InnerProduct => "dot",
-            Metric::Cosine => "cos",
+            Metric::Hamming => "hamming",
+            Metric::Jaccard => "jaccard",
         }
     }
 
@@ -62,7 +74,7 @@ impl fmt::Display for UnknownMetric {
         write!(
             f,
             "unknown metric {:?}: expected one of l2 (aliases l2sq, euclidean, sqeuclidean), \
-             ip (aliases dot, inner_product), cosine (alias cos)",
+             ip (aliases dot, inner_product), cosine (alias cos), hamming, jaccard",
             self.0
         )
     }
@@ -75,12 +87,27 @@ impl FromStr for Metric {
 
     /// Parses a metric name, case-insensitively, with common aliases.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "l2" | "l2sq" | "sqeuclidean" | "euclidean" => Ok(Metric::L2Sq),
-            "ip" | "dot" | "inner_product" | "innerproduct" => Ok(Metric::InnerProduct),
-            "cosine" | "cos" => Ok(Metric::Cosine),
-            _ => Err(UnknownMetric(s.to_owned())),
-        }
+        // Bindings parse a metric name per call: no allocation on this path.
+        const NAMES: [(&str, Metric); 12] = [
+            ("l2", Metric::L2Sq),
+            ("l2sq", Metric::L2Sq),
+            ("sqeuclidean", Metric::L2Sq),
+            ("euclidean", Metric::L2Sq),
+            ("ip", Metric::InnerProduct),
+            ("dot", Metric::InnerProduct),
+            ("inner_product", Metric::InnerProduct),
+            ("innerproduct", Metric::InnerProduct),
+            ("cosine", Metric::Cosine),
+            ("cos", Metric::Cosine),
+            ("hamming", Metric::Hamming),
+            ("jaccard", Metric::Jaccard),
+        ];
+        let name = s.trim();
+        NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, m)| m)
+            .ok_or_else(|| UnknownMetric(s.to_owned()))
     }
 }
 

@@ -173,15 +173,21 @@ impl<'a, T> Rows<'a, T> {
         } else {
             p
         };
-        let chunks = [p, second];
+        let both = [p, second];
+        // One chunk unless there are rows past 2³¹ (the gather's fast path).
+        let chunks = if self.n_rows > 1 << SHIFT {
+            &both[..]
+        } else {
+            &both[..1]
+        };
         let n_rows = self.n_rows.min(2 << SHIFT);
-        // SAFETY: stride >= dim (checked at construction); n_rows <= 2 << SHIFT =
-        // chunks.len() << SHIFT; row r < n_rows of the description starts at
+        // SAFETY: stride >= dim (checked at construction); n_rows <= chunks.len()
+        // << SHIFT (one chunk holds the first 2³¹ rows); row r < n_rows starts at
         // r * stride of `data` and is a row of `self`, whose `dim` elements
         // construction proved inside `data`, which is borrowed (so unwritten) for
         // the call; `data.as_ptr()` is non-null and aligned even when empty.
         let chunked =
-            unsafe { ChunkedRows::new_unchecked(&chunks, SHIFT, self.dim, self.stride, n_rows) };
+            unsafe { ChunkedRows::new_unchecked(chunks, SHIFT, self.dim, self.stride, n_rows) };
         f(&chunked)
     }
 

@@ -1,25 +1,27 @@
-//! Rows stored narrower than f32, searched with an f32 query ("asymmetric" kernels).
+//! Rows stored narrower than f32 (f16, bf16), searched with an f32 query.
 //!
 //! A graph or a scan that is limited by memory bandwidth reads half the bytes when
-//! its rows are f16. The query stays f32; each row element is widened *exactly* to
-//! f32 (every f16 is an f32) and then the f32 kernel's arithmetic runs unchanged,
-//! so on one ISA `stored_distance(q, x16)` is bit for bit
+//! its rows are 16-bit. The query stays f32; each row element is widened *exactly*
+//! to f32 (every f16 and bf16 is an f32) and then the f32 kernel's arithmetic runs
+//! unchanged, so on one ISA `distance(q, x16)` is bit for bit
 //! `distance(q, widen(x16))`, and the f32 numeric contract holds for the widened
 //! row. What narrow storage loses is in [`encode`](crate::KernelTable::encode):
 //! rounding each element to nearest-even, with a relative error of at most 2⁻¹¹
-//! for values in f16's normal range. Scale the rows (and the query) by a power of
-//! two first ([`f16_scale_for`]) to keep them there; a power of two scales every
-//! distance under every metric by a constant and leaves their order unchanged.
+//! (f16, in its normal range) or 2⁻⁸ (bf16, over f32's whole range). Scale f16 rows
+//! (and the query) by a power of two first ([`f16_scale_for`]) to keep them in
+//! range; a power of two scales every distance under every metric by a constant
+//! and leaves their order unchanged. bf16 has f32's exponent range and needs none.
 
 use std::fmt::Debug;
 
-pub use half::f16;
+pub use half::{bf16, f16};
 
 use crate::elem::Element;
 use crate::table::KernelTable;
 
 /// A row element type stored by rounding f32 values ([`KernelTable::encode`]) and
-/// searched with an f32 query. Each one is an [`Element`] with `Query = f32`.
+/// searched with an f32 query: f16 and bf16. Each one is an [`Element`] with
+/// `Query = f32`.
 pub trait StoredElement: Element<Query = f32> {
     /// This type's encode/decode kernels in `table`.
     #[doc(hidden)]
@@ -38,6 +40,18 @@ impl StoredElement for f16 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f16::to_f32(self)
+    }
+}
+
+impl StoredElement for bf16 {
+    #[inline(always)]
+    fn codec(table: &KernelTable) -> &Codec<Self> {
+        &table.bf16_codec
+    }
+
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        bf16::to_f32(self)
     }
 }
 

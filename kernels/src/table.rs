@@ -5,18 +5,21 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use crate::chunked::ChunkedFn;
-use crate::elem::Element;
+use half::{bf16, f16};
+
+use crate::chunked::GatherFn;
+use crate::elem::{Bits64, Element};
 use crate::error::KernelError;
-use crate::isa::{self, Isa, IsaError};
+use crate::isa::{self, Extensions, Isa, IsaError};
 use crate::metric::Metric;
 use crate::rows::Rows;
-use crate::stored::{Codec, StoredElement, f16};
+use crate::scaled::ScaledKernels;
+use crate::stored::{Codec, StoredElement};
 
 /// query, row → distance. Safety: the table's ISA is available.
-pub(crate) type PairFn<T> = unsafe fn(&[<T as Element>::Query], &[T]) -> f32;
+pub(crate) type PairFn<T, Q> = unsafe fn(&Q, &[T]) -> f32;
 /// query, rows, out (one distance per row). Safety: ISA available.
-pub(crate) type ManyFn<T> = unsafe fn(&[<T as Element>::Query], Rows<'_, T>, &mut [f32]);
+pub(crate) type ManyFn<T, Q> = unsafe fn(&Q, Rows<'_, T>, &mut [f32]);
 /// rows, out (squared norm per row). Safety: ISA available.
 pub(crate) type NormsFn<T> = unsafe fn(Rows<'_, T>, &mut [f32]);
 /// queries, rows, out (`n_q × n_x` dot products, row-major). Safety: ISA available,
@@ -33,7 +36,16 @@ pub(crate) struct PanelKernel<T> {
     pub(crate) run: PanelFn<T>,
 }
 
-/// The many-to-many kernels of a symmetric row type (queries of the row type).
+/// One metric's kernels for one row type and query form (`[T::Query]`, or a
+/// `ScaledQuery`): one-to-one, one-to-many (strided rows) and the gather (over
+/// chunked rows; slice gathers run it over one chunk).
+pub(crate) struct MetricKernels<T: Element, Q: ?Sized = [<T as Element>::Query]> {
+    pub(crate) pair: PairFn<T, Q>,
+    pub(crate) many: ManyFn<T, Q>,
+    pub(crate) chunked: GatherFn<T, Q>,
+}
+
+/// The many-to-many kernels of a row type whose queries are rows of the same type.
 pub(crate) struct ManyToMany<T> {
     pub(crate) norms: NormsFn<T>,
     pub(crate) dot_tile: TileFn<T>,
@@ -41,13 +53,15 @@ pub(crate) struct ManyToMany<T> {
     pub(crate) knn_panels: Option<PanelKernel<T>>,
 }
 
-/// One row element type's kernels for one ISA, indexed by metric.
+/// One row element type's kernels for one ISA (and extension set).
 #[doc(hidden)]
 pub struct Family<T: Element> {
-    pub(crate) pair: [PairFn<T>; 3],
-    pub(crate) many: [ManyFn<T>; 3],
-    pub(crate) chunked: [ChunkedFn<T>; 3],
-    /// Norms, dot tiles and fused knn, for row types whose queries are rows too.
+    /// The path's name in reports: the ISA, plus the extension it uses
+    /// (`avx512vnni`, `avx512vpopcntdq`, `avx512bf16`).
+    pub(crate) variant: &'static str,
+    /// Indexed by `Metric::index`; `None` where the type lacks the metric.
+    pub(crate) metrics: [Option<MetricKernels<T>>; Metric::COUNT],
+    /// Norms, dot tiles and fused knn, where the type has them.
     pub(crate) many_to_many: Option<ManyToMany<T>>,
 }
 
@@ -55,11 +69,33 @@ impl<T: Element> fmt::Debug for Family<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Family")
             .field("elem", &T::NAME)
+            .field("variant", &self.variant)
             .finish_non_exhaustive()
     }
 }
 
 impl<T: Element> Family<T> {
+    /// The kernels of `metric`, or the error for a metric the type lacks.
+    #[inline]
+    pub(crate) fn metric(&self, metric: Metric) -> Result<&MetricKernels<T>, KernelError> {
+        self.metrics[metric.index()]
+            .as_ref()
+            .ok_or(KernelError::UnsupportedMetric {
+                metric,
+                elem: T::NAME,
+            })
+    }
+
+    /// [`metric`](Self::metric), panicking for a metric the type lacks (for the
+    /// infallible handle constructors, whose callers check `T::METRICS`).
+    #[track_caller]
+    pub(crate) fn expect_metric(&self, metric: Metric) -> &MetricKernels<T> {
+        match self.metric(metric) {
+            Ok(k) => k,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     /// The many-to-many kernels, or the error for a row type without them.
     pub(crate) fn many_to_many(&self) -> Result<&ManyToMany<T>, KernelError> {
         self.many_to_many.as_ref().ok_or(KernelError::Unsupported {
@@ -69,46 +105,115 @@ impl<T: Element> Family<T> {
     }
 }
 
-/// The kernels of one ISA, for every element type. Obtain one with [`kernels`]
-/// (the active ISA) or [`KernelTable::for_isa`]; every method checks its inputs.
+/// The kernels of one ISA (and extension set), for every element type. Obtain one
+/// with [`kernels`] (the active ISA) or [`KernelTable::for_isa`]; every method
+/// checks its inputs.
 #[repr(C, align(64))]
 pub struct KernelTable {
     pub(crate) isa: Isa,
+    pub(crate) extensions: Extensions,
     pub(crate) f32: Family<f32>,
     pub(crate) f16: Family<f16>,
+    pub(crate) bf16: Family<bf16>,
+    pub(crate) i8: Family<i8>,
+    pub(crate) u8: Family<u8>,
+    pub(crate) bits: Family<Bits64>,
     pub(crate) f16_codec: Codec<f16>,
+    pub(crate) bf16_codec: Codec<bf16>,
+    pub(crate) i8_scaled: ScaledKernels<i8>,
+    pub(crate) u8_scaled: ScaledKernels<u8>,
 }
 
 impl fmt::Debug for KernelTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KernelTable")
             .field("isa", &self.isa)
+            .field("extensions", &self.extensions.names())
             .finish_non_exhaustive()
     }
 }
 
-static SCALAR: KernelTable = KernelTable {
-    isa: Isa::Scalar,
-    f32: crate::scalar::f32::FAMILY,
-    f16: crate::scalar::f16::FAMILY,
-    f16_codec: crate::scalar::f16::CODEC,
-};
+/// The families of one ISA module (`scalar`, `x86::avx2`, `x86::avx512`), with the
+/// given bf16, i8/u8 and bits families (which depend on extensions).
+macro_rules! table {
+    ($isa:expr, $ext:expr, $k:ident, bf16 = $bf16:expr, i8 = $i8:expr, u8 = $u8:expr, bits = $bits:expr) => {{
+        KernelTable {
+            isa: $isa,
+            extensions: $ext,
+            f32: $k::float::F32,
+            f16: $k::float::F16,
+            bf16: $bf16,
+            i8: $i8,
+            u8: $u8,
+            bits: $bits,
+            f16_codec: $k::codec::F16,
+            bf16_codec: $k::codec::BF16,
+            i8_scaled: $k::scaled::I8,
+            u8_scaled: $k::scaled::U8,
+        }
+    }};
+}
 
-#[cfg(target_arch = "x86_64")]
-static AVX2: KernelTable = KernelTable {
-    isa: Isa::Avx2,
-    f32: crate::x86::avx2::f32::FAMILY,
-    f16: crate::x86::avx2::f16::FAMILY,
-    f16_codec: crate::x86::avx2::f16::CODEC,
-};
+/// Builds the table of `isa` whose families use the extensions in `ext` (checked
+/// present by the caller).
+fn build(isa: Isa, ext: Extensions) -> KernelTable {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            use crate::x86::avx2 as k;
+            table!(
+                isa,
+                Extensions::NONE,
+                k,
+                bf16 = k::float::BF16,
+                i8 = k::int8::I8,
+                u8 = k::int8::U8,
+                bits = k::bits::BITS
+            )
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            use crate::x86::avx512 as k;
+            let vnni = ext.contains(Extensions::VNNI);
+            table!(
+                isa,
+                ext,
+                k,
+                bf16 = if ext.contains(Extensions::BF16) {
+                    k::float::BF16_DP
+                } else {
+                    k::float::BF16
+                },
+                i8 = if vnni { k::int8::I8_VNNI } else { k::int8::I8 },
+                u8 = if vnni { k::int8::U8_VNNI } else { k::int8::U8 },
+                bits = if ext.contains(Extensions::VPOPCNTDQ) {
+                    k::bits::BITS_VPOPCNTDQ
+                } else {
+                    k::bits::BITS
+                }
+            )
+        }
+        _ => {
+            use crate::scalar as k;
+            table!(
+                Isa::Scalar,
+                Extensions::NONE,
+                k,
+                bf16 = k::float::BF16,
+                i8 = k::int8::I8,
+                u8 = k::int8::U8,
+                bits = k::bits::BITS
+            )
+        }
+    }
+}
 
-#[cfg(target_arch = "x86_64")]
-static AVX512: KernelTable = KernelTable {
-    isa: Isa::Avx512,
-    f32: crate::x86::avx512::f32::FAMILY,
-    f16: crate::x86::avx512::f16::FAMILY,
-    f16_codec: crate::x86::avx512::f16::CODEC,
-};
+/// Extension sets per ISA level (every subset of `Extensions::ALL`).
+const EXT_SETS: usize = Extensions::ALL.bits() as usize + 1;
+
+/// One lazily built table per (ISA, extension set).
+static TABLES: [OnceLock<KernelTable>; Isa::ALL.len() * EXT_SETS] =
+    [const { OnceLock::new() }; Isa::ALL.len() * EXT_SETS];
 
 /// The table of the active ISA (`SAGEVEC_ISA`, else the best available), resolved once.
 ///
@@ -127,14 +232,14 @@ pub fn kernels() -> &'static KernelTable {
 pub fn try_kernels() -> Result<&'static KernelTable, IsaError> {
     static ACTIVE: OnceLock<Result<&'static KernelTable, IsaError>> = OnceLock::new();
     ACTIVE
-        .get_or_init(|| KernelTable::for_isa(isa::try_active_isa()?))
+        .get_or_init(|| KernelTable::for_isa(isa::isa_from_env()?))
         .clone()
 }
 
 /// A resolved one-to-one distance function: the kernel pointer is chosen once, so a
 /// graph search's inner loop pays one indirect call per distance.
 pub struct DistanceFn<T: Element> {
-    f: PairFn<T>,
+    f: PairFn<T, [T::Query]>,
     metric: Metric,
     isa: Isa,
 }
@@ -149,13 +254,7 @@ impl<T: Element> Copy for DistanceFn<T> {}
 
 impl<T: Element> fmt::Debug for DistanceFn<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "DistanceFn({}_{}_{})",
-            self.metric.kernel_prefix(),
-            T::NAME,
-            self.isa
-        )
+        write!(f, "DistanceFn({}_{}_{})", self.metric, T::NAME, self.isa)
     }
 }
 
@@ -188,21 +287,26 @@ impl<T: Element> DistanceFn<T> {
 }
 
 impl KernelTable {
-    /// The table for `isa`, if this CPU and OS support it.
+    /// The table for `isa`, with every extension this host has at that level, if
+    /// this CPU and OS support it.
     pub fn for_isa(isa: Isa) -> Result<&'static KernelTable, IsaError> {
-        isa::require(isa)?;
-        match isa {
-            Isa::Scalar => Ok(&SCALAR),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => Ok(&AVX2),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => Ok(&AVX512),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => Err(IsaError::Unsupported {
+        KernelTable::for_isa_with(isa, isa.require()?.extensions())
+    }
+
+    /// The table for `isa` whose families use only the extensions in `ext` (the
+    /// others run their base path): how tests reach every path on one machine.
+    /// Errors if the host lacks `isa` or one of `ext` at that level.
+    pub fn for_isa_with(isa: Isa, ext: Extensions) -> Result<&'static KernelTable, IsaError> {
+        let available = isa.require()?.extensions();
+        if !available.contains(ext) {
+            return Err(IsaError::MissingExtensions {
                 isa,
-                available: Isa::available(),
-            }),
+                asked: ext,
+                available,
+            });
         }
+        let slot = isa as usize * EXT_SETS + ext.bits() as usize;
+        Ok(TABLES[slot].get_or_init(|| build(isa, ext)))
     }
 
     /// The ISA of this table.
@@ -210,15 +314,31 @@ impl KernelTable {
         self.isa
     }
 
-    /// `(element type, kernel variant)` for each family, e.g. `("f32", "avx512")`.
+    /// The extensions this table's families use.
+    pub fn extensions(&self) -> Extensions {
+        self.extensions
+    }
+
+    /// `(element type, kernel path)` for each family, e.g. `("i8", "avx512vnni")`.
     pub fn families(&self) -> Vec<(&'static str, &'static str)> {
-        vec![(f32::NAME, self.isa.name()), (f16::NAME, self.isa.name())]
+        vec![
+            (f32::NAME, self.f32.variant),
+            (f16::NAME, self.f16.variant),
+            (bf16::NAME, self.bf16.variant),
+            (i8::NAME, self.i8.variant),
+            (u8::NAME, self.u8.variant),
+            (Bits64::NAME, self.bits.variant),
+        ]
     }
 
     /// A resolved distance function for `metric` on `T`.
+    ///
+    /// # Panics
+    /// If `T` has no kernel for `metric` (see [`Element::METRICS`]).
+    #[track_caller]
     pub fn distance_fn<T: Element>(&self, metric: Metric) -> DistanceFn<T> {
         DistanceFn {
-            f: T::family(self).pair[metric.index()],
+            f: T::family(self).expect_metric(metric).pair,
             metric,
             isa: self.isa,
         }
@@ -232,14 +352,10 @@ impl KernelTable {
         a: &[T::Query],
         b: &[T],
     ) -> Result<f32, KernelError> {
+        let k = T::family(self).metric(metric)?;
         check_dim(b.len(), a.len())?;
         // SAFETY: this table exists only for a detected ISA; lengths are equal.
-        Ok(unsafe { (T::family(self).pair[metric.index()])(a, b) })
-    }
-
-    /// The raw dot product `Σ aᵢ bᵢ` (not a distance: larger is closer).
-    pub fn dot<T: Element>(&self, a: &[T::Query], b: &[T]) -> Result<f32, KernelError> {
-        Ok(-self.distance(Metric::InnerProduct, a, b)?)
+        Ok(unsafe { (k.pair)(a, b) })
     }
 
     /// One query against every row: `out[i] = distance(query, rows.row(i))`.
@@ -250,10 +366,11 @@ impl KernelTable {
         rows: Rows<'_, T>,
         out: &mut [f32],
     ) -> Result<(), KernelError> {
+        let k = T::family(self).metric(metric)?;
         check_dim(rows.dim(), query.len())?;
         check_out("out", rows.n_rows(), out.len())?;
         // SAFETY: ISA detected for this table; shapes checked above.
-        unsafe { (T::family(self).many[metric.index()])(query, rows, out) };
+        unsafe { (k.many)(query, rows, out) };
         Ok(())
     }
 
@@ -267,6 +384,7 @@ impl KernelTable {
         ids: &[u32],
         out: &mut [f32],
     ) -> Result<(), KernelError> {
+        let k = T::family(self).metric(metric)?;
         check_dim(rows.dim(), query.len())?;
         check_out("out", ids.len(), out.len())?;
         if let Some(&bad) = ids.iter().find(|&&id| id as usize >= rows.n_rows()) {
@@ -275,7 +393,7 @@ impl KernelTable {
                 n_rows: rows.n_rows(),
             });
         }
-        let f = T::family(self).chunked[metric.index()];
+        let f = k.chunked;
         rows.as_chunked(|chunked| {
             // SAFETY: ISA detected for this table; shapes and ids checked above (so
             // the kernel's past-the-bound branch is never taken).
@@ -317,46 +435,9 @@ impl KernelTable {
         Ok(())
     }
 
-    /// The distance between an f32 `query` and a `row` stored as `S`: the same as
-    /// [`distance`](Self::distance) (widened exactly to f32, then this ISA's f32
-    /// arithmetic: bit for bit `distance` on the widened f32 row).
-    pub fn stored_distance<S: StoredElement>(
-        &self,
-        metric: Metric,
-        query: &[f32],
-        row: &[S],
-    ) -> Result<f32, KernelError> {
-        self.distance(metric, query, row)
-    }
-
-    /// An f32 `query` against every stored row: the same as
-    /// [`distances`](Self::distances).
-    pub fn stored_distances<S: StoredElement>(
-        &self,
-        metric: Metric,
-        query: &[f32],
-        rows: Rows<'_, S>,
-        out: &mut [f32],
-    ) -> Result<(), KernelError> {
-        self.distances(metric, query, rows, out)
-    }
-
-    /// An f32 `query` against the stored rows listed in `ids`: the same as
-    /// [`distances_gather`](Self::distances_gather).
-    pub fn stored_distances_gather<S: StoredElement>(
-        &self,
-        metric: Metric,
-        query: &[f32],
-        rows: Rows<'_, S>,
-        ids: &[u32],
-        out: &mut [f32],
-    ) -> Result<(), KernelError> {
-        self.distances_gather(metric, query, rows, ids, out)
-    }
-
     /// `dst[i] = S(src[i] · scale)`, each product rounded to nearest-even (beyond
-    /// `S`'s range: ±inf; a NaN stays a NaN). With a power-of-two `scale` (see
-    /// [`f16_scale_for`](crate::f16_scale_for)) the product itself is exact.
+    /// `S`'s range: ±inf; a NaN stays a NaN, quieted). With a power-of-two `scale`
+    /// (see [`f16_scale_for`](crate::f16_scale_for)) the product itself is exact.
     pub fn encode<S: StoredElement>(
         &self,
         src: &[f32],

@@ -5,12 +5,16 @@
 //! tail length. An over-read (or over-write) would fault and kill this test binary.
 //! The chunked gather runs with its last row flush against a guard, the rows past
 //! the bound inside it, and the chunk table's unused tail pointing at unmapped
-//! pages: a read of any row at or past the bound would fault.
+//! pages: a read of any row at or past the bound would fault. The bf16, i8, u8 and
+//! bits families and the scaled (i8/u8 codes, f32 query) kernels run every shape
+//! with rows and queries flush against guards too.
 
 mod common;
 
 use common::*;
-use sagevec_kernels::{ChunkedRows, Element, KernelTable, Metric, Rows, f16};
+use sagevec_kernels::{
+    Bits64, ChunkedRows, Element, KernelTable, Metric, Quantized, Rows, ScaledQuery, bf16, f16,
+};
 
 const PAGE: usize = 4096;
 const RW_PAGES: usize = 24;
@@ -80,6 +84,13 @@ impl Guarded {
         }
     }
 
+    /// Fills the read-write pages with `f(byte index)`.
+    fn fill_bytes(&mut self, f: impl Fn(usize) -> u8) {
+        for (i, b) in self.elems::<u8>().iter_mut().enumerate() {
+            *b = f(i);
+        }
+    }
+
     /// The first byte of the lower guard page (unmapped).
     fn lower_guard(&self) -> *const u8 {
         self.base
@@ -109,7 +120,7 @@ fn no_kernel_reads_past_its_slices() {
             // `tail`: n floats ending at the upper guard; `head`: n starting at the lower one.
             let tail = &all[total - n..];
             let head = &all[..n];
-            for metric in Metric::ALL {
+            for metric in FLOAT_METRICS {
                 let d = t.distance(metric, tail, head).unwrap();
                 let d2 = t.distance(metric, head, tail).unwrap();
                 assert!(d.is_finite() && d2.is_finite());
@@ -123,7 +134,7 @@ fn no_kernel_reads_past_its_slices() {
             let mut out = [0.0f32; 5];
             let mut gout = [0.0f32; 3];
             let ids = [4u32, 0, rng.below(5) as u32];
-            for metric in Metric::ALL {
+            for metric in FLOAT_METRICS {
                 t.distances(metric, head, rows_tail, &mut out).unwrap();
                 t.distances(metric, tail, rows_head, &mut out).unwrap();
                 t.distances_gather(metric, head, rows_tail, &ids, &mut gout)
@@ -137,7 +148,7 @@ fn no_kernel_reads_past_its_slices() {
             t.dot_matrix(rows_head, rows_tail, &mut m).unwrap();
             t.dot_matrix(rows_tail, rows_head, &mut m).unwrap();
             let (mut kid, mut kd) = ([0u64; 15], [0.0f32; 15]);
-            for metric in Metric::ALL {
+            for metric in FLOAT_METRICS {
                 t.knn(metric, rows_head, rows_tail, None, 3, &mut kid, &mut kd)
                     .unwrap();
                 t.knn(metric, rows_tail, rows_head, None, 3, &mut kid, &mut kd)
@@ -169,9 +180,9 @@ fn no_stored_kernel_reads_past_its_slices() {
         for n in lens.clone() {
             let (q_tail, q_head) = (&qs[q_total - n..], &qs[..n]);
             let (x_tail, x_head) = (&xs[x_total - n..], &xs[..n]);
-            for metric in Metric::ALL {
+            for metric in FLOAT_METRICS {
                 for (q, x) in [(q_tail, x_head), (q_head, x_tail), (q_tail, x_tail)] {
-                    assert!(t.stored_distance(metric, q, x).unwrap().is_finite());
+                    assert!(t.distance(metric, q, x).unwrap().is_finite());
                 }
             }
             if n == 0 {
@@ -183,10 +194,10 @@ fn no_stored_kernel_reads_past_its_slices() {
             let mut out = [0.0f32; 5];
             let mut gout = [0.0f32; 3];
             let ids = [4u32, 0, rng.below(5) as u32];
-            for metric in Metric::ALL {
+            for metric in FLOAT_METRICS {
                 for (q, rows) in [(q_head, rows_tail), (q_tail, rows_head)] {
-                    t.stored_distances(metric, q, rows, &mut out).unwrap();
-                    t.stored_distances_gather(metric, q, rows, &ids, &mut gout)
+                    t.distances(metric, q, rows, &mut out).unwrap();
+                    t.distances_gather(metric, q, rows, &ids, &mut gout)
                         .unwrap();
                 }
             }
@@ -242,7 +253,7 @@ fn chunked_guarded<T: Element<Query = f32>>(g: &mut Guarded, qs: &[f32], from: f
                 let rows = unsafe { ChunkedRows::new(&ptrs, 1, dim, stride, n_rows) }.unwrap();
                 let ids: Vec<u32> = (0..8u32).chain([u32::MAX, 5, 3]).collect();
                 for &t in &tables {
-                    for metric in Metric::ALL {
+                    for metric in FLOAT_METRICS {
                         let gather = t.chunked_gather(metric, rows);
                         let mut out = vec![0.0f32; ids.len()];
                         gather.gather(q, &ids, &mut out);
@@ -277,4 +288,111 @@ fn no_chunked_gather_reads_a_row_at_or_past_the_bound() {
     let mut g = Guarded::with_pages(32);
     chunked_guarded::<f32>(&mut g, qs, |x| x);
     chunked_guarded::<f16>(&mut g, qs, f16::from_f32);
+}
+
+/// Every shape of `T`'s family (one-to-one, one-to-many, gathers, and many-to-many
+/// where it has them) flush against the guards: rows in `gx` (one mapping),
+/// queries in `gq` (another), both filled with arbitrary bytes (NaNs included for
+/// 16-bit floats: only faults matter here).
+fn flush_shapes<T: Element>(gx: &mut Guarded, gq: &mut Guarded)
+where
+    T::Query: Element,
+{
+    gx.fill_bytes(|i| (i * 7919 % 251) as u8);
+    gq.fill_bytes(|i| (i * 104_729 % 241) as u8);
+    let xs: &[T] = gx.elems();
+    let qs: &[T::Query] = gq.elems();
+    let (xt, qt) = (xs.len(), qs.len());
+    let lens = (0..=300usize).chain([383, 512, 767, 768, 769, 1024, 1536, 4099]);
+    for t in tables() {
+        for n in lens.clone() {
+            if 5 * n > xt || n > qt {
+                continue;
+            }
+            let (q_tail, q_head) = (&qs[qt - n..], &qs[..n]);
+            let (x_tail, x_head) = (&xs[xt - n..], &xs[..n]);
+            let rows_tail = Rows::strided(&xs[xt - 5 * n..], 5, n, n).unwrap();
+            let rows_head = Rows::strided(&xs[..5 * n], 5, n, n).unwrap();
+            let ptrs = [rows_tail.row(0).as_ptr(), rows_tail.row(4).as_ptr()];
+            // SAFETY: chunk 0 holds rows 0..4 of rows_tail and chunk 1 its row 4, all
+            // inside the read-write pages, which nothing writes meanwhile.
+            let chunked = unsafe { ChunkedRows::new(&ptrs, 2, n, n, 5) }.unwrap();
+            let mut out = [0.0f32; 5];
+            let mut gout = [0.0f32; 4];
+            for &metric in T::METRICS {
+                for (q, x) in [(q_tail, x_head), (q_head, x_tail), (q_tail, x_tail)] {
+                    t.distance(metric, q, x).unwrap();
+                }
+                for (q, rows) in [(q_head, rows_tail), (q_tail, rows_head)] {
+                    t.distances(metric, q, rows, &mut out).unwrap();
+                    t.distances_gather(metric, q, rows, &[4, 0, 2, 4], &mut gout)
+                        .unwrap();
+                }
+                t.chunked_gather(metric, chunked)
+                    .gather(q_tail, &[4, 0, 9, 3], &mut gout);
+            }
+            // Many-to-many (queries are rows of T), where the type has it: the tiles
+            // read both operands flush against the guards.
+            let mut norms = [0.0f32; 5];
+            match t.squared_norms(rows_tail, &mut norms) {
+                Err(sagevec_kernels::KernelError::Unsupported { .. }) => continue,
+                other => other.unwrap(),
+            }
+            t.squared_norms(rows_head, &mut norms).unwrap();
+            let mut m = [0.0f32; 25];
+            t.dot_matrix(rows_head, rows_tail, &mut m).unwrap();
+            t.dot_matrix(rows_tail, rows_head, &mut m).unwrap();
+            let (mut kid, mut kd) = ([0u64; 15], [0.0f32; 15]);
+            for &metric in T::METRICS {
+                t.knn(metric, rows_head, rows_tail, None, 3, &mut kid, &mut kd)
+                    .unwrap();
+                t.knn(metric, rows_tail, rows_head, None, 3, &mut kid, &mut kd)
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn no_bf16_int_or_bit_kernel_reads_past_its_slices() {
+    let (mut gx, mut gq) = (Guarded::with_pages(48), Guarded::with_pages(16));
+    flush_shapes::<bf16>(&mut gx, &mut gq);
+    flush_shapes::<i8>(&mut gx, &mut gq);
+    flush_shapes::<u8>(&mut gx, &mut gq);
+    flush_shapes::<Bits64>(&mut gx, &mut gq);
+}
+
+/// The scaled kernels with codes flush against the guards (the prepared query's own
+/// buffers are heap vectors; the code rows are what the kernels index).
+fn scaled_flush<T: Quantized>(g: &mut Guarded) {
+    g.fill_bytes(|i| (i * 7919 % 253) as u8);
+    let xs: &[T] = g.elems();
+    let total = xs.len();
+    for t in tables() {
+        for n in (0..=300usize).chain([512, 768, 769, 4099]) {
+            let q = ScaledQuery::new(&vec![0.5; n], &vec![0.01; n], &vec![-0.2; n]).unwrap();
+            let rows_tail = Rows::strided(&xs[total - 3 * n..], 3, n, n).unwrap();
+            let rows_head = Rows::strided(&xs[..3 * n], 3, n, n).unwrap();
+            let ptrs = [rows_tail.row(0).as_ptr()];
+            // SAFETY: one chunk of 4 rows' room holding rows_tail's 3 rows, inside
+            // the read-write pages, which nothing writes meanwhile.
+            let chunked = unsafe { ChunkedRows::new(&ptrs, 2, n, n, 3) }.unwrap();
+            let mut out = [0.0f32; 3];
+            for metric in [Metric::L2Sq, Metric::InnerProduct] {
+                t.scaled_distance(metric, &q, &xs[total - n..]).unwrap();
+                t.scaled_distance(metric, &q, &xs[..n]).unwrap();
+                t.scaled_distances(metric, &q, rows_tail, &mut out).unwrap();
+                t.scaled_distances(metric, &q, rows_head, &mut out).unwrap();
+                t.scaled_gather(metric, chunked)
+                    .gather(&q, &[2, 0, 3, 1], &mut [0.0; 4]);
+            }
+        }
+    }
+}
+
+#[test]
+fn no_scaled_kernel_reads_past_its_rows() {
+    let mut g = Guarded::with_pages(4);
+    scaled_flush::<i8>(&mut g);
+    scaled_flush::<u8>(&mut g);
 }

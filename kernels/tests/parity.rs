@@ -28,20 +28,15 @@ fn isa_name(t: &KernelTable) -> &'static str {
 }
 
 fn check_pair(t: &KernelTable, a: &[f32], b: &[f32], what: &str) {
-    for metric in Metric::ALL {
+    for metric in FLOAT_METRICS {
         let got = t.distance(metric, a, b).unwrap();
         let exact = reference(metric, a, b);
         let bnd = bound(metric, a, b);
         assert_close(got, exact, bnd, &|| {
-            format!(
-                "{}_f32_{} n={} {what}",
-                metric.kernel_prefix(),
-                isa_name(t),
-                a.len()
-            )
+            format!("{}_f32_{} n={} {what}", metric, isa_name(t), a.len())
         });
     }
-    let dot = t.dot(a, b).unwrap();
+    let dot = -t.distance(Metric::InnerProduct, a, b).unwrap();
     assert_close(
         dot,
         ref_dot(a, b),
@@ -130,7 +125,10 @@ fn cosine_zero_vector_is_one() {
         let empty: [f32; 0] = [];
         assert_eq!(t.distance(Metric::Cosine, &empty, &empty).unwrap(), 1.0);
         assert_eq!(t.distance(Metric::L2Sq, &empty, &empty).unwrap(), 0.0);
-        assert_eq!(t.dot(&empty, &empty).unwrap(), 0.0);
+        assert_eq!(
+            t.distance(Metric::InnerProduct, &empty, &empty).unwrap(),
+            0.0
+        );
     }
 }
 
@@ -197,7 +195,7 @@ fn non_finite_inputs_follow_ieee_like_the_reference() {
                 let mut a = rng.vec(n, 1.0);
                 let mut b = rng.vec(n, 1.0);
                 poison(&mut a, &mut b);
-                for metric in Metric::ALL {
+                for metric in FLOAT_METRICS {
                     let got = t.distance(metric, &a, &b).unwrap();
                     let want = reference(metric, &a, &b);
                     assert_eq!(
@@ -223,7 +221,7 @@ fn one_to_many_strided_and_gather() {
                 let rows = Rows::strided(&data, n_rows, dim, stride).unwrap();
                 let q = rng.vec(dim, 1.0);
                 let ids: Vec<u32> = (0..2 * n_rows).map(|_| rng.below(n_rows) as u32).collect();
-                for metric in Metric::ALL {
+                for metric in FLOAT_METRICS {
                     let mut out = vec![f32::NAN; n_rows];
                     t.distances(metric, &q, rows, &mut out).unwrap();
                     for (i, &got) in out.iter().enumerate() {
@@ -347,13 +345,26 @@ fn shapes_are_checked_and_nothing_is_written() {
 }
 
 #[test]
+fn float_metrics_are_the_float_types_metrics() {
+    use sagevec_kernels::{Element, bf16, f16};
+    assert_eq!(<f32 as Element>::METRICS, FLOAT_METRICS);
+    assert_eq!(<f16 as Element>::METRICS, FLOAT_METRICS);
+    assert_eq!(<bf16 as Element>::METRICS, FLOAT_METRICS);
+}
+
+#[test]
 fn dispatched_table_honours_sagevec_isa() {
     let active = sagevec_kernels::kernels();
     match std::env::var(sagevec_kernels::ISA_ENV) {
         Ok(name) if !name.trim().is_empty() => assert_eq!(active.isa().name(), name.trim()),
         _ => assert_eq!(active.isa(), sagevec_kernels::Isa::best()),
     }
-    assert_eq!(sagevec_kernels::active_isa(), active.isa());
+    assert_eq!(
+        sagevec_kernels::try_kernels().map(|t| t.isa()),
+        Ok(active.isa())
+    );
+    // The default table uses every extension its level has on this host.
+    assert_eq!(active.extensions(), active.isa().extensions());
 }
 
 proptest! {
@@ -372,7 +383,7 @@ proptest! {
         let b = rng.vec(n, scale);
         let a = &buf_a[off..off + n];
         for t in tables() {
-            for metric in Metric::ALL {
+            for metric in FLOAT_METRICS {
                 let got = t.distance(metric, a, &b).unwrap();
                 let exact = reference(metric, a, &b);
                 let err = (f64::from(got) - exact).abs();

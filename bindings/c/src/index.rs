@@ -648,7 +648,7 @@ pub unsafe extern "C" fn sagevec_index_shape(
             // SAFETY: the caller's contract.
             unsafe { args::write_opt(out_dim, ix.dim(), "out_dim") }?;
             // SAFETY: the caller's contract.
-            unsafe { args::write_opt(out_metric, metric_code(ix.metric()), "out_metric") }
+            unsafe { args::write_opt(out_metric, metric_code(ix.metric())?, "out_metric") }
         })
     })
 }

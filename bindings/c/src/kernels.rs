@@ -67,7 +67,10 @@ pub type sagevec_distance_fn =
     Option<unsafe extern "C" fn(a: *const c_void, b: *const c_void, dim: usize) -> f32>;
 
 const N_ISA: usize = Isa::ALL.len();
-const N_METRIC: usize = Metric::ALL.len();
+/// The metrics of the ABI, by code. The kernels crate also has bit-vector metrics
+/// (Hamming, Jaccard) for element types the ABI does not carry yet.
+const METRICS: [Metric; 3] = [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine];
+const N_METRIC: usize = METRICS.len();
 
 /// The ISA of a code. Codes follow `Isa::ALL` (slowest first).
 fn isa_of(code: sagevec_isa) -> Result<Isa, Error> {
@@ -83,18 +86,28 @@ fn isa_code(isa: Isa) -> sagevec_isa {
     Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0) as sagevec_isa
 }
 
-/// The metric of a code. Codes follow `Metric::ALL` (l2, ip, cosine).
+/// The metric of a code. Codes follow [`METRICS`] (l2, ip, cosine).
 pub(crate) fn metric_of(code: sagevec_metric) -> Result<Metric, Error> {
-    Metric::ALL.get(code as usize).copied().ok_or_else(|| {
+    METRICS.get(code as usize).copied().ok_or_else(|| {
         Error::invalid(format!(
             "unknown metric code {code}: expected {}",
-            codes_of(Metric::ALL.iter().map(|m| m.name()))
+            codes_of(METRICS.iter().map(|m| m.name()))
         ))
     })
 }
 
-pub(crate) fn metric_code(metric: Metric) -> sagevec_metric {
-    metric as sagevec_metric
+/// The code of a metric, or why the ABI has none for it.
+pub(crate) fn metric_code(metric: Metric) -> Result<sagevec_metric, Error> {
+    METRICS
+        .iter()
+        .position(|&m| m == metric)
+        .map(|i| i as sagevec_metric)
+        .ok_or_else(|| {
+            Error::new(
+                crate::status::SAGEVEC_ERR_UNSUPPORTED,
+                format!("metric {metric} has no code in the C ABI"),
+            )
+        })
 }
 
 fn codes_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
@@ -194,7 +207,7 @@ pub unsafe extern "C" fn sagevec_isa_supported(isa: sagevec_isa, out: *mut bool)
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sagevec_isa_active(out: *mut sagevec_isa) -> sagevec_status {
     call(|| {
-        let isa = ::sagevec_kernels::try_active_isa()?;
+        let isa = ::sagevec_kernels::try_kernels()?.isa();
         // SAFETY: the caller's contract.
         unsafe { args::write(out, isa_code(isa), "out") }
     })
@@ -287,7 +300,7 @@ pub unsafe extern "C" fn sagevec_kernels_isa(
 #[unsafe(no_mangle)]
 pub extern "C" fn sagevec_metric_name(metric: sagevec_metric) -> *const c_char {
     static NAMES: OnceLock<Vec<std::ffi::CString>> = OnceLock::new();
-    let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    let names: Vec<&str> = METRICS.iter().map(|m| m.name()).collect();
     c_names(&NAMES, &names)
         .get(metric as usize)
         .map_or(std::ptr::null(), |n| n.as_ptr())
@@ -309,7 +322,7 @@ pub unsafe extern "C" fn sagevec_metric_parse(
         let name = unsafe { args::c_str(name, "name") }?;
         let metric: Metric = name.parse().map_err(Error::invalid)?;
         // SAFETY: the caller's contract.
-        unsafe { args::write(out, metric_code(metric), "out") }
+        unsafe { args::write(out, metric_code(metric)?, "out") }
     })
 }
 
@@ -515,9 +528,10 @@ pub unsafe extern "C" fn sagevec_distance_fn_resolve(
     out: *mut sagevec_distance_fn,
 ) -> sagevec_status {
     call(|| {
-        let (table, metric) = (table_of(kernels)?, metric_of(metric)?);
+        let (table, m) = (table_of(kernels)?, metric as usize);
+        metric_of(metric)?;
         let isa = isa_code(table.isa()) as usize;
-        let f = with_element!(elem, T => Ok(resolved_table::<T>()[isa][metric as usize]))?;
+        let f = with_element!(elem, T => Ok(resolved_table::<T>()[isa][m]))?;
         // SAFETY: the caller's contract.
         unsafe { args::write(out, Some(f), "out") }
     })
@@ -540,7 +554,7 @@ fn resolved_table<T: Element>() -> [[RawDistanceFn; N_METRIC]; N_ISA] {
     [metrics::<T, 0>(), metrics::<T, 1>(), metrics::<T, 2>()]
 }
 
-/// The function behind a resolved pointer: metric `Metric::ALL[M]` on the table of
+/// The function behind a resolved pointer: metric `METRICS[M]` on the table of
 /// ISA `Isa::ALL[I]`. `sagevec_distance_fn_resolve` hands it out only after that
 /// table was handed out (so `TABLES[I]` is set); one load, then the kernel.
 ///
@@ -557,7 +571,7 @@ unsafe extern "C" fn resolved<T: Element, const M: usize, const I: usize>(
         return f32::NAN;
     };
     if dim == 0 {
-        return table.distance_fn::<T>(Metric::ALL[M]).call(&[], &[]);
+        return table.distance_fn::<T>(METRICS[M]).call(&[], &[]);
     }
     // SAFETY: the caller guarantees `dim` elements of each type at non-NULL,
     // aligned `a` and `b` (the resolved pointer's documented contract).
@@ -567,5 +581,5 @@ unsafe extern "C" fn resolved<T: Element, const M: usize, const I: usize>(
             std::slice::from_raw_parts(b.cast::<T>(), dim),
         )
     };
-    table.distance_fn::<T>(Metric::ALL[M]).call(a, b)
+    table.distance_fn::<T>(METRICS[M]).call(a, b)
 }

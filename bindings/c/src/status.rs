@@ -98,10 +98,11 @@ impl From<KernelError> for Error {
             KernelError::DimensionMismatch { .. } | KernelError::OutputLength { .. } => {
                 SAGEVEC_ERR_LENGTH_MISMATCH
             }
-            KernelError::Unsupported { .. } => SAGEVEC_ERR_UNSUPPORTED,
-            KernelError::BadShape(_) | KernelError::RowOutOfRange { .. } | KernelError::ZeroK => {
-                SAGEVEC_ERR_INVALID_ARGUMENT
+            KernelError::Unsupported { .. } | KernelError::UnsupportedMetric { .. } => {
+                SAGEVEC_ERR_UNSUPPORTED
             }
+            // BadShape, RowOutOfRange, ZeroK, and any kind added later.
+            _ => SAGEVEC_ERR_INVALID_ARGUMENT,
         };
         Error::new(status, e)
     }
@@ -110,12 +111,17 @@ impl From<KernelError> for Error {
 impl From<IsaError> for Error {
     fn from(e: IsaError) -> Error {
         let status = match &e {
-            IsaError::Unknown(_) => SAGEVEC_ERR_INVALID_ARGUMENT,
-            IsaError::Unsupported { .. } => SAGEVEC_ERR_UNSUPPORTED,
+            IsaError::Unsupported { .. } | IsaError::MissingExtensions { .. } => {
+                SAGEVEC_ERR_UNSUPPORTED
+            }
             IsaError::FromEnv { cause, .. } => match **cause {
-                IsaError::Unsupported { .. } => SAGEVEC_ERR_UNSUPPORTED,
+                IsaError::Unsupported { .. } | IsaError::MissingExtensions { .. } => {
+                    SAGEVEC_ERR_UNSUPPORTED
+                }
                 _ => SAGEVEC_ERR_INVALID_ARGUMENT,
             },
+            // Unknown, and any kind added later.
+            _ => SAGEVEC_ERR_INVALID_ARGUMENT,
         };
         Error::new(status, e)
     }

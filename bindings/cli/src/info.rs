@@ -2,8 +2,10 @@
 //!
 //! Prints the CPU model, the logical CPU count, the SIMD features detected (cpuid
 //! and OS support, through `Caps::detect`), the ISAs this host can run, the active
-//! ISA with its source (auto or `SAGEVEC_ISA`), and the ISA each kernel family
-//! dispatches to, then the topology (and where it came from: hwloc, sysfs, a
+//! ISA with its source (auto or `SAGEVEC_ISA`), the AVX-512 extensions its families
+//! use, and the path each kernel family (f32, f16, bf16, i8, u8, bits) dispatches
+//! to (its ISA, plus the extension it uses: `avx512vnni`, `avx512vpopcntdq`), then
+//! the topology (and where it came from: hwloc, sysfs, a
 //! synthetic `SAGEVEC_TOPOLOGY`, or the one-node fallback) and the placement plan
 //! worker pools would use. `--json` prints the same facts as one JSON object. It is the first
 //! thing to run when triaging a performance or illegal-instruction report, so it
@@ -40,8 +42,10 @@ pub(crate) struct Info {
     pub(crate) available: Vec<Isa>,
     pub(crate) active: Isa,
     pub(crate) source: IsaSource,
-    /// `(element type, ISA)` per kernel family of the active table.
+    /// `(element type, kernel path)` per kernel family of the active table.
     pub(crate) families: Vec<(&'static str, &'static str)>,
+    /// The extensions the active table's families use (`vnni`, `vpopcntdq`, ...).
+    pub(crate) extensions: Vec<&'static str>,
     /// The topology (hwloc, sysfs, synthetic or flat fallback; it says which).
     pub(crate) topology: Topology,
     /// The placement plan worker pools would use here (honours `SAGEVEC_*`).
@@ -61,6 +65,7 @@ impl Info {
             active,
             source,
             families: table.families(),
+            extensions: table.extensions().names(),
             topology: Topology::from_env().map_err(|e| CliError::Usage(e.to_string()))?,
             placement: Policy::from_env()
                 .and_then(|policy| {
@@ -81,7 +86,7 @@ impl Info {
         let families: Vec<Value> = self
             .families
             .iter()
-            .map(|&(elem, isa)| json!({ "elem": elem, "isa": isa }))
+            .map(|&(elem, path)| json!({ "elem": elem, "isa": self.active.name(), "path": path }))
             .collect();
         let source_value = match &self.source {
             IsaSource::Auto => Value::Null,
@@ -98,6 +103,7 @@ impl Info {
             "active_isa": self.active.name(),
             "isa_source": self.source.key(),
             "isa_env_value": source_value,
+            "extensions": self.extensions,
             "families": families,
             "topology": {
                 "source": self.topology.source().to_string(),
@@ -150,9 +156,15 @@ impl Info {
             self.active,
             self.source.describe()
         )?;
+        let extensions = if self.extensions.is_empty() {
+            "-".to_owned()
+        } else {
+            self.extensions.join(" ")
+        };
+        writeln!(out, "extensions:     {extensions}")?;
         writeln!(out, "kernel families:")?;
-        for (elem, isa) in &self.families {
-            writeln!(out, "  {elem:<12}  {isa}")?;
+        for (elem, path) in &self.families {
+            writeln!(out, "  {elem:<12}  {path}")?;
         }
         writeln!(out, "{}", self.topology)?;
         writeln!(out, "{}", self.placement)?;

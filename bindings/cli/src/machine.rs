@@ -1,12 +1,12 @@
 //! Facts about the host shared by `info` and `bench`: the CPU model, the number of
 //! logical CPUs, and the active ISA together with where it came from.
 //!
-//! The active ISA is resolved through `sagevec_kernels::try_active_isa`, so the CLI
+//! The active ISA is resolved through `sagevec_kernels::try_kernels`, so the CLI
 //! reports exactly what the library will dispatch to, and an unknown or unsupported
 //! `SAGEVEC_ISA` becomes a usage error (exit 2) instead of the panic that
 //! `kernels()` would raise.
 
-use sagevec_kernels::{ISA_ENV, Isa, try_active_isa};
+use sagevec_kernels::{ISA_ENV, Isa, try_kernels};
 
 use crate::error::CliError;
 
@@ -63,7 +63,9 @@ impl IsaSource {
 /// is not valid UTF-8, is unknown, or names an ISA this CPU/OS lacks.
 pub(crate) fn active_isa() -> Result<(Isa, IsaSource), CliError> {
     // The kernels crate refuses unknown, unsupported and non-UTF-8 values itself.
-    let isa = try_active_isa().map_err(|err| CliError::Usage(err.to_string()))?;
+    let isa = try_kernels()
+        .map(|t| t.isa())
+        .map_err(|err| CliError::Usage(err.to_string()))?;
     let source = match std::env::var(ISA_ENV) {
         Ok(v) if !v.trim().is_empty() => IsaSource::Env(v),
         _ => IsaSource::Auto,

@@ -6,32 +6,15 @@
 //! Ids: any integer array or sequence; every id must lie in `[0, 2^63)`.
 
 use numpy::{
-    PyArray1, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
-    PyUntypedArray, PyUntypedArrayMethods,
+    PyArray1, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyFrozenSet, PyInt, PyList, PySet};
 use sagevec_index::MAX_ID;
-use sagevec_kernels::Rows;
 
 use crate::errors::{type_error, value_error};
-
-/// A C-contiguous float32 matrix as kernel rows (the Python layer converts first).
-pub(crate) fn rows<'a>(a: &'a PyReadonlyArray2<'_, f32>, what: &str) -> PyResult<Rows<'a, f32>> {
-    let shape = a.shape();
-    let data = a
-        .as_slice()
-        .ok()
-        .filter(|_| a.is_c_contiguous())
-        .ok_or_else(|| value_error(format!("{what} must be a C-contiguous float32 array")))?;
-    Rows::strided(data, shape[0], shape[1], shape[1]).map_err(value_error)
-}
-
-pub(crate) fn vector<'a>(a: &'a PyReadonlyArray1<'_, f32>, what: &str) -> PyResult<&'a [f32]> {
-    a.as_slice()
-        .map_err(|_| value_error(format!("{what} must be a contiguous float32 array")))
-}
 
 fn numpy_attr<'py>(
     py: Python<'py>,

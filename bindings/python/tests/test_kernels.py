@@ -220,3 +220,69 @@ def test_topology_reports_the_plan_and_honours_overrides() -> None:
     env["SAGEVEC_TOPOLOGY"] = "not a topology"
     bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "ValueError" in bad.stderr
+
+
+def test_out_is_written_in_place_and_returned() -> None:
+    rng = np.random.default_rng(11)
+    rows = rng.standard_normal((30, 17)).astype(np.float32)
+    q = rng.standard_normal(17).astype(np.float32)
+    for metric in METRICS:
+        want = kernels.distances(q, rows, metric)
+        out = np.full(30, -5.0, dtype=np.float32)
+        got = kernels.distances(q, rows, metric, out=out)
+        assert got is out
+        np.testing.assert_array_equal(out, want)
+        # Converted inputs (float64, strided) write into out just the same.
+        out2 = np.empty(30, dtype=np.float32)
+        kernels.distances(q.astype(np.float64), np.asfortranarray(rows), metric, out=out2)
+        np.testing.assert_array_equal(out2, want)
+    c_want = kernels.cdist(rows[:4], rows)
+    c_out = np.empty((4, 30), dtype=np.float32)
+    assert kernels.cdist(rows[:4], rows, out=c_out) is c_out
+    np.testing.assert_array_equal(c_out, c_want)
+    ids_want, d_want = kernels.knn(rows[:5], rows, k=3)
+    ids, dists = np.empty((5, 3), dtype=np.int64), np.empty((5, 3), dtype=np.float32)
+    got_ids, got_d = kernels.knn(rows[:5], rows, k=3, out=(ids, dists))
+    assert got_ids is ids and got_d is dists
+    np.testing.assert_array_equal(ids, ids_want)
+    np.testing.assert_array_equal(dists, d_want)
+    # Fewer rows than k: the padding is written into out too.
+    ids, dists = np.zeros((1, 4), dtype=np.int64), np.zeros((1, 4), dtype=np.float32)
+    kernels.knn(rows[:1], rows[:2], k=4, out=(ids, dists))
+    assert list(ids[0, 2:]) == [-1, -1] and np.isinf(dists[0, 2:]).all()
+
+
+def test_bad_out_is_refused_and_left_alone() -> None:
+    rows = np.ones((4, 8), dtype=np.float32)
+    q = np.ones(8, dtype=np.float32)
+    with pytest.raises(ValueError, match="shape"):
+        kernels.distances(q, rows, out=np.empty(3, dtype=np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        kernels.distances(q, rows, out=np.empty(4, dtype=np.float64))
+    with pytest.raises(TypeError, match="float32"):
+        kernels.distances(q, rows, out=[0.0] * 4)  # type: ignore[arg-type]
+    strided = np.empty(8, dtype=np.float32)[::2]
+    with pytest.raises(ValueError, match="contiguous"):
+        kernels.distances(q, rows, out=strided)
+    frozen = np.zeros(4, dtype=np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        kernels.distances(q, rows, out=frozen)
+    assert (frozen == 0).all()
+    # out overlapping an input: refused, nothing computed into it.
+    buf = np.ones(8, dtype=np.float32)
+    with pytest.raises(ValueError, match="overlap"):
+        kernels.distances(buf, np.ones((8, 8), dtype=np.float32), out=buf)
+    assert (buf == 1).all()
+    with pytest.raises(ValueError, match="shape"):
+        kernels.cdist(rows, rows, out=np.empty((4, 3), dtype=np.float32))
+    with pytest.raises(TypeError, match="int64"):
+        kernels.knn(rows, rows, k=2, out=(np.empty((4, 2), dtype=np.int32), np.empty((4, 2), dtype=np.float32)))
+    with pytest.raises(ValueError, match="shape"):
+        kernels.knn(rows, rows, k=2, out=(np.empty((4, 3), dtype=np.int64), np.empty((4, 2), dtype=np.float32)))
+
+
+def test_unsupported_metric_for_floats_is_a_value_error() -> None:
+    rows = np.ones((2, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match="hamming"):
+        kernels.distances(np.ones(8, dtype=np.float32), rows, "hamming")

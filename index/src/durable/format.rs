@@ -79,6 +79,7 @@ pub(crate) fn metric_code(m: Metric) -> u8 {
         Metric::L2Sq => 1,
         Metric::InnerProduct => 2,
         Metric::Cosine => 3,
+        other => unreachable!("IndexConfig::validate admits only f32 metrics, not {other}"),
     }
 }
 

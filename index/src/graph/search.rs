@@ -13,7 +13,7 @@
 //! list and their distances computed through a [`WalkDistance`]: one
 //! [`distances_gather`](sagevec_kernels::KernelTable::distances_gather) call over
 //! f32 rows (the one-to-one kernel per row under cosine), or one
-//! [`stored_distances_gather`](sagevec_kernels::KernelTable::stored_distances_gather)
+//! [`distances_gather`](sagevec_kernels::KernelTable::distances_gather)
 //! call over an f16 copy; the kernels prefetch the rows ahead. Heaps hold packed
 //! `u64` keys (see `visited.rs`), so they compare one integer.
 
@@ -168,7 +168,7 @@ impl WalkDistance for F16Dist<'_> {
     #[inline(always)]
     fn gather(&self, query: &[f32], ids: &[u32], out: &mut [f32]) {
         self.table
-            .stored_distances_gather(self.metric, query, self.rows, ids, &mut out[..ids.len()])
+            .distances_gather(self.metric, query, self.rows, ids, &mut out[..ids.len()])
             .expect("graph invariant: query.len() == dim and every link < n");
     }
 }

@@ -1,7 +1,11 @@
 //! Scalar kernels: the reference, the fallback, and the bench baseline.
 //!
-//! Plain sequential loops with an f32 accumulator, in index order. Do not
-//! "optimise" these: their value is that they are obviously right.
+//! Plain sequential loops in index order (f32 accumulators for float rows, i64 for
+//! integers, u64 popcounts for bits). Do not "optimise" these: their value is that
+//! they are obviously right.
 
-pub mod f16;
-pub mod f32;
+pub(crate) mod bits;
+pub(crate) mod codec;
+pub(crate) mod float;
+pub(crate) mod int8;
+pub(crate) mod scaled;

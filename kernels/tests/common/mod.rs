@@ -3,7 +3,11 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use sagevec_kernels::{ISA_ENV, Isa, KernelTable, Metric};
+use sagevec_kernels::{Element, Extensions, ISA_ENV, Isa, KernelTable, Metric, Rows};
+
+/// The metrics of the float row types (f32, f16, bf16): `<f32 as Element>::METRICS`
+/// as an array (parity.rs checks they agree).
+pub const FLOAT_METRICS: [Metric; 3] = [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine];
 
 /// Proptest cases: `PROPTEST_CASES` if set (valgrind and qemu runs use fewer), else `default`.
 pub fn proptest_cases(default: u32) -> u32 {
@@ -45,6 +49,29 @@ pub fn tables() -> Vec<&'static KernelTable> {
     have.into_iter()
         .map(|isa| KernelTable::for_isa(isa).expect("supported"))
         .collect()
+}
+
+/// [`tables`] plus, for each ISA with extensions, the table without any (so both
+/// the base path and the extension path of the i8/u8 and bits families run).
+pub fn variant_tables() -> Vec<&'static KernelTable> {
+    let mut out = Vec::new();
+    for t in tables() {
+        if t.extensions() != Extensions::NONE {
+            out.push(KernelTable::for_isa_with(t.isa(), Extensions::NONE).expect("base path"));
+        }
+        out.push(t);
+    }
+    out
+}
+
+/// A table's name in messages: the ISA plus its extensions (`avx512+vnni+...`).
+pub fn table_name(t: &KernelTable) -> String {
+    let mut name = t.isa().name().to_owned();
+    for e in t.extensions().names() {
+        name.push('+');
+        name.push_str(e);
+    }
+    name
 }
 
 /// SplitMix64: a tiny, seeded, reproducible generator.
@@ -120,6 +147,7 @@ pub fn reference(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
         Metric::L2Sq => ref_l2sq(a, b),
         Metric::InnerProduct => -ref_dot(a, b),
         Metric::Cosine => ref_cos(a, b),
+        other => panic!("no float reference for {other}"),
     }
 }
 
@@ -146,6 +174,7 @@ pub fn bound(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
             let c = (1.0 - ref_cos(a, b)).abs();
             gamma(n + 2) * (s + c) / (1.0 - gamma(n + 2)) + 2.0 * U
         }
+        other => panic!("no float bound for {other}"),
     }
 }
 
@@ -171,6 +200,7 @@ pub fn bound_tiled(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
             let c = (1.0 - ref_cos(a, b)).abs();
             gamma(d + 6) * (s + c) / (1.0 - gamma(d + 6)) + 2.0 * U
         }
+        other => panic!("no float bound for {other}"),
     }
 }
 
@@ -182,4 +212,18 @@ pub fn assert_close(got: f32, exact: f64, bound: f64, ctx: &dyn Fn() -> String) 
         "{}: got {got:e}, exact {exact:e}, |err| {err:e} > bound {bound:e}",
         ctx()
     );
+}
+
+/// `dot_matrix(qs, xs)` (row-major `n_q × n_x`) and `squared_norms(xs)`, for the
+/// many-to-many checks of every row type that has them.
+pub fn dots_and_norms<T: Element>(
+    t: &KernelTable,
+    qs: Rows<'_, T>,
+    xs: Rows<'_, T>,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut dots = vec![0.0f32; qs.n_rows() * xs.n_rows()];
+    t.dot_matrix(qs, xs, &mut dots).unwrap();
+    let mut norms = vec![0.0f32; xs.n_rows()];
+    t.squared_norms(xs, &mut norms).unwrap();
+    (dots, norms)
 }

@@ -4,14 +4,16 @@
 //! Kernel rows are quoted as a percentage of these, so the table says how close a
 //! kernel is to what this machine can do, not just how fast it is. Peak FMA (the
 //! best of three probes, as noise only lowers a peak) and memory bandwidth (a
-//! median) come from `sagevec_kernels::probe`. L2 bandwidth is timed here
+//! median) come from `super::probe`. L2 bandwidth is timed here
 //! with the batched harness (the probe times single passes, which for a 256 KiB
 //! buffer last about a microsecond, too close to the clock's own cost).
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use sagevec_kernels::{AlignedVec, Isa, KernelError, KernelTable, Rows, probe};
+use sagevec_kernels::{AlignedVec, Isa, KernelError, KernelTable, Rows};
+
+use super::probe;
 
 use super::timing;
 

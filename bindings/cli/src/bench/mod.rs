@@ -34,6 +34,7 @@ pub(crate) mod all;
 mod cases;
 mod limits;
 mod plots;
+mod probe;
 mod report;
 pub(crate) mod search;
 pub(crate) mod timing;
@@ -44,7 +45,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use sagevec_kernels::{Isa, KernelTable, require_isa};
+use sagevec_kernels::{Isa, KernelTable};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -287,7 +288,7 @@ fn kernels(
     };
     for &isa in &isas {
         // IsaError's message names SAGEVEC_ISA as the source; here it is --isa.
-        require_isa(isa).map_err(|_| {
+        isa.require().map_err(|_| {
             let names: Vec<&str> = Isa::available().iter().map(|i| i.name()).collect();
             CliError::Usage(format!(
                 "--isa {isa}: this CPU/OS does not support {isa}; it supports only: {}",

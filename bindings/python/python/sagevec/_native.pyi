@@ -12,17 +12,24 @@ __version__: str
 def active_isa() -> str: ...
 def available_isas() -> list[str]: ...
 def distances(
-    query: npt.NDArray[np.float32], rows_: npt.NDArray[np.float32], metric_: str
+    query: npt.ArrayLike,
+    rows: npt.ArrayLike,
+    metric: str = "l2",
+    out: Optional[npt.NDArray[np.float32]] = None,
 ) -> npt.NDArray[np.float32]: ...
 def cdist(
-    a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], metric_: str
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    metric: str = "l2",
+    out: Optional[npt.NDArray[np.float32]] = None,
 ) -> npt.NDArray[np.float32]: ...
 def knn(
-    queries: npt.NDArray[np.float32],
-    base: npt.NDArray[np.float32],
+    queries: npt.ArrayLike,
+    base: npt.ArrayLike,
     k: int,
-    metric_: str,
+    metric: str = "l2",
     threads: Optional[int] = None,
+    out: Optional[Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = None,
 ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
 def topology() -> dict[str, Any]: ...
 

@@ -1,233 +1,17 @@
-//! f32 kernels for AVX2 + FMA (`*_f32_avx2`).
-//!
-//! Numeric contract:
-//!
-//! | input | accumulator | output | notes |
-//! |---|---|---|---|
-//! | f32 | f32 (4 × 8 lanes, FMA) | f32 | error ≤ γₙ Σ\|aᵢbᵢ\| for dot (Higham), cosine finished in f64 |
-//!
-//! Key instructions: `vfmadd231ps` (2 per cycle on Haswell/Zen 3, latency 4–5, so
-//! 4 independent accumulators in the 1×1 kernels and 12 in the 3×4 tile keep both
-//! FMA ports busy), unaligned `vmovups` loads (no alignment is assumed: any start
-//! offset and stride work), and a scalar tail for the last `n mod 8` elements so no
-//! load ever reads past a slice (no masked loads, which valgrind and older CPUs
-//! handle poorly).
+//! The f32 dot-product register tile for AVX2 + FMA (`dot_tile_f32_avx2`), behind
+//! `dot_matrix` and the dot-tile knn path: 12 accumulators in a 3×4 tile keep both
+//! FMA ports busy; the edges run the one-to-one `dot` kernel.
 
 // Register tiles index accumulators as acc[r][c]; index loops say that most plainly.
 #![allow(clippy::needless_range_loop)]
 
 use core::arch::x86_64::*;
 
-use super::reduce::{hsum_avx2, hsum4_avx2};
+use super::float::dot;
+use super::reduce::hsum4_avx2;
 use crate::rows::Rows;
 
 const LANES: usize = 8;
-
-/// `Σ aᵢ bᵢ` over the shorter length.
-///
-/// # Safety
-/// AVX2 and FMA are available.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut acc0 = _mm256_setzero_ps();
-    let mut acc1 = _mm256_setzero_ps();
-    let mut acc2 = _mm256_setzero_ps();
-    let mut acc3 = _mm256_setzero_ps();
-    let mut i = 0;
-    while i + 4 * LANES <= n {
-        // SAFETY: i + 32 <= n <= len of both slices: every load is in bounds.
-        unsafe {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-            acc1 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i + 8)),
-                _mm256_loadu_ps(pb.add(i + 8)),
-                acc1,
-            );
-            acc2 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i + 16)),
-                _mm256_loadu_ps(pb.add(i + 16)),
-                acc2,
-            );
-            acc3 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i + 24)),
-                _mm256_loadu_ps(pb.add(i + 24)),
-                acc3,
-            );
-        }
-        i += 4 * LANES;
-    }
-    while i + LANES <= n {
-        // SAFETY: i + 8 <= n.
-        unsafe {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-        }
-        i += LANES;
-    }
-    let acc = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
-    // SAFETY: AVX2 available (this function's contract).
-    let mut sum = unsafe { hsum_avx2(acc) };
-    while i < n {
-        sum += a[i] * b[i];
-        i += 1;
-    }
-    sum
-}
-
-/// `Σ (aᵢ - bᵢ)²` over the shorter length.
-///
-/// # Safety
-/// AVX2 and FMA are available.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn l2sq_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut i = 0;
-    while i + 4 * LANES <= n {
-        for (u, acc_u) in acc.iter_mut().enumerate() {
-            // SAFETY: i + 8u + 8 <= i + 32 <= n.
-            let d = unsafe {
-                _mm256_sub_ps(
-                    _mm256_loadu_ps(pa.add(i + u * LANES)),
-                    _mm256_loadu_ps(pb.add(i + u * LANES)),
-                )
-            };
-            *acc_u = _mm256_fmadd_ps(d, d, *acc_u);
-        }
-        i += 4 * LANES;
-    }
-    while i + LANES <= n {
-        // SAFETY: i + 8 <= n.
-        let d = unsafe { _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
-        acc[0] = _mm256_fmadd_ps(d, d, acc[0]);
-        i += LANES;
-    }
-    let total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    // SAFETY: AVX2 available.
-    let mut sum = unsafe { hsum_avx2(total) };
-    while i < n {
-        let d = a[i] - b[i];
-        sum += d * d;
-        i += 1;
-    }
-    sum
-}
-
-/// `(Σ aᵢbᵢ, Σ aᵢ², Σ bᵢ²)` in one pass.
-///
-/// # Safety
-/// AVX2 and FMA are available.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn cos_parts_f32_avx2(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut dot = [_mm256_setzero_ps(); 2];
-    let mut na = [_mm256_setzero_ps(); 2];
-    let mut nb = [_mm256_setzero_ps(); 2];
-    let mut i = 0;
-    while i + 2 * LANES <= n {
-        for u in 0..2 {
-            // SAFETY: i + 8u + 8 <= i + 16 <= n.
-            let (va, vb) = unsafe {
-                (
-                    _mm256_loadu_ps(pa.add(i + u * LANES)),
-                    _mm256_loadu_ps(pb.add(i + u * LANES)),
-                )
-            };
-            dot[u] = _mm256_fmadd_ps(va, vb, dot[u]);
-            na[u] = _mm256_fmadd_ps(va, va, na[u]);
-            nb[u] = _mm256_fmadd_ps(vb, vb, nb[u]);
-        }
-        i += 2 * LANES;
-    }
-    while i + LANES <= n {
-        // SAFETY: i + 8 <= n.
-        let (va, vb) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
-        dot[0] = _mm256_fmadd_ps(va, vb, dot[0]);
-        na[0] = _mm256_fmadd_ps(va, va, na[0]);
-        nb[0] = _mm256_fmadd_ps(vb, vb, nb[0]);
-        i += LANES;
-    }
-    // SAFETY: AVX2 available.
-    let sums = unsafe {
-        hsum4_avx2(
-            _mm256_add_ps(dot[0], dot[1]),
-            _mm256_add_ps(na[0], na[1]),
-            _mm256_add_ps(nb[0], nb[1]),
-            _mm256_setzero_ps(),
-        )
-    };
-    let mut out = [0.0f32; 4];
-    // SAFETY: out has room for 4 floats.
-    unsafe { _mm_storeu_ps(out.as_mut_ptr(), sums) };
-    let (mut d, mut sa, mut sb) = (out[0], out[1], out[2]);
-    while i < n {
-        d += a[i] * b[i];
-        sa += a[i] * a[i];
-        sb += b[i] * b[i];
-        i += 1;
-    }
-    (d, sa, sb)
-}
-
-/// `(Σ qᵢxᵢ, Σ xᵢ²)` in one pass (the query's norm is computed once by the caller).
-///
-/// # Safety
-/// AVX2 and FMA are available.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn dot_norm_f32_avx2(q: &[f32], x: &[f32]) -> (f32, f32) {
-    let n = q.len().min(x.len());
-    let (pq, px) = (q.as_ptr(), x.as_ptr());
-    let mut dot = [_mm256_setzero_ps(); 2];
-    let mut nx = [_mm256_setzero_ps(); 2];
-    let mut i = 0;
-    while i + 2 * LANES <= n {
-        for u in 0..2 {
-            // SAFETY: i + 8u + 8 <= i + 16 <= n.
-            let (vq, vx) = unsafe {
-                (
-                    _mm256_loadu_ps(pq.add(i + u * LANES)),
-                    _mm256_loadu_ps(px.add(i + u * LANES)),
-                )
-            };
-            dot[u] = _mm256_fmadd_ps(vq, vx, dot[u]);
-            nx[u] = _mm256_fmadd_ps(vx, vx, nx[u]);
-        }
-        i += 2 * LANES;
-    }
-    while i + LANES <= n {
-        // SAFETY: i + 8 <= n.
-        let (vq, vx) = unsafe { (_mm256_loadu_ps(pq.add(i)), _mm256_loadu_ps(px.add(i))) };
-        dot[0] = _mm256_fmadd_ps(vq, vx, dot[0]);
-        nx[0] = _mm256_fmadd_ps(vx, vx, nx[0]);
-        i += LANES;
-    }
-    // SAFETY: AVX2 available.
-    let (mut d, mut s) = unsafe {
-        (
-            hsum_avx2(_mm256_add_ps(dot[0], dot[1])),
-            hsum_avx2(_mm256_add_ps(nx[0], nx[1])),
-        )
-    };
-    while i < n {
-        d += q[i] * x[i];
-        s += x[i] * x[i];
-        i += 1;
-    }
-    (d, s)
-}
-
-/// `Σ aᵢ²`.
-///
-/// # Safety
-/// AVX2 and FMA are available.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn norm_sq_f32_avx2(a: &[f32]) -> f32 {
-    // SAFETY: same contract.
-    unsafe { dot_f32_avx2(a, a) }
-}
 
 /// Queries per register tile.
 const MR: usize = 3;
@@ -241,7 +25,7 @@ const NR: usize = 4;
 /// # Safety
 /// AVX2 and FMA are available. (Memory-safe for any shapes: it writes only
 /// `out[..n_q * n_x]` that exist and reads only inside the rows.)
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn dot_tile_f32_avx2(q: Rows<'_, f32>, x: Rows<'_, f32>, out: &mut [f32]) {
     let (n_q, n_x) = (q.n_rows(), x.n_rows());
     let d = q.dim().min(x.dim());
@@ -312,7 +96,7 @@ pub(crate) unsafe fn dot_tile_f32_avx2(q: Rows<'_, f32>, x: Rows<'_, f32>, out: 
             for c in 0..NR {
                 // SAFETY: rows in range; the ISA is available.
                 out[i * n_x + j + c] =
-                    unsafe { dot_f32_avx2(q.row_unchecked(i), x.row_unchecked(j + c)) };
+                    unsafe { dot::<f32, f32>(q.row_unchecked(i), x.row_unchecked(j + c)) };
             }
             i += 1;
         }
@@ -321,23 +105,8 @@ pub(crate) unsafe fn dot_tile_f32_avx2(q: Rows<'_, f32>, x: Rows<'_, f32>, out: 
     while j < n_x {
         for i in 0..n_q {
             // SAFETY: rows in range; the ISA is available.
-            out[i * n_x + j] = unsafe { dot_f32_avx2(q.row_unchecked(i), x.row_unchecked(j)) };
+            out[i * n_x + j] = unsafe { dot::<f32, f32>(q.row_unchecked(i), x.row_unchecked(j)) };
         }
         j += 1;
     }
-}
-
-crate::family::row_family! {
-    #[target_feature(enable = "avx2,fma")]
-    elem = f32,
-    dot = dot_f32_avx2,
-    l2sq = l2sq_f32_avx2,
-    cos_parts = cos_parts_f32_avx2,
-    dot_norm = dot_norm_f32_avx2,
-    norm_sq = norm_sq_f32_avx2,
-    dot_tile = dot_tile_f32_avx2,
-    knn_panels = Some(crate::table::PanelKernel {
-        rows: super::panel::PANEL,
-        run: super::panel::knn_panels_f32_avx2,
-    }),
 }

@@ -134,6 +134,7 @@ unsafe fn offer(
                     _mm256_blendv_ps(c, one, _mm256_cmp_ps::<_CMP_EQ_OQ>(xa, zero))
                 }
             }
+            _ => unreachable!("knn_accumulate admits only l2, ip and cosine"),
         };
         let worst = heap.worst().map_or(f32::INFINITY, |n| n.distance);
         let pass = _mm256_cmp_ps::<_CMP_NGT_UQ>(dist, _mm256_set1_ps(worst));

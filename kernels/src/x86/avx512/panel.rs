@@ -15,10 +15,7 @@
 // Register tiles index accumulators as acc[r][h]; index loops say that most plainly.
 #![allow(clippy::needless_range_loop)]
 
-#[cfg(sagevec_avx512_emu)]
-use super::emu::*;
-#[cfg(not(sagevec_avx512_emu))]
-use core::arch::x86_64::*;
+use super::arch::*;
 
 use crate::knn::PanelJob;
 use crate::metric::Metric;
@@ -145,6 +142,7 @@ unsafe fn offer(
                     _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(xa, zero), c, one)
                 }
             }
+            _ => unreachable!("knn_accumulate admits only l2, ip and cosine"),
         };
         let worst = heap.worst().map_or(f32::INFINITY, |n| n.distance);
         let pass = _mm512_cmp_ps_mask::<_CMP_NGT_UQ>(dist, _mm512_set1_ps(worst));

@@ -1,23 +1,21 @@
 //! Machine-limit probes for reports: peak FMA rate and streaming read bandwidth.
 //!
 //! They measure the ceilings kernel throughput is quoted against (`sagevec bench
-//! kernels`); they are not kernels and nothing in the search path calls them.
+//! kernels`); they are not kernels and nothing in the search path calls them, so
+//! they live here, not in the kernels crate other engines embed.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use crate::aligned::AlignedVec;
-use crate::isa::{Isa, IsaError};
-use crate::rows::Rows;
-use crate::table::KernelTable;
+use sagevec_kernels::{AlignedVec, Isa, IsaError, KernelTable, Rows};
 
 /// Peak single-thread f32 FMA rate of `isa`, in GFLOP/s (an FMA counts 2 flops),
 /// from independent FMA chains: the best of three runs of at least `min_time` each
 /// (interference on a shared machine only ever lowers a peak). For `Scalar` it is
 /// the rate of independent mul+add chains in baseline code, which the compiler may
 /// pack into SSE2: what code without a dispatched ISA can reach.
-pub fn peak_fma_gflops(isa: Isa, min_time: Duration) -> Result<f64, IsaError> {
-    crate::isa::require(isa)?;
+pub(crate) fn peak_fma_gflops(isa: Isa, min_time: Duration) -> Result<f64, IsaError> {
+    isa.require()?;
     let mut iters: u64 = 1 << 16;
     let mut best = 0.0f64;
     let mut runs = 0;
@@ -47,7 +45,7 @@ fn run_fma_chains(isa: Isa, iters: u64) -> u64 {
         // Emulated AVX-512 has no peak worth measuring.
         #[cfg(sagevec_avx512_emu)]
         Isa::Avx512 => 0,
-        #[cfg(not(target_arch = "x86_64"))]
+        // An ISA this probe does not know (the kernels' `Isa` is non-exhaustive).
         _ => 0,
     }
 }
@@ -109,7 +107,7 @@ mod x86 {
 
 /// Single-thread streaming read bandwidth in GB/s (10⁹ bytes/s), reading a buffer of
 /// `bytes` bytes with the widest available kernel; the median of `repeats` passes.
-pub fn read_bandwidth_gbs(bytes: usize, repeats: usize) -> f64 {
+pub(crate) fn read_bandwidth_gbs(bytes: usize, repeats: usize) -> f64 {
     const ROW: usize = 4096;
     let n = (bytes / 4).div_ceil(ROW) * ROW;
     let mut buf = AlignedVec::<f32>::zeroed(n);
