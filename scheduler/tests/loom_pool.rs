@@ -35,6 +35,19 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Payloads built by rebuilds, and payloads dropped, in the current execution.
 static BUILT: AtomicUsize = AtomicUsize::new(0);
 static DROPPED: AtomicUsize = AtomicUsize::new(0);
+/// Held by each test for its whole model: the statics above are shared by the
+/// tests, which the harness runs on parallel threads, and one test's writes in
+/// another's execution make loom's replay nondeterministic ("Reached unexpected
+/// exploration state") as well as its assertions wrong.
+static ONE_MODEL_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` under `loom::model`, with no other test's model running.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let _only = ONE_MODEL_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    loom::model(f);
+}
 
 fn generation() -> u64 {
     GENERATION.load(SeqCst)
@@ -83,7 +96,7 @@ fn parent_cell() -> Arc<Generational<Payload>> {
 
 #[test]
 fn racing_rebuilds_after_a_fork_agree_on_one_value_and_leak_the_parents() {
-    loom::model(|| {
+    model(|| {
         let cell = parent_cell();
         GENERATION.store(1, SeqCst); // the fork
         let readers: Vec<_> = (0..2)
@@ -108,7 +121,7 @@ fn racing_rebuilds_after_a_fork_agree_on_one_value_and_leak_the_parents() {
 
 #[test]
 fn readers_without_a_fork_share_the_value_and_never_rebuild() {
-    loom::model(|| {
+    model(|| {
         let cell = parent_cell();
         let readers: Vec<_> = (0..2)
             .map(|_| {
@@ -130,7 +143,7 @@ fn readers_without_a_fork_share_the_value_and_never_rebuild() {
 
 #[test]
 fn a_cell_dropped_after_a_fork_without_use_leaks_its_value() {
-    loom::model(|| {
+    model(|| {
         let cell = parent_cell();
         GENERATION.store(1, SeqCst);
         drop(cell);

@@ -14,9 +14,11 @@
  * The writer adds batches of fresh ids, upserts whole batches with a new
  * generation, and removes whole batches; a batch's vectors are a function of
  * (id, generation). SAGEVEC_CAPI_QUICK=1 (valgrind) runs fewer operations. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "check.h"
 
@@ -25,6 +27,11 @@
 #define MAX_BATCHES 4096
 #define MAX_IDS (MAX_BATCHES * 24)
 #define LIVE_ROWS 1500
+/* Every PACE writer operations, the writer waits (at most ~10 s) until some reader
+ * has made a stable self-query check since its last wait: valgrind runs one thread
+ * at a time, and without this the writer can finish its 60 quick operations before
+ * any reader gets a turn, leaving invariant 3 unchecked. */
+#define PACE 10
 
 typedef struct {
   uint64_t first;
@@ -74,11 +81,20 @@ static int add_batch(batch *b, uint64_t gen) {
   return sagevec_index_add(IX, ids, data, b->n, DIM, NULL, NULL, NULL);
 }
 
+/* Waits until CHECKS has moved past `seen` (or ~10 s pass); returns its value. */
+static long wait_for_a_check(long seen) {
+  struct timespec ms = {0, 1000000};
+  for (int i = 0; i < 10000 && atomic_load(&CHECKS) <= seen; ++i) nanosleep(&ms, NULL);
+  return atomic_load(&CHECKS);
+}
+
 static void *writer(void *arg) {
   size_t ops = *(size_t *)arg;
   uint64_t rng = 0x12345678, next_id = 0;
   size_t live_rows = 0;
+  long checks_seen = 0;
   for (size_t op = 0; op < ops; ++op) {
+    if (op > 0 && op % PACE == 0) checks_seen = wait_for_a_check(checks_seen);
     size_t nb = atomic_load(&N_BATCHES);
     size_t roll = rng_next(&rng) % 10;
     /* Live batches to pick from for an upsert or a remove. */
