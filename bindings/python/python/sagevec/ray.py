@@ -5,7 +5,8 @@ Ray actors, each holding a :class:`sagevec.Index` (``index_args`` go to every
 one) whose worker pool has as many threads as the actor has CPUs, so the actors
 of a machine do not oversubscribe its cores. Rows are routed to a shard by
 their id (:func:`shard_of`), ``search`` / ``batch_search`` send the queries to
-every shard (one object in Ray's object store, read in place by each actor) and
+every shard (a batch as one object in Ray's object store, read in place by each
+actor; a query or a few under 64 KiB inline in each call) and
 merge the per-shard top-k exactly as one ``Index`` orders its results (ids
 int64 padded with -1, distances float32 padded with +inf, ties to the smaller
 id).
@@ -76,6 +77,9 @@ ROUTING = "splitmix64"
 _FORMAT = "sagevec-sharded"
 _FORMAT_VERSION = 1
 _ID_LIMIT = 2**63
+# Query arrays up to this size are sent inside each call rather than put in the
+# object store once (below Ray's own 100 KiB limit for inline arguments).
+_INLINE_BYTES = 64 * 1024
 
 _Metadata = Dict[str, Union[str, int, float, bool]]
 _PathLike = Union[str, "os.PathLike[str]"]
@@ -354,16 +358,18 @@ class _Shard:
         exact: bool,
         filter: Any,
         include_metadata: bool,
-    ) -> Tuple[Tuple[Any, ...], int]:
-        """The shard's result and the version of its rows it read. No write of
+    ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], Tuple[Any, int]]:
+        """The shard's ids, distances, and (metadata or ``None``, the version
+        of its rows it read), as three returns (``num_returns=3``: two arrays
+        that small batches pass inline, without the object store). No write of
         the sharded index runs here during the search (an actor runs one call
         at a time); a background build finishing meanwhile publishes a later
         version with the same rows."""
         ix = self._ix()
         version = ix.version
         run = ix.batch_search if batch else ix.search
-        result = run(queries, k, ef=ef, exact=exact, filter=filter, include_metadata=include_metadata)
-        return tuple(result), version
+        result: Tuple[Any, ...] = run(queries, k, ef=ef, exact=exact, filter=filter, include_metadata=include_metadata)
+        return result[0], result[1], (result[2] if include_metadata else None, version)
 
     def get(self, id: int) -> Tuple[npt.NDArray[np.float32], Optional[_Metadata]]:
         return self._ix().get(id)
@@ -645,8 +651,9 @@ class ShardedIndex:
             raise ValueError("the sharded index is closed")
 
     def _gather(self, refs: Mapping[int, Any]) -> Dict[int, Any]:
-        """Each shard's outcome: its value, or the exception to raise for it
-        (the shard's own exception, or ``ShardUnavailableError``)."""
+        """Each shard's outcome: its value (a list for a list of refs), or the
+        exception to raise for it (the shard's own exception, or
+        ``ShardUnavailableError``)."""
         out: Dict[int, Any] = {}
         for shard, ref in refs.items():
             try:
@@ -906,15 +913,19 @@ class ShardedIndex:
             allowed = _id_array(filter, "filter")
             route = shard_of(allowed, self._shards)
             filters = [allowed[route == s] for s in range(self._shards)]
-        qref = ray.put(q)  # one object, read in place by every shard
+        # A batch goes to the object store once and every shard reads it in
+        # place; a small one (one query, a few) rides inline in each call.
+        qref = q if q.nbytes <= _INLINE_BYTES else ray.put(q)
         refs = {
-            s: self._actors[s].search.remote(qref, k, batch, ef, exact, filters[s], include_metadata)
+            s: self._actors[s].search.options(num_returns=3).remote(
+                qref, k, batch, ef, exact, filters[s], include_metadata
+            )
             for s in range(self._shards)
         }
         outcomes = self._gather(refs)
         self._raise_first(outcomes)
-        results = [outcomes[s][0] for s in range(self._shards)]
-        versions = [outcomes[s][1] for s in range(self._shards)]
+        results = [(outcomes[s][0], outcomes[s][1], outcomes[s][2][0]) for s in range(self._shards)]
+        versions = [outcomes[s][2][1] for s in range(self._shards)]
         one = results[0][0].ndim == 1
         shape = (1, -1) if one else results[0][0].shape
         ids, dist, source = merge_topk(
