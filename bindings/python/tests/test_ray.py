@@ -510,3 +510,60 @@ def test_partial_write_names_the_shards(local_ray: None, tmp_path: Path, monkeyp
         np.testing.assert_array_equal(sh.add(x, ids=info.value.ids), np.arange(40))
         assert len(sh) == 40
         assert sh.add(x[:1]).tolist() == [40]  # the ids were reserved once
+
+
+CHILD_DRIVER = """
+import sys
+import numpy as np
+import ray
+from sagevec.ray import ShardedIndex
+
+ray.init(address=sys.argv[1], log_to_driver=False)
+sh = ShardedIndex(8, shards=2, path=sys.argv[2])
+batch = 0
+while True:
+    rows = np.sin(np.arange(30 * 8).reshape(30, 8) * 0.37 + batch).astype(np.float32)
+    ids = sh.add(rows) if batch % 2 == 0 else sh.add(rows, ids=np.arange(30) * 3 + 10_000 * batch)
+    print("acked", batch, " ".join(map(str, ids.tolist())), flush=True)
+    batch += 1
+"""
+
+
+def test_driver_killed_mid_writes_loses_nothing_acknowledged(local_ray: None, tmp_path: Path) -> None:
+    # Another driver on this Ray cluster writes in a loop and is SIGKILLed (its
+    # actors die with it); reopening the directory gives every batch it was told
+    # about, and auto ids never reuse one (the counter is reserved before commits).
+    path = tmp_path / "crash"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_DRIVER, ray.get_runtime_context().gcs_address, str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    acked: dict = {}
+    try:
+        assert child.stdout is not None
+        while len(acked) < 6:
+            line = child.stdout.readline()
+            if not line:
+                raise AssertionError(f"the child driver stopped: {child.communicate(timeout=30)[1]}")
+            _, batch, *ids = line.split()
+            acked[int(batch)] = [int(i) for i in ids]
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while True:  # its actors release their directories once Ray has ended them
+        try:
+            back = ShardedIndex(DIM, path=path)
+            break
+        except OSError as e:
+            assert "locked" in str(e) and time.monotonic() < deadline, e
+            time.sleep(0.2)
+    with back:
+        live = set(back.ids().tolist())
+        for batch, ids in acked.items():
+            assert set(ids) <= live, batch
+            rows = np.sin(np.arange(30 * 8).reshape(30, 8) * 0.37 + batch).astype(np.float32)
+            for j in (0, 29):
+                np.testing.assert_array_equal(back.get(ids[j])[0], rows[j])
+        fresh = int(back.add(np.ones((1, DIM), np.float32))[0])
+        assert fresh > max(live)  # the largest id ever used + 1, the killed driver's included

@@ -776,7 +776,7 @@ class ShardedIndex:
             if given is None:
                 new_ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
             else:
-                new_ids = given
+                new_ids = given.copy()  # the caller's array is theirs, as Index.add returns a new one
             mark = max(self._next_id, int(new_ids.max()) + 1)
             route = shard_of(new_ids, self._shards)
             parts = {int(s): np.flatnonzero(route == s) for s in np.unique(route)}
@@ -980,7 +980,8 @@ class ShardedIndex:
         """``{"dim", "metric", "shards", "routing", "path", "next_id",
         "cpus_per_shard", "totals": {counts and sizes summed over shards},
         "per_shard": [{"shard", "node_id", "pid", "cpus", "threads", "path",
-        "stats": that shard's Index.stats()}, ...]}``."""
+        "stats": that shard's Index.stats()}, ...]}``. A cosine index's shards
+        report ``"metric": "ip"``: they hold unit vectors (see the module's docs)."""
         self._live()
         per = self._call("stats")
         return {
