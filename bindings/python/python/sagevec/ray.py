@@ -825,17 +825,23 @@ class ShardedIndex:
                 raise
         committed = self._gather({s: self._actors[s].commit.remote(t) for s, t in tokens.items()})
         self._next_id = max(self._next_id, mark)
-        failed = tuple(s for s in sorted(committed) if isinstance(committed[s], BaseException))
+        self._check_write(committed, new_ids, "add", "an add is atomic per shard, not across shards; retrying it "
+                          "with ids=error.ids replaces what is there")
+
+    @staticmethod
+    def _check_write(outcomes: Mapping[int, Any], ids: npt.NDArray[np.int64], what: str, advice: str) -> None:
+        """Raises for a write that not every shard applied: the first shard's
+        error when none did, else ``PartialWriteError`` naming them."""
+        failed = tuple(s for s in sorted(outcomes) if isinstance(outcomes[s], BaseException))
         if not failed:
             return
-        done = tuple(s for s in sorted(committed) if s not in failed)
-        first = committed[failed[0]]
+        done = tuple(s for s in sorted(outcomes) if s not in failed)
+        first = outcomes[failed[0]]
         if not done:
             raise first
         raise PartialWriteError(
-            f"the add was committed on shard(s) {list(done)} but failed on shard(s) {list(failed)} ({first}): an "
-            "add is atomic per shard, not across shards; retrying it with ids=error.ids replaces what is there",
-            new_ids, done, failed,
+            f"the {what} was applied on shard(s) {list(done)} but failed on shard(s) {list(failed)} ({first}): "
+            f"{advice}", ids, done, failed,
         ) from first
 
     def _rollback(self, tokens: Mapping[int, int]) -> None:
@@ -853,46 +859,21 @@ class ShardedIndex:
             route = shard_of(arr, self._shards)
             refs = {int(s): self._actors[int(s)].remove.remote(arr[route == s]) for s in np.unique(route)}
             outcomes = self._gather(refs)
-        failed = tuple(s for s in sorted(outcomes) if isinstance(outcomes[s], BaseException))
-        if failed:
-            done = tuple(s for s in sorted(outcomes) if s not in failed)
-            first = outcomes[failed[0]]
-            if not done:
-                raise first
-            raise PartialWriteError(
-                f"the remove was applied on shard(s) {list(done)} but failed on shard(s) {list(failed)} ({first}); "
-                "retrying it is harmless", arr, done, failed,
-            ) from first
+        self._check_write(outcomes, arr, "remove", "retrying it is harmless")
         return int(sum(outcomes.values()))
 
     # -------------------------------------------------------- searches
 
-    def search(
-        self,
-        queries: Any,
-        k: int = 10,
-        *,
-        ef: Optional[int] = None,
-        exact: bool = False,
-        filter: Any = None,
-        include_metadata: bool = False,
-    ) -> SearchResult:
+    def search(self, queries: Any, k: int = 10, *, ef: Optional[int] = None, exact: bool = False,
+               filter: Any = None, include_metadata: bool = False) -> SearchResult:
         """The ``k`` nearest over all shards, as ``Index.search`` returns them
         (a 1-D query gives ``(k,)`` arrays, a 2-D batch ``(n, k)``), with
         ``.versions``: each shard's version read. Options pass through to every
         shard; an id filter goes to each shard as the ids it holds."""
         return self._search(queries, k, False, ef, exact, filter, include_metadata)
 
-    def batch_search(
-        self,
-        queries: Any,
-        k: int = 10,
-        *,
-        ef: Optional[int] = None,
-        exact: bool = False,
-        filter: Any = None,
-        include_metadata: bool = False,
-    ) -> SearchResult:
+    def batch_search(self, queries: Any, k: int = 10, *, ef: Optional[int] = None, exact: bool = False,
+                     filter: Any = None, include_metadata: bool = False) -> SearchResult:
         """``search`` for a 2-D batch ``(n, dim)``, by its explicit name."""
         return self._search(queries, k, True, ef, exact, filter, include_metadata)
 
