@@ -255,6 +255,18 @@ def test_removes_and_upserts_across_shards(local_ray: None) -> None:
                     one.search(queries, k=10, exact=True, include_metadata=True))
         assert_same(sh.search(queries, k=10, exact=True, filter={"v": 2}),
                     one.search(queries, k=10, exact=True, filter={"v": 2}))
+        # A search reports the version each shard's rows were read at; an add
+        # of one row moves only its shard's version (no builds run at this size).
+        before = sh.versions
+        assert sh.search(queries, k=3).versions == before
+        (new_id,) = sh.add(x[:1], ids=[7777])
+        target = int(shard_of([new_id], 2)[0])
+        after = sh.versions
+        assert after[target] > before[target] and after[1 - target] == before[1 - target]
+        assert sh.search(queries[0], k=3).versions == after
+        sh.remove([7777])
+        one.add(x[:1], ids=[7777])
+        one.remove([7777])
         # The removed largest id still counts: auto ids are never reused.
         sh.remove([599])
         one.remove([599])

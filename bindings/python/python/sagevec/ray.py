@@ -491,8 +491,9 @@ class ShardedIndex:
     keyword arguments (``m``, ``ef_search``, ``durability``, ...; not ``path``
     nor ``threads``) for every shard. Each actor reserves ``cpus_per_shard``
     CPUs (default: the largest share with which all N fit on the cluster's
-    nodes) and its ``Index`` runs ``floor(cpus_per_shard)`` threads (at least
-    one). ``actor_options`` go to Ray's ``.options()`` of every actor (e.g.
+    nodes now; a given value is not checked, since an autoscaler may add nodes,
+    and actors wait until Ray can place them) and its ``Index`` runs
+    ``floor(cpus_per_shard)`` threads (at least one). ``actor_options`` go to Ray's ``.options()`` of every actor (e.g.
     ``scheduling_strategy="SPREAD"``). Connects to Ray with ``ray.init()``
     when no connection exists yet.
 
@@ -609,18 +610,21 @@ class ShardedIndex:
         if shards is None:
             raise ValueError(f"shards is needed to create a sharded index ({path} has none yet)")
         path.mkdir(parents=True, exist_ok=True)
-        manifest = {
+        manifest = self._manifest(shards, [f"shard-{i}" for i in range(shards)], 0)
+        _write_json_atomic(path / MANIFEST, manifest)  # first: a crash after it leaves a valid index
+        return manifest
+
+    def _manifest(self, shards: int, dir_names: List[str], next_id: int) -> Dict[str, Any]:
+        return {
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
             "shards": shards,
             "routing": ROUTING,
-            "shard_dirs": [f"shard-{i}" for i in range(shards)],
+            "shard_dirs": dir_names,
             "dim": self._dim,
             "metric": self._metric,
-            "next_id": 0,
+            "next_id": next_id,
         }
-        _write_json_atomic(path / MANIFEST, manifest)  # first: a crash after it leaves a valid index
-        return manifest
 
     def _spawn(self) -> _Handle:
         return cast(_Handle, _ShardActor.options(
@@ -633,16 +637,7 @@ class ShardedIndex:
     def _write_manifest(self) -> None:
         if self._path is None or self._read_only:
             return
-        _write_json_atomic(self._path / MANIFEST, {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "shards": self._shards,
-            "routing": ROUTING,
-            "shard_dirs": self._dir_names,
-            "dim": self._dim,
-            "metric": self._metric,
-            "next_id": self._next_id,
-        })
+        _write_json_atomic(self._path / MANIFEST, self._manifest(self._shards, self._dir_names, self._next_id))
 
     # -------------------------------------------------------- calling the shards
 
@@ -660,6 +655,8 @@ class ShardedIndex:
                 out[shard] = ray.get(ref)
             except RayTaskError as e:  # the method raised: its own exception
                 cause = e.cause if isinstance(e.cause, BaseException) else e
+                if not isinstance(cause, (ValueError, TypeError, KeyError)) and hasattr(cause, "add_note"):
+                    cause.add_note(f"(from shard {shard} of {self._shards})")  # bad input reads the same on every shard
                 out[shard] = cause
             except RayActorError as e:
                 out[shard] = ShardUnavailableError(
