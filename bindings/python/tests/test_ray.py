@@ -118,7 +118,8 @@ def test_routing_is_splitmix64_and_never_changes() -> None:
         want = [splitmix64_reference(i) % shards for i in ids]
         assert shard_of(np.array(ids, dtype=np.int64), shards).tolist() == want
     # Pinned: the durable format routes with these; a change would misroute every saved index.
-    assert shard_of(np.arange(12), 3).tolist() == [splitmix64_reference(i) % 3 for i in range(12)]
+    assert shard_of(np.arange(12), 3).tolist() == [1, 2, 1, 0, 1, 2, 2, 0, 1, 1, 1, 0]
+    assert shard_of([2**63 - 1, 2**40], 5).tolist() == [4, 1]
     assert splitmix64_reference(0) == 0xE220A8397B1DCDAF  # SplitMix64's first output from seed 0
     # Structured ids spread: all-even ids still reach both of 2 shards evenly.
     counts = np.bincount(shard_of(np.arange(0, 20_000, 2), 2))
