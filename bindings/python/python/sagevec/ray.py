@@ -19,6 +19,19 @@ those commits may see the part of one shard and not yet of another, and a
 failure during them (an actor dies, a disk error) leaves some shards with
 their part and others without: :class:`PartialWriteError` says which, and
 retrying with its ids is an upsert. ``remove`` is per shard in the same way.
+There is no cross-shard transaction.
+
+Concurrency: a shard's actor runs one call at a time (so the version a search
+reports is that of the rows it read), while the shards run in parallel; a batch
+search uses every thread of every shard. Calls from several Python threads are
+safe; writes are serialised here, as one ``Index`` serialises them.
+
+Cosine: the shards of a cosine index are ``"ip"`` indexes of unit vectors,
+normalised here exactly as the core normalises them, so their distances are
+the key a cosine ``Index`` ranks by internally (its reported ``1 - cos``,
+rounded to float32, can tie rows that it still orders); the merge ranks by
+that key and reports ``1 + d`` as the core does, so exact results match one
+cosine ``Index`` bit for bit.
 
 Durability: with ``path``, shard ``i`` is a durable ``Index`` in
 ``path/shard-<i>`` (every acknowledged write survives a crash of its actor,
