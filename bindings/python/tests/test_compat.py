@@ -22,7 +22,11 @@ def test_sagedb_add_search_and_properties() -> None:
     assert [r.id for r in res] == [0, 1, 2]
     assert [r.score for r in res] == [0.0, 4.0, 16.0]  # squared L2: smaller is closer
     assert res[1].metadata == {"tag": "demo", "uid": "1"}
-    assert res[1]["score"] == 4.0 and dict(res[1]) == res[1].to_dict() == {"id": 1, "score": 4.0, "metadata": res[1].metadata}
+    assert res[1]["score"] == 4.0 and dict(res[1]) == res[1].to_dict() == {
+        "id": 1,
+        "score": 4.0,
+        "metadata": res[1].metadata,
+    }
     assert res[0] == QueryResult(0, 0.0, {"tag": "demo", "uid": "0"})
     assert [r.metadata for r in db.search([0, 1, 2, 3], k=2, include_metadata=False)] == [{}, {}]
     assert len(db.search([0, 1, 2, 3], k=50)) == 5  # no padding
@@ -65,13 +69,17 @@ def test_service_returns_plain_dicts() -> None:
     assert svc.add([1, 0, 0, 0], {"name": "a"}) == 0
     assert svc.add_batch([[0, 1, 0, 0], [0, 0, 1, 0]], [{"name": "b"}, {"name": "c"}]) == [1, 2]
     hits = svc.search([1, 0, 0, 0], k=2)
-    assert hits == [{"id": 0, "score": 0.0, "metadata": {"name": "a"}},
-                    {"id": 1, "score": 2.0, "metadata": {"name": "b"}}]
+    assert hits == [
+        {"id": 0, "score": 0.0, "metadata": {"name": "a"}},
+        {"id": 1, "score": 2.0, "metadata": {"name": "b"}},
+    ]
     assert all(type(h) is dict for h in hits)
     assert svc.search([1, 0, 0, 0], k=1, include_metadata=False) == [{"id": 0, "score": 0.0, "metadata": {}}]
     batch = svc.batch_search([[1, 0, 0, 0], [0, 0, 1, 0]], k=1)
-    assert batch == [[{"id": 0, "score": 0.0, "metadata": {"name": "a"}}],
-                     [{"id": 2, "score": 0.0, "metadata": {"name": "c"}}]]
+    assert batch == [
+        [{"id": 0, "score": 0.0, "metadata": {"name": "a"}}],
+        [{"id": 2, "score": 0.0, "metadata": {"name": "c"}}],
+    ]
     assert svc.stats() == {"size": 3, "dimension": 4, "index_version": 2}
     assert svc.remove([1]) == 1 and svc.stats()["size"] == 2 and svc.stats()["index_version"] == 3
     with pytest.raises(ValueError, match=r"\(4,\)"):

@@ -490,7 +490,10 @@ def test_transaction_commit_returns_what_it_did(tmp_path: Path, durable: bool) -
     assert done["removed"] == 3 and done["version"] == ix.version
     assert tx.state == "committed"
     assert {k: (list(map(list, v)) if k == "added" else v) for k, v in tx.result.items()} == {
-        "added": [[3, 4], [70], [71]], "removed": 3, "version": done["version"]}
+        "added": [[3, 4], [70], [71]],
+        "removed": 3,
+        "version": done["version"],
+    }
     assert list(ix.ids()) == [2, 4, 70, 71]
     assert ix.get(70)[1] == {"k": "v"} and ix.get(71)[1] == {"one": 1}
     empty = ix.transaction().commit()

@@ -55,8 +55,7 @@ def test_defaults_properties_and_repr() -> None:
     assert "dim=8" in repr(ix) and "l2" in repr(ix)
     assert sagevec.Index is sagevec._native.Index
     ix2 = Index(3, "cosine", m=8, ef_construction=50, ef_search=20, threads=1)
-    assert (ix2.metric, ix2.m, ix2.ef_construction, ix2.ef_search, ix2.threads) == (
-        "cosine", 8, 50, 20, 1)
+    assert (ix2.metric, ix2.m, ix2.ef_construction, ix2.ef_search, ix2.threads) == ("cosine", 8, 50, 20, 1)
     assert Index(3, "IP").metric == "ip" and Index(3, "dot").metric == "ip"
 
 
@@ -191,8 +190,16 @@ def test_add_converts_other_floats_and_layouts() -> None:
             np.testing.assert_array_equal(ix.get(i)[0], x[i])
 
 
-@pytest.mark.parametrize("bad", [np.arange(8).reshape(2, 4), np.ones((2, 4), dtype=bool), np.array([["a"] * 4]),
-                                 np.ones((2, 4), dtype=complex), [["a", "b", "c", "d"]]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.arange(8).reshape(2, 4),
+        np.ones((2, 4), dtype=bool),
+        np.array([["a"] * 4]),
+        np.ones((2, 4), dtype=complex),
+        [["a", "b", "c", "d"]],
+    ],
+)
 def test_add_non_float_is_a_type_error(bad: object) -> None:
     ix = Index(4)
     with pytest.raises(TypeError, match="float"):
@@ -224,10 +231,18 @@ def test_ids_accept_any_integer_input() -> None:
     x = np.ones((3, 2), dtype=np.float32)
     strided = np.array([[1, 9], [2, 9], [3, 9]])[:, 0]
     assert not strided.flags.c_contiguous
-    for ids in ([1, 2, 3], (1, 2, 3), range(1, 4), np.array([1, 2, 3], dtype=np.int32),
-                np.array([1, 2, 3], dtype=np.uint64), np.array([1, 2, 3], dtype=np.uint8), strided,
-                [np.int64(1), 2, np.uint16(3)], misaligned(np.array([1, 2, 3], dtype=np.int64)),
-                misaligned(np.array([1, 2, 3], dtype=np.int32))):
+    for ids in (
+        [1, 2, 3],
+        (1, 2, 3),
+        range(1, 4),
+        np.array([1, 2, 3], dtype=np.int32),
+        np.array([1, 2, 3], dtype=np.uint64),
+        np.array([1, 2, 3], dtype=np.uint8),
+        strided,
+        [np.int64(1), 2, np.uint16(3)],
+        misaligned(np.array([1, 2, 3], dtype=np.int64)),
+        misaligned(np.array([1, 2, 3], dtype=np.int32)),
+    ):
         ix = Index(2)
         got = ix.add(x, ids=ids)
         assert sorted(got.tolist()) == [1, 2, 3], ids
@@ -241,20 +256,23 @@ def test_ids_accept_any_integer_input() -> None:
         ix.add(np.ones(2))
 
 
-@pytest.mark.parametrize("ids, exc", [
-    ([-1, 2], ValueError),
-    ([2**63, 1], ValueError),
-    (np.array([2**63, 1], dtype=np.uint64), ValueError),
-    ([2**70, 1], ValueError),
-    (np.array([-5, 1], dtype=np.int8), ValueError),
-    ([1, 1], ValueError),  # duplicate within the batch
-    ([1, 2, 3], ValueError),  # length mismatch
-    ([1], ValueError),
-    ([1.0, 2.0], TypeError),
-    ([True, False], TypeError),
-    (["a", "b"], TypeError),
-    ([[1, 2]], ValueError),  # 2-D
-])
+@pytest.mark.parametrize(
+    "ids, exc",
+    [
+        ([-1, 2], ValueError),
+        ([2**63, 1], ValueError),
+        (np.array([2**63, 1], dtype=np.uint64), ValueError),
+        ([2**70, 1], ValueError),
+        (np.array([-5, 1], dtype=np.int8), ValueError),
+        ([1, 1], ValueError),  # duplicate within the batch
+        ([1, 2, 3], ValueError),  # length mismatch
+        ([1], ValueError),
+        ([1.0, 2.0], TypeError),
+        ([True, False], TypeError),
+        (["a", "b"], TypeError),
+        ([[1, 2]], ValueError),  # 2-D
+    ],
+)
 def test_bad_ids_are_refused_and_change_nothing(ids: object, exc: type) -> None:
     ix = Index(2)
     with pytest.raises(exc):
@@ -284,16 +302,19 @@ def test_metadata_round_trip_keeps_types() -> None:
     assert type(m3["np_b"]) is bool and type(m3["np_i"]) is int and type(m3["np_f"]) is float
 
 
-@pytest.mark.parametrize("meta, exc", [
-    ([{"x": 2**63}], ValueError),
-    ([{1: "a"}], TypeError),
-    ([{"x": [1, 2]}], TypeError),
-    ([{"x": None}], TypeError),
-    (["not a dict"], TypeError),
-    ("abc", TypeError),
-    (5, TypeError),
-    ([{"a": 1}, {"b": 2}], ValueError),  # two records for one vector
-])
+@pytest.mark.parametrize(
+    "meta, exc",
+    [
+        ([{"x": 2**63}], ValueError),
+        ([{1: "a"}], TypeError),
+        ([{"x": [1, 2]}], TypeError),
+        ([{"x": None}], TypeError),
+        (["not a dict"], TypeError),
+        ("abc", TypeError),
+        (5, TypeError),
+        ([{"a": 1}, {"b": 2}], ValueError),  # two records for one vector
+    ],
+)
 def test_bad_metadata_is_refused(meta: object, exc: type) -> None:
     ix = Index(2)
     with pytest.raises(exc):
@@ -431,16 +452,19 @@ def test_k_larger_than_the_index_pads() -> None:
     assert i.shape == (1, big) and (i[0, 3:] == -1).all() and np.isinf(d[0, 3:]).all()
 
 
-@pytest.mark.parametrize("k, ef, exc, match", [
-    (0, None, ValueError, "k must be at least 1"),
-    (-1, None, ValueError, "k must be"),
-    ((1 << 20) + 1, None, ValueError, "invalid k"),
-    (2**40, None, ValueError, "invalid k"),
-    (5, 0, ValueError, "ef"),
-    (5, -3, ValueError, "ef"),
-    (5, 2**40, ValueError, "ef"),
-    (2.5, None, TypeError, None),
-])
+@pytest.mark.parametrize(
+    "k, ef, exc, match",
+    [
+        (0, None, ValueError, "k must be at least 1"),
+        (-1, None, ValueError, "k must be"),
+        ((1 << 20) + 1, None, ValueError, "invalid k"),
+        (2**40, None, ValueError, "invalid k"),
+        (5, 0, ValueError, "ef"),
+        (5, -3, ValueError, "ef"),
+        (5, 2**40, ValueError, "ef"),
+        (2.5, None, TypeError, None),
+    ],
+)
 def test_bad_k_and_ef(k: object, ef: object, exc: type, match: str) -> None:
     ix = Index(2)
     ix.add(np.ones((3, 2)))

@@ -99,8 +99,10 @@ def test_ctrl_c_stops_a_long_batch_search(flat_index: Index, how: str) -> None:
     sample = rng.standard_normal((256, 64)).astype(np.float32)
     queries = long_queries(rng, 64, rate(call, sample), seconds=4.0)
     latency, spent = interrupted(lambda: call(queries))
-    print(f"\n{how}: {len(queries)} queries, KeyboardInterrupt {latency if latency is None else round(latency * 1e3, 1)} ms "
-          f"after SIGINT ({spent:.2f} s in the call)")
+    print(
+        f"\n{how}: {len(queries)} queries, KeyboardInterrupt {latency if latency is None else round(latency * 1e3, 1)} ms "
+        f"after SIGINT ({spent:.2f} s in the call)"
+    )
     assert latency is not None, f"the call ({spent:.2f} s) returned before the signal"
     assert latency < LATENCY_BOUND, latency
     # The index is as it was, and still answers the same.
@@ -177,7 +179,9 @@ def test_ctrl_c_during_big_adds_leaves_whole_batches() -> None:
             adds.append(base)
 
     latency, spent = interrupted(loop, delay=0.5)
-    print(f"\nadd loop: {len(adds)} adds returned, KeyboardInterrupt {latency and round(latency * 1e3, 1)} ms after SIGINT")
+    print(
+        f"\nadd loop: {len(adds)} adds returned, KeyboardInterrupt {latency and round(latency * 1e3, 1)} ms after SIGINT"
+    )
     assert latency is not None and latency < LATENCY_BOUND, (latency, spent)
     n = len(ix)
     assert n % batch == 0 and n // batch in (len(adds), len(adds) + 1), (n, len(adds))

@@ -110,9 +110,10 @@ def test_other_float_dtypes_and_strides_are_converted() -> None:
     assert not misaligned.flags.aligned
     np.testing.assert_array_equal(kernels.distances(q, misaligned), want)
     np.testing.assert_array_equal(kernels.knn(q, misaligned, k=3)[1], kernels.knn(q, rows64.astype(np.float32), k=3)[1])
-    np.testing.assert_array_equal(kernels.distances(q.astype(np.float16), rows64.astype(np.float16)),
-                                  kernels.distances(q.astype(np.float16).astype(np.float32),
-                                                    rows64.astype(np.float16).astype(np.float32)))
+    np.testing.assert_array_equal(
+        kernels.distances(q.astype(np.float16), rows64.astype(np.float16)),
+        kernels.distances(q.astype(np.float16).astype(np.float32), rows64.astype(np.float16).astype(np.float32)),
+    )
 
 
 @pytest.mark.parametrize("bad", [np.arange(8), np.ones(8, dtype=bool), np.array(["a"] * 8), np.ones(8, dtype=complex)])

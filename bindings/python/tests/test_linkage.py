@@ -95,5 +95,7 @@ def test_ldd_resolves_only_the_c_runtime() -> None:
         pytest.skip("ldd is not installed (the ELF reader test covers DT_NEEDED)")
     out = subprocess.run(["ldd", str(extension())], capture_output=True, text=True, check=True).stdout
     assert "not found" not in out, out
-    names = [Path(line.split()[0]).name for line in out.splitlines() if line.strip() and "statically linked" not in line]
+    names = [
+        Path(line.split()[0]).name for line in out.splitlines() if line.strip() and "statically linked" not in line
+    ]
     check(names, "ldd")

@@ -260,7 +260,10 @@ def test_read_only_from_another_process_while_this_one_writes(tmp_path: Path) ->
             "    print('refused')\n" % DIM
         )
         out = subprocess.run(
-            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+            [sys.executable, "-c", code, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         )
         assert out.returncode == 0, out.stderr

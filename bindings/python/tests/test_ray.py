@@ -156,9 +156,7 @@ def test_merge_orders_as_one_index() -> None:
     ids, dist, _ = merge_topk(parts_i, parts_d, 10)
     for r in range(40):
         union = sorted(
-            (float(d), int(i) < 0, int(i))
-            for p_i, p_d in zip(parts_i, parts_d)
-            for i, d in zip(p_i[r], p_d[r])
+            (float(d), int(i) < 0, int(i)) for p_i, p_d in zip(parts_i, parts_d) for i, d in zip(p_i[r], p_d[r])
         )[:10]
         assert ids[r].tolist() == [u[2] for u in union]
         assert dist[r].tolist() == [u[0] for u in union]
@@ -181,8 +179,9 @@ def test_exact_results_equal_one_index(local_ray: None, shards: int, metric: str
         # One vector, and explicit ids past the mark: later auto ids follow them.
         np.testing.assert_array_equal(sh.add(x[400], metadata=meta[400]), one.add(x[400], metadata=meta[400]))
         ids = np.arange(1000, 1299, dtype=np.int64)
-        np.testing.assert_array_equal(sh.add(x[401:], ids=ids, metadata=meta[401:]),
-                                      one.add(x[401:], ids=ids, metadata=meta[401:]))
+        np.testing.assert_array_equal(
+            sh.add(x[401:], ids=ids, metadata=meta[401:]), one.add(x[401:], ids=ids, metadata=meta[401:])
+        )
         extra = int_rows(rng, 5)
         np.testing.assert_array_equal(sh.add(extra), one.add(extra))  # 1299..1303
         assert len(sh) == len(one) == 705
@@ -198,17 +197,22 @@ def test_exact_results_equal_one_index(local_ray: None, shards: int, metric: str
             got = sh.search(queries, k=k, exact=True)
             assert_same(got, one.search(queries, k=k, exact=True))
             assert len(got.versions) == shards
-        assert_same(sh.batch_search(queries, k=5, exact=True, include_metadata=True),
-                    one.batch_search(queries, k=5, exact=True, include_metadata=True))
+        assert_same(
+            sh.batch_search(queries, k=5, exact=True, include_metadata=True),
+            one.batch_search(queries, k=5, exact=True, include_metadata=True),
+        )
         single = sh.search(queries[0], k=9, exact=True, include_metadata=True)
         assert single[0].shape == (9,)
         assert_same(single, one.search(queries[0], k=9, exact=True, include_metadata=True))
         # Filters: allowed ids (routed to their shards) and metadata equalities.
         allowed = np.concatenate([np.arange(0, 400, 3), [1000, 1200, 1303, 5000]])
-        assert_same(sh.search(queries, k=10, exact=True, filter=allowed),
-                    one.search(queries, k=10, exact=True, filter=allowed))
-        assert_same(sh.search(queries, k=10, exact=True, filter={"even": True}, include_metadata=True),
-                    one.search(queries, k=10, exact=True, filter={"even": True}, include_metadata=True))
+        assert_same(
+            sh.search(queries, k=10, exact=True, filter=allowed), one.search(queries, k=10, exact=True, filter=allowed)
+        )
+        assert_same(
+            sh.search(queries, k=10, exact=True, filter={"even": True}, include_metadata=True),
+            one.search(queries, k=10, exact=True, filter={"even": True}, include_metadata=True),
+        )
         assert_same(sh.search(queries, k=3, exact=True, filter=[]), one.search(queries, k=3, exact=True, filter=[]))
         # get / in / stats totals.
         vec, m = sh.get(1200)
@@ -252,10 +256,14 @@ def test_removes_and_upserts_across_shards(local_ray: None) -> None:
         assert sh.remove(gone) == 0 and sh.remove([]) == 0
         assert len(sh) == len(one) == 480
         np.testing.assert_array_equal(sh.ids(), one.ids())
-        assert_same(sh.search(queries, k=10, exact=True, include_metadata=True),
-                    one.search(queries, k=10, exact=True, include_metadata=True))
-        assert_same(sh.search(queries, k=10, exact=True, filter={"v": 2}),
-                    one.search(queries, k=10, exact=True, filter={"v": 2}))
+        assert_same(
+            sh.search(queries, k=10, exact=True, include_metadata=True),
+            one.search(queries, k=10, exact=True, include_metadata=True),
+        )
+        assert_same(
+            sh.search(queries, k=10, exact=True, filter={"v": 2}),
+            one.search(queries, k=10, exact=True, filter={"v": 2}),
+        )
         # A search reports the version each shard's rows were read at; an add
         # of one row moves only its shard's version (no builds run at this size).
         before = sh.versions
@@ -367,8 +375,15 @@ def test_close(local_ray: None) -> None:
     sh.close()
     assert sh.closed
     sh.close()  # twice: nothing
-    for call in (lambda: len(sh), lambda: sh.search(np.ones(DIM, np.float32)), lambda: sh.add(np.ones(DIM)),
-                 lambda: sh.remove([1]), sh.stats, sh.ids, sh.checkpoint):
+    for call in (
+        lambda: len(sh),
+        lambda: sh.search(np.ones(DIM, np.float32)),
+        lambda: sh.add(np.ones(DIM)),
+        lambda: sh.remove([1]),
+        sh.stats,
+        sh.ids,
+        sh.checkpoint,
+    ):
         with pytest.raises(ValueError, match="closed"):
             call()
     wait_cpus_free()
@@ -549,7 +564,9 @@ def test_driver_killed_mid_writes_loses_nothing_acknowledged(local_ray: None, tm
     path = tmp_path / "crash"
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD_DRIVER, ray.get_runtime_context().gcs_address, str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     acked: dict = {}
     try:

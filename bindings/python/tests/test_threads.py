@@ -100,7 +100,9 @@ def worker(ix: Index, model: Model, w: int, deadline: float) -> dict[int, np.nda
             if not mine:
                 continue
             keys = list(mine)
-            pick = [keys[int(j)] for j in rng.choice(len(keys), size=min(len(keys), int(rng.integers(1, 8))), replace=False)]
+            pick = [
+                keys[int(j)] for j in rng.choice(len(keys), size=min(len(keys), int(rng.integers(1, 8))), replace=False)
+            ]
             with model.lock:
                 model.removing += len(pick)
             n = ix.remove(pick)
@@ -152,10 +154,12 @@ def test_service_pattern_ten_threads_no_lock() -> None:
         assert not np.isin(got, gone).any()
     s = ix.stats()
     total = sum(model.ops.values())
-    print(f"\nservice pattern: {total} operations in {seconds:.0f} s by 10 threads "
-          f"({', '.join(f'{k} {v}' for k, v in sorted(model.ops.items()))}); "
-          f"{len(ix)} live, {model.removed} removed, {s['compactions']} compactions, {s['repairs']} repairs, "
-          f"{len(model.violations)} violations")
+    print(
+        f"\nservice pattern: {total} operations in {seconds:.0f} s by 10 threads "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(model.ops.items()))}); "
+        f"{len(ix)} live, {model.removed} removed, {s['compactions']} compactions, {s['repairs']} repairs, "
+        f"{len(model.violations)} violations"
+    )
     assert not model.violations, model.violations[:10]
     assert total > 200 and s["builder_errors"] == 0
     assert s["graph"]["slots"] - s["graph"]["removed_slots"] == len(ix)

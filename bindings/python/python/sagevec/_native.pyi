@@ -5,7 +5,18 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union, fina
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["__version__", "active_isa", "available_isas", "distances", "cdist", "knn", "topology", "Index", "Transaction", "_restore_index"]
+__all__ = [
+    "__version__",
+    "active_isa",
+    "available_isas",
+    "distances",
+    "cdist",
+    "knn",
+    "topology",
+    "Index",
+    "Transaction",
+    "_restore_index",
+]
 
 __version__: str
 

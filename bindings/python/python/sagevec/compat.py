@@ -230,7 +230,9 @@ class SageDBService:
     ``index_type`` is accepted and ignored. Register one instance and call it
     from any number of worker threads: no lock needed."""
 
-    def __init__(self, dimension: int = 4, index_type: str = "AUTO", *, metric: str = "l2", **index_kwargs: Any) -> None:
+    def __init__(
+        self, dimension: int = 4, index_type: str = "AUTO", *, metric: str = "l2", **index_kwargs: Any
+    ) -> None:
         self._db = SageDB(DatabaseConfig(dimension, metric, **index_kwargs))
         self._dim = int(dimension)
 

@@ -47,9 +47,7 @@ def distances(
     return _native.distances(query, rows, metric, out)
 
 
-def cdist(
-    a: npt.ArrayLike, b: npt.ArrayLike, metric: str = "l2", *, out: Optional[np.ndarray] = None
-) -> np.ndarray:
+def cdist(a: npt.ArrayLike, b: npt.ArrayLike, metric: str = "l2", *, out: Optional[np.ndarray] = None) -> np.ndarray:
     """All pairwise distances between the rows of ``a`` (m x d) and ``b`` (n x d).
 
     Returns a float32 array of shape (m, n) (``out`` itself when given).

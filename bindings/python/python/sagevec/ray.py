@@ -56,7 +56,21 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, NoReturn, Optional, Sequence, Tuple, Type, Union, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    List,
+    Literal,
+    Mapping,
+    NoReturn,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    Union,
+    cast,
+)
 
 import numpy as np
 import numpy.typing as npt
@@ -66,9 +80,7 @@ try:
     from ray.actor import ActorHandle
     from ray.exceptions import RayActorError, RayError, RayTaskError
 except ImportError as err:  # Ray is an optional dependency
-    raise ImportError(
-        "sagevec.ray needs Ray, an optional dependency: pip install 'sagevec[ray]'"
-    ) from err
+    raise ImportError("sagevec.ray needs Ray, an optional dependency: pip install 'sagevec[ray]'") from err
 
 import sagevec
 
@@ -249,11 +261,11 @@ def _unit_rows(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     uses internally. Zero rows stay zero (the callers refuse them first)."""
     out = np.empty_like(x)
     for start in range(0, x.shape[0], 16384):  # bounded f64 temporaries
-        block = x[start:start + 16384].astype(np.float64)
+        block = x[start : start + 16384].astype(np.float64)
         norm2 = np.cumsum(block * block, axis=1)[:, -1]  # in order, as Rust's iterator sum
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = 1.0 / np.sqrt(norm2)
-        out[start:start + 16384] = (block * inv[:, None]).astype(np.float32)
+        out[start : start + 16384] = (block * inv[:, None]).astype(np.float32)
     return out
 
 
@@ -475,14 +487,24 @@ def _read_manifest(path: Path) -> Dict[str, Any]:
             data = json.load(f)
     except json.JSONDecodeError as e:
         raise OSError(f"{file}: not a sagevec sharded-index manifest ({e})") from None
-    fields = {"format": str, "format_version": int, "shards": int, "routing": str, "dim": int, "metric": str,
-              "next_id": int, "shard_dirs": list}
+    fields = {
+        "format": str,
+        "format_version": int,
+        "shards": int,
+        "routing": str,
+        "dim": int,
+        "metric": str,
+        "next_id": int,
+        "shard_dirs": list,
+    }
     for key, kind in fields.items():
         if not isinstance(data, dict) or not isinstance(data.get(key), kind):
             raise OSError(f"{file}: not a sagevec sharded-index manifest ({key!r} missing or not {kind.__name__})")
     if data["format"] != _FORMAT or data["format_version"] > _FORMAT_VERSION:
-        raise OSError(f"{file}: format {data['format']!r} version {data['format_version']} is not one this "
-                      f"sagevec reads ({_FORMAT!r} up to version {_FORMAT_VERSION})")
+        raise OSError(
+            f"{file}: format {data['format']!r} version {data['format_version']} is not one this "
+            f"sagevec reads ({_FORMAT!r} up to version {_FORMAT_VERSION})"
+        )
     if data["routing"] != ROUTING:
         raise OSError(f"{file}: routing {data['routing']!r} is unknown to this sagevec (it routes by {ROUTING!r})")
     names = data["shard_dirs"]
@@ -529,18 +551,26 @@ class ShardedIndex:
     ) -> None:
         for name in ("path", "threads"):
             if name in index_args:
-                raise TypeError(f"{name} is not an index argument of ShardedIndex"
-                                + (": each shard runs one thread per CPU of its actor (cpus_per_shard)"
-                                   if name == "threads" else ""))
+                raise TypeError(
+                    f"{name} is not an index argument of ShardedIndex"
+                    + (
+                        ": each shard runs one thread per CPU of its actor (cpus_per_shard)"
+                        if name == "threads"
+                        else ""
+                    )
+                )
         options = dict(actor_options or {})
         own = [o for o in _OWN_ACTOR_OPTIONS if o in options]
         if own:
-            raise ValueError(f"actor_options may not set {', '.join(own)}: ShardedIndex sets them "
-                             "(cpus_per_shard for CPUs; a dead shard is restarted with restart_shard)")
+            raise ValueError(
+                f"actor_options may not set {', '.join(own)}: ShardedIndex sets them "
+                "(cpus_per_shard for CPUs; a dead shard is restarted with restart_shard)"
+            )
         if shards is not None and (isinstance(shards, bool) or not isinstance(shards, int) or shards < 1):
             raise ValueError(f"shards must be a positive integer, got {shards!r}")
-        if cpus_per_shard is not None and not (isinstance(cpus_per_shard, (int, float))
-                                               and not isinstance(cpus_per_shard, bool) and cpus_per_shard > 0):
+        if cpus_per_shard is not None and not (
+            isinstance(cpus_per_shard, (int, float)) and not isinstance(cpus_per_shard, bool) and cpus_per_shard > 0
+        ):
             raise ValueError(f"cpus_per_shard must be a positive number, got {cpus_per_shard!r}")
         # dim and metric as the core checks and names them ("IP" -> "ip").
         probe = sagevec.Index(dim, metric)
@@ -640,9 +670,10 @@ class ShardedIndex:
         }
 
     def _spawn(self) -> _Handle:
-        return cast(_Handle, _ShardActor.options(
-            num_cpus=self._cpus, max_restarts=0, max_concurrency=1, **self._options
-        ).remote())
+        return cast(
+            _Handle,
+            _ShardActor.options(num_cpus=self._cpus, max_restarts=0, max_concurrency=1, **self._options).remote(),
+        )
 
     def _open_ref(self, handle: _Handle, shard: int) -> Any:
         return handle.open.remote(self._dim, self._shard_metric, self._shard_dirs[shard], self._index_args)
@@ -675,9 +706,12 @@ class ShardedIndex:
                 out[shard] = ShardUnavailableError(
                     f"shard {shard} of {self._shards} is unavailable: its Ray actor died or cannot be reached "
                     f"({_ray_error_text(e)}). "
-                    + (f"Its directory {self._shard_dirs[shard]} holds every acknowledged write: "
-                       f"restart_shard({shard}) reopens it." if self._shard_dirs[shard] is not None
-                       else "It was in memory: its rows are lost."),
+                    + (
+                        f"Its directory {self._shard_dirs[shard]} holds every acknowledged write: "
+                        f"restart_shard({shard}) reopens it."
+                        if self._shard_dirs[shard] is not None
+                        else "It was in memory: its rows are lost."
+                    ),
                     shard,
                 )
             except RayError as e:
@@ -744,7 +778,9 @@ class ShardedIndex:
     def __repr__(self) -> str:
         where = f", path={str(self._path)!r}" if self._path is not None else ""
         state = ", closed" if self._closed else ""
-        return f"sagevec.ray.ShardedIndex(dim={self._dim}, metric={self._metric!r}, shards={self._shards}{where}{state})"
+        return (
+            f"sagevec.ray.ShardedIndex(dim={self._dim}, metric={self._metric!r}, shards={self._shards}{where}{state})"
+        )
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a ShardedIndex cannot be pickled: it owns its shards' actors and the id counter")
@@ -835,8 +871,12 @@ class ShardedIndex:
                 raise
         committed = self._gather({s: self._actors[s].commit.remote(t) for s, t in tokens.items()})
         self._next_id = max(self._next_id, mark)
-        self._check_write(committed, new_ids, "add", "an add is atomic per shard, not across shards; retrying it "
-                          "with ids=error.ids replaces what is there")
+        self._check_write(
+            committed,
+            new_ids,
+            "add",
+            "an add is atomic per shard, not across shards; retrying it with ids=error.ids replaces what is there",
+        )
 
     @staticmethod
     def _check_write(outcomes: Mapping[int, Any], ids: npt.NDArray[np.int64], what: str, advice: str) -> None:
@@ -851,7 +891,10 @@ class ShardedIndex:
             raise first
         raise PartialWriteError(
             f"the {what} was applied on shard(s) {list(done)} but failed on shard(s) {list(failed)} ({first}): "
-            f"{advice}", ids, done, failed,
+            f"{advice}",
+            ids,
+            done,
+            failed,
         ) from first
 
     def _rollback(self, tokens: Mapping[int, int]) -> None:
@@ -874,16 +917,32 @@ class ShardedIndex:
 
     # -------------------------------------------------------- searches
 
-    def search(self, queries: Any, k: int = 10, *, ef: Optional[int] = None, exact: bool = False,
-               filter: Any = None, include_metadata: bool = False) -> SearchResult:
+    def search(
+        self,
+        queries: Any,
+        k: int = 10,
+        *,
+        ef: Optional[int] = None,
+        exact: bool = False,
+        filter: Any = None,
+        include_metadata: bool = False,
+    ) -> SearchResult:
         """The ``k`` nearest over all shards, as ``Index.search`` returns them
         (a 1-D query gives ``(k,)`` arrays, a 2-D batch ``(n, k)``), with
         ``.versions``: each shard's version read. Options pass through to every
         shard; an id filter goes to each shard as the ids it holds."""
         return self._search(queries, k, False, ef, exact, filter, include_metadata)
 
-    def batch_search(self, queries: Any, k: int = 10, *, ef: Optional[int] = None, exact: bool = False,
-                     filter: Any = None, include_metadata: bool = False) -> SearchResult:
+    def batch_search(
+        self,
+        queries: Any,
+        k: int = 10,
+        *,
+        ef: Optional[int] = None,
+        exact: bool = False,
+        filter: Any = None,
+        include_metadata: bool = False,
+    ) -> SearchResult:
         """``search`` for a 2-D batch ``(n, dim)``, by its explicit name."""
         return self._search(queries, k, True, ef, exact, filter, include_metadata)
 
@@ -908,9 +967,9 @@ class ShardedIndex:
         # place; a small one (one query, a few) rides inline in each call.
         qref = q if q.nbytes <= _INLINE_BYTES else ray.put(q)
         refs = {
-            s: self._actors[s].search.options(num_returns=3).remote(
-                qref, k, batch, ef, exact, filters[s], include_metadata
-            )
+            s: self._actors[s]
+            .search.options(num_returns=3)
+            .remote(qref, k, batch, ef, exact, filters[s], include_metadata)
             for s in range(self._shards)
         }
         outcomes = self._gather(refs)
