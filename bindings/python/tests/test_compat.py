@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-
 import sagevec
 from sagevec.compat import DatabaseConfig, QueryResult, SageDB, SageDBService, SearchParams
 
@@ -22,11 +21,10 @@ def test_sagedb_add_search_and_properties() -> None:
     assert [r.id for r in res] == [0, 1, 2]
     assert [r.score for r in res] == [0.0, 4.0, 16.0]  # squared L2: smaller is closer
     assert res[1].metadata == {"tag": "demo", "uid": "1"}
-    assert res[1]["score"] == 4.0 and dict(res[1]) == res[1].to_dict() == {
-        "id": 1,
-        "score": 4.0,
-        "metadata": res[1].metadata,
-    }
+    want = {"id": 1, "score": 4.0, "metadata": res[1].metadata}
+    assert res[1]["score"] == 4.0 and dict(res[1]) == res[1].to_dict() == want
+    # the mapping's key order is the record's field order (what keys(), iter and dict(r) give)
+    assert res[1].keys() == list(res[1]) == list(dict(res[1])) == list(res[1].to_dict()) == ["id", "score", "metadata"]
     assert res[0] == QueryResult(0, 0.0, {"tag": "demo", "uid": "0"})
     assert [r.metadata for r in db.search([0, 1, 2, 3], k=2, include_metadata=False)] == [{}, {}]
     assert len(db.search([0, 1, 2, 3], k=50)) == 5  # no padding

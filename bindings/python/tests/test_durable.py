@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import sagevec
 from sagevec import Index, Transaction
 
@@ -119,10 +118,9 @@ def test_with_block_closes_and_the_same_process_can_reopen(tmp_path: Path) -> No
     with Index(DIM, path=tmp_path) as ix:
         ix.add(vectors_for(np.arange(5)))
     assert ix.closed
-    with pytest.raises(RuntimeError, match="boom"):
-        with Index(DIM, path=tmp_path) as ix2:
-            ix2.add(vectors_for(np.arange(5, 8)), ids=[5, 6, 7])
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), Index(DIM, path=tmp_path) as ix2:
+        ix2.add(vectors_for(np.arange(5, 8)), ids=[5, 6, 7])
+        raise RuntimeError("boom")
     assert ix2.closed
     for _ in range(3):  # open, close, open again: the lock is released each time
         with Index(DIM, path=tmp_path) as ix3:
@@ -535,11 +533,10 @@ def test_with_block_commits_or_rolls_back() -> None:
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom):
-        with ix.transaction() as tx2:
-            tx2.remove([1, 2, 3])
-            tx2.add(vectors_for(np.array([20])), ids=[20])
-            raise Boom()
+    with pytest.raises(Boom), ix.transaction() as tx2:
+        tx2.remove([1, 2, 3])
+        tx2.add(vectors_for(np.array([20])), ids=[20])
+        raise Boom()
     assert tx2.state == "rolled_back" and tx2.result is None
     assert list(ix.ids()) == [1, 2, 3, 10] and ix.version == version
     # the block may end the transaction itself

@@ -8,7 +8,6 @@ import os
 import time
 
 import numpy as np
-
 from sagevec import kernels
 
 

@@ -7,7 +7,6 @@ import pickle
 
 import numpy as np
 import pytest
-
 import sagevec
 from sagevec import Index
 
@@ -62,16 +61,16 @@ def test_defaults_properties_and_repr() -> None:
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(dim=0), "dim"),
-        (dict(dim=-1), "dim"),
-        (dict(dim=70_000), "dim"),
-        (dict(dim=4, metric="manhattan"), "metric"),
-        (dict(dim=4, m=1), "m"),
-        (dict(dim=4, m=-3), "m"),
-        (dict(dim=4, ef_construction=0), "ef_construction"),
-        (dict(dim=4, ef_search=0), "ef_search"),
-        (dict(dim=4, threads=0), "threads"),
-        (dict(dim=4, threads=-2), "threads"),
+        ({"dim": 0}, "dim"),
+        ({"dim": -1}, "dim"),
+        ({"dim": 70_000}, "dim"),
+        ({"dim": 4, "metric": "manhattan"}, "metric"),
+        ({"dim": 4, "m": 1}, "m"),
+        ({"dim": 4, "m": -3}, "m"),
+        ({"dim": 4, "ef_construction": 0}, "ef_construction"),
+        ({"dim": 4, "ef_search": 0}, "ef_search"),
+        ({"dim": 4, "threads": 0}, "threads"),
+        ({"dim": 4, "threads": -2}, "threads"),
     ],
 )
 def test_bad_construction_is_a_value_error(kwargs: dict, match: str) -> None:
@@ -108,7 +107,7 @@ def test_empty_index() -> None:
     assert list(i) == [-1, -1, -1] and np.isinf(d).all()
     i2, d2 = ix.search(np.ones((2, 4), dtype=np.float32), k=3)
     assert i2.shape == (2, 3) and (i2 == -1).all() and np.isinf(d2).all()
-    i3, d3, m3 = ix.search(np.ones(4), k=2, exact=True, include_metadata=True)
+    _i3, _d3, m3 = ix.search(np.ones(4), k=2, exact=True, include_metadata=True)
     assert m3 == [None, None]
     assert ix.stats()["len"] == 0 and 0 not in ix
     with pytest.raises(KeyError):
@@ -425,7 +424,7 @@ def test_graph_search_2d_equals_1d_and_has_good_recall(metric: str) -> None:
     ix = Index(16, metric, m=8, ef_construction=64)
     ix.add(base)
     assert ix.stats()["graph"]["slots"] == 2_000
-    for kwargs in (dict(), dict(ef=16), dict(ef=16, filter=np.arange(0, 2_000, 2))):
+    for kwargs in ({}, {"ef": 16}, {"ef": 16, "filter": np.arange(0, 2_000, 2)}):
         ids, dist = ix.batch_search(queries, k=10, **kwargs)
         for qi in range(len(queries)):
             i1, d1 = ix.search(queries[qi], k=10, **kwargs)
@@ -529,7 +528,7 @@ def test_filters() -> None:
     ix.add(x, metadata=meta)
     q = np.zeros(2, dtype=np.float32)
     for exact in (False, True):
-        s = lambda flt, k=4: ix.search(q, k=k, exact=exact, filter=flt)[0].tolist()  # noqa: E731
+        s = lambda flt, k=4, exact=exact: ix.search(q, k=k, exact=exact, filter=flt)[0].tolist()  # noqa: E731
         assert s([7, 3, 99]) == [3, 7, -1, -1]
         assert s(np.array([5, 1], dtype=np.uint32)) == [1, 5, -1, -1]
         assert s({4, 6}) == [4, 6, -1, -1]
@@ -560,9 +559,9 @@ def test_filters() -> None:
 def test_include_metadata() -> None:
     ix = Index(2)
     ix.add(np.array([[0, 0], [1, 0], [2, 0]], dtype=np.float32), metadata=[{"a": 0}, None, {"a": 2}])
-    i, d, m = ix.search(np.zeros(2), k=4, include_metadata=True)
+    i, _d, m = ix.search(np.zeros(2), k=4, include_metadata=True)
     assert i.tolist() == [0, 1, 2, -1] and m == [{"a": 0}, None, {"a": 2}, None]
-    i2, d2, m2 = ix.batch_search(np.zeros((2, 2)), k=4, include_metadata=True)
+    _i2, _d2, m2 = ix.batch_search(np.zeros((2, 2)), k=4, include_metadata=True)
     assert m2 == [m, m]
     assert len(ix.search(np.zeros(2), k=2)) == 2
     _, _, m3 = ix.search(np.zeros(2), k=1, include_metadata=True, filter={"a": 2})

@@ -14,18 +14,17 @@ import os
 import signal
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 import pytest
-
 import sagevec
 from sagevec import Index
 
 LATENCY_BOUND = 1.0  # seconds; the design target is ~0.1
 
 
-def interrupted(call: Callable[[], object], delay: float = 0.3) -> tuple[Optional[float], float]:
+def interrupted(call: Callable[[], object], delay: float = 0.3) -> tuple[float | None, float]:
     """Runs ``call()`` here (the main thread) while a timer thread sends SIGINT
     after ``delay`` seconds. Returns (latency from the signal to the
     KeyboardInterrupt, or None if the call returned first; time in the call)."""

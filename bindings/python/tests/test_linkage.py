@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import sagevec._native
 
 ALLOWED = re.compile(
@@ -82,7 +81,7 @@ def test_readelf_or_objdump_agrees() -> None:
         tool = "readelf -d"
     elif shutil.which("objdump"):
         out = subprocess.run(["objdump", "-p", str(so)], capture_output=True, text=True, check=True).stdout
-        names = re.findall(r"^\s*NEEDED\s+(\S+)", out, re.M)
+        names = re.findall(r"^\s*NEEDED\s+(\S+)", out, re.MULTILINE)
         tool = "objdump -p"
     else:
         pytest.skip("neither readelf nor objdump is installed (the ELF reader test covers DT_NEEDED)")

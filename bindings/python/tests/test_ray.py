@@ -17,13 +17,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
-
-import sagevec
 from sagevec import Index
 
 if os.environ.get("CI") == "true":
@@ -31,7 +30,7 @@ if os.environ.get("CI") == "true":
 else:
     ray = pytest.importorskip("ray", reason="Ray is not installed (scripts/setup.sh installs it)")
 
-from sagevec.ray import (  # noqa: E402
+from sagevec.ray import (
     MANIFEST,
     PartialWriteError,
     ShardedIndex,
@@ -98,7 +97,7 @@ def test_import_sagevec_never_imports_ray() -> None:
         "except ImportError as e:\n"
         "    print(e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert "pip install 'sagevec[ray]'" in out.stdout
 
@@ -355,9 +354,8 @@ def test_construction_errors(local_ray: None, tmp_path: Path) -> None:
         ShardedIndex(DIM, shards=2, path=tmp_path / "junk")
     with pytest.raises(FileNotFoundError):
         ShardedIndex(DIM, shards=2, path=tmp_path / "none", read_only=True)
-    with ShardedIndex(DIM, shards=1) as sh:
-        with pytest.raises(TypeError, match="pickled"):
-            pickle.dumps(sh)
+    with ShardedIndex(DIM, shards=1) as sh, pytest.raises(TypeError, match="pickled"):
+        pickle.dumps(sh)
     wait_cpus_free()  # no failed construction kept an actor
 
 
@@ -397,7 +395,7 @@ def test_graph_recall_at_the_same_ef(local_ray: None) -> None:
     centers = rng.standard_normal((16, 24)).astype(np.float32) * 3
     x = (centers[rng.integers(0, 16, 3000)] + rng.standard_normal((3000, 24))).astype(np.float32)
     queries = (centers[rng.integers(0, 16, 200)] + rng.standard_normal((200, 24))).astype(np.float32)
-    args = dict(m=8, ef_construction=64, seal_threshold=500)
+    args = {"m": 8, "ef_construction": 64, "seal_threshold": 500}
     one = Index(24, **args)
     one.add(x)
     one.wait_for_builds()

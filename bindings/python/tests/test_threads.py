@@ -10,7 +10,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-
 from sagevec import Index
 
 DIM = 16
@@ -68,7 +67,7 @@ def worker(ix: Index, model: Model, w: int, deadline: float) -> dict[int, np.nda
                 model.violation(f"{op} returned ids {ids}")
             mine.update(zip(ids.tolist(), vecs))
             # Acknowledged means searchable: each finds itself first (exact).
-            got, dist = ix.batch_search(vecs, k=1, exact=True) if n > 1 else ix.search(vecs[0], k=1, exact=True)
+            got, _dist = ix.batch_search(vecs, k=1, exact=True) if n > 1 else ix.search(vecs[0], k=1, exact=True)
             got = np.atleast_1d(got.reshape(-1))
             if not np.array_equal(got, ids):
                 model.violation(f"{op}: self-query of {ids} gave {got}")
@@ -77,11 +76,11 @@ def worker(ix: Index, model: Model, w: int, deadline: float) -> dict[int, np.nda
                 seq = model.seq
             if mine and rng.random() < 0.5:
                 own = list(mine)[int(rng.integers(len(mine)))]
-                got, dist = ix.search(mine[own], k=3, exact=True)
+                got, _dist = ix.search(mine[own], k=3, exact=True)
                 if got[0] != own:
                     model.violation(f"search: self-query of {own} gave {got}")
             else:
-                got, dist = ix.search(rng.standard_normal(DIM).astype(np.float32), k=10, ef=32)
+                got, _dist = ix.search(rng.standard_normal(DIM).astype(np.float32), k=10, ef=32)
             if bad := model.removed_before(got, seq):
                 model.violation(f"search returned removed ids {bad}")
         elif op == "batch_search":

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from sagevec import Index
 from sagevec.compat import DatabaseConfig, SageDB
 

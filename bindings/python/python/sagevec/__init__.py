@@ -18,10 +18,8 @@ Distances everywhere: smaller is closer (``"l2"`` squared Euclidean, ``"ip"``
 negative dot product, ``"cosine"`` 1 - cos).
 """
 
-from sagevec import kernels
+from sagevec import compat, kernels
 from sagevec._native import Index, Transaction, __version__, topology
 from sagevec.kernels import active_isa, available_isas
-
-from sagevec import compat  # noqa: E402  (imports Index from this package)
 
 __all__ = ["Index", "Transaction", "__version__", "active_isa", "available_isas", "compat", "kernels", "topology"]

@@ -23,7 +23,8 @@ Metadata: a dict of ``str`` keys to ``str``/``int``/``float``/``bool`` values
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from sagevec._native import Index
 
 __all__ = ["DatabaseConfig", "QueryResult", "SageDB", "SageDBService", "SearchParams"]
 
-MetadataDict = Dict[str, Any]
+MetadataDict = dict[str, Any]
 
 
 class DatabaseConfig:
@@ -51,7 +52,7 @@ class DatabaseConfig:
         m: int = 16,
         ef_construction: int = 200,
         ef_search: int = 64,
-        threads: Optional[int] = None,
+        threads: int | None = None,
         traversal: str = "auto",
         index_type: Any = None,
     ) -> None:
@@ -84,9 +85,10 @@ class QueryResult:
     and ``metadata`` (dict). Also readable as a mapping: ``r["score"]``,
     ``dict(r)``."""
 
-    __slots__ = ("id", "score", "metadata")
+    # Also the mapping's keys, in this order (keys(), iter, dict(r)): not sorted.
+    __slots__ = ("id", "score", "metadata")  # noqa: RUF023
 
-    def __init__(self, id: int, score: float, metadata: Optional[MetadataDict] = None) -> None:
+    def __init__(self, id: int, score: float, metadata: MetadataDict | None = None) -> None:
         self.id = id
         self.score = score
         self.metadata: MetadataDict = metadata if metadata is not None else {}
@@ -96,13 +98,13 @@ class QueryResult:
             raise KeyError(key)
         return getattr(self, key)
 
-    def keys(self) -> List[str]:
+    def keys(self) -> list[str]:
         return list(self.__slots__)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.__slots__)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """``{"id", "score", "metadata"}``."""
         return {"id": self.id, "score": self.score, "metadata": self.metadata}
 
@@ -119,7 +121,7 @@ class QueryResult:
         return f"QueryResult(id={self.id}, score={self.score:.6g}, metadata={self.metadata!r})"
 
 
-def _results(ids: np.ndarray, dists: np.ndarray, meta: Optional[Sequence[Any]]) -> List[QueryResult]:
+def _results(ids: np.ndarray, dists: np.ndarray, meta: Sequence[Any] | None) -> list[QueryResult]:
     out = []
     for j, (i, d) in enumerate(zip(ids.tolist(), dists.tolist())):
         if i < 0:  # padding: no more hits
@@ -135,7 +137,7 @@ class SageDB:
     ``SageDB.from_config(config)``. Thread-safe without a lock.
     """
 
-    def __init__(self, dimension: Union[int, DatabaseConfig], metric: str = "l2", index_type: Any = None) -> None:
+    def __init__(self, dimension: int | DatabaseConfig, metric: str = "l2", index_type: Any = None) -> None:
         config = dimension if isinstance(dimension, DatabaseConfig) else DatabaseConfig(dimension, metric)
         self.config = config
         self.index = Index(
@@ -149,17 +151,17 @@ class SageDB:
         )
 
     @classmethod
-    def from_config(cls, config: DatabaseConfig) -> "SageDB":
+    def from_config(cls, config: DatabaseConfig) -> SageDB:
         return cls(config)
 
-    def add(self, vector: Any, metadata: Optional[MetadataDict] = None) -> int:
+    def add(self, vector: Any, metadata: MetadataDict | None = None) -> int:
         """Adds one vector (length ``dimension``); returns its new id."""
         v = np.asarray(vector, dtype=np.float32)
         if v.ndim != 1:
             raise ValueError(f"vector must be 1-D of length {self.dimension}, got shape {v.shape}")
         return int(self.index.add(v, metadata=[metadata])[0])
 
-    def add_batch(self, vectors: Any, metadata_list: Optional[Sequence[Optional[MetadataDict]]] = None) -> List[int]:
+    def add_batch(self, vectors: Any, metadata_list: Sequence[MetadataDict | None] | None = None) -> list[int]:
         """Adds ``n x dimension`` vectors (with one metadata dict per vector, or
         none); returns their ids. All become visible at once, or none."""
         v = np.asarray(vectors, dtype=np.float32)
@@ -172,7 +174,7 @@ class SageDB:
         """Removes ids (skipping unknown ones); returns how many were removed."""
         return self.index.remove(ids)
 
-    def search(self, query: Any, k: int = 10, include_metadata: bool = True) -> List[QueryResult]:
+    def search(self, query: Any, k: int = 10, include_metadata: bool = True) -> list[QueryResult]:
         """The ``k`` nearest vectors, best first (``score``: distance, smaller
         is closer)."""
         q = np.asarray(query, dtype=np.float32)
@@ -181,10 +183,10 @@ class SageDB:
         ids, dists, *meta = self.index.search(q, k, include_metadata=include_metadata)
         return _results(ids, dists, meta[0] if meta else None)
 
-    def search_with_params(self, query: Any, params: SearchParams) -> List[QueryResult]:
+    def search_with_params(self, query: Any, params: SearchParams) -> list[QueryResult]:
         return self.search(query, params.k, params.include_metadata)
 
-    def batch_search(self, queries: Any, params: Optional[SearchParams] = None) -> List[List[QueryResult]]:
+    def batch_search(self, queries: Any, params: SearchParams | None = None) -> list[list[QueryResult]]:
         """One result list per row of ``queries`` (one snapshot, all cores)."""
         params = params if params is not None else SearchParams()
         ids, dists, *rest = self.index.batch_search(
@@ -193,7 +195,7 @@ class SageDB:
         metas: Sequence[Any] = rest[0] if rest else [None] * len(ids)
         return [_results(i, d, m) for i, d, m in zip(ids, dists, metas)]
 
-    def get_metadata(self, vector_id: int) -> Optional[MetadataDict]:
+    def get_metadata(self, vector_id: int) -> MetadataDict | None:
         """The metadata of a live id (``None`` if it has none or is not there)."""
         try:
             return self.index.get(vector_id)[1]
@@ -214,12 +216,12 @@ class SageDB:
         """Bumped by every write (and background rebuild); see ``Index.version``."""
         return self.index.version
 
-    def stats(self) -> Dict[str, Any]:
+    def stats(self) -> dict[str, Any]:
         """``{"size", "dimension", "index_version"}``."""
         return {"size": self.size, "dimension": self.dimension, "index_version": self.index_version}
 
 
-def _as_dicts(results: List[QueryResult], include_metadata: bool) -> List[Dict[str, Any]]:
+def _as_dicts(results: list[QueryResult], include_metadata: bool) -> list[dict[str, Any]]:
     return [{"id": r.id, "score": r.score, "metadata": r.metadata if include_metadata else {}} for r in results]
 
 
@@ -240,13 +242,13 @@ class SageDBService:
     def db(self) -> SageDB:
         return self._db
 
-    def add(self, vector: Any, metadata: Optional[MetadataDict] = None) -> int:
+    def add(self, vector: Any, metadata: MetadataDict | None = None) -> int:
         v = np.asarray(vector, dtype=np.float32)
         if v.ndim != 1 or v.shape[0] != self._dim:
             raise ValueError(f"vector shape must be ({self._dim},), got {v.shape}")
         return self._db.add(v, metadata)
 
-    def add_batch(self, vectors: Any, metadata_list: Optional[Sequence[Optional[MetadataDict]]] = None) -> List[int]:
+    def add_batch(self, vectors: Any, metadata_list: Sequence[MetadataDict | None] | None = None) -> list[int]:
         arr = np.asarray(vectors, dtype=np.float32)
         if arr.ndim != 2 or arr.shape[1] != self._dim:
             raise ValueError(f"vectors shape must be (N, {self._dim}), got {arr.shape}")
@@ -255,13 +257,13 @@ class SageDBService:
     def remove(self, ids: Any) -> int:
         return self._db.remove(ids)
 
-    def search(self, query: Any, k: int = 5, include_metadata: bool = True) -> List[Dict[str, Any]]:
+    def search(self, query: Any, k: int = 5, include_metadata: bool = True) -> list[dict[str, Any]]:
         return _as_dicts(self._db.search(query, k, include_metadata), include_metadata)
 
-    def batch_search(self, queries: Any, k: int = 5, include_metadata: bool = True) -> List[List[Dict[str, Any]]]:
+    def batch_search(self, queries: Any, k: int = 5, include_metadata: bool = True) -> list[list[dict[str, Any]]]:
         rows = self._db.batch_search(queries, SearchParams(k, include_metadata))
         return [_as_dicts(r, include_metadata) for r in rows]
 
-    def stats(self) -> Dict[str, Any]:
+    def stats(self) -> dict[str, Any]:
         """``{"size", "dimension", "index_version"}``."""
         return self._db.stats()

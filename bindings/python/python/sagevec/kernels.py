@@ -17,8 +17,6 @@ microsecond beyond its arithmetic.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import numpy as np
 import numpy.typing as npt
 
@@ -38,7 +36,7 @@ def available_isas() -> list[str]:
 
 
 def distances(
-    query: npt.ArrayLike, rows: npt.ArrayLike, metric: str = "l2", *, out: Optional[np.ndarray] = None
+    query: npt.ArrayLike, rows: npt.ArrayLike, metric: str = "l2", *, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Distances from one query (1-D, length d) to each row of ``rows`` (n x d).
 
@@ -47,7 +45,7 @@ def distances(
     return _native.distances(query, rows, metric, out)
 
 
-def cdist(a: npt.ArrayLike, b: npt.ArrayLike, metric: str = "l2", *, out: Optional[np.ndarray] = None) -> np.ndarray:
+def cdist(a: npt.ArrayLike, b: npt.ArrayLike, metric: str = "l2", *, out: np.ndarray | None = None) -> np.ndarray:
     """All pairwise distances between the rows of ``a`` (m x d) and ``b`` (n x d).
 
     Returns a float32 array of shape (m, n) (``out`` itself when given).
@@ -60,10 +58,10 @@ def knn(
     base: npt.ArrayLike,
     k: int = 10,
     metric: str = "l2",
-    threads: Optional[int] = None,
+    threads: int | None = None,
     *,
-    out: Optional[Tuple[np.ndarray, np.ndarray]] = None,
-) -> Tuple[np.ndarray, np.ndarray]:
+    out: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest rows of ``base`` for every query, on all cores.
 
     What faiss's ``IndexFlat`` is used for: the fused many-to-many kernel on every

@@ -54,23 +54,10 @@ import math
 import os
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Dict,
-    List,
-    Literal,
-    Mapping,
-    NoReturn,
-    Optional,
-    Sequence,
-    Tuple,
-    Type,
-    Union,
-    cast,
-)
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Union, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -83,6 +70,9 @@ except ImportError as err:  # Ray is an optional dependency
     raise ImportError("sagevec.ray needs Ray, an optional dependency: pip install 'sagevec[ray]'") from err
 
 import sagevec
+
+if TYPE_CHECKING:  # typing.Self is 3.11+; typing_extensions is no run-time dependency
+    from typing_extensions import Self
 
 __all__ = [
     "MANIFEST",
@@ -106,7 +96,7 @@ _ID_LIMIT = 2**63
 # object store once (below Ray's own 100 KiB limit for inline arguments).
 _INLINE_BYTES = 64 * 1024
 
-_Metadata = Dict[str, Union[str, int, float, bool]]
+_Metadata = dict[str, Union[str, int, float, bool]]
 _PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -131,7 +121,7 @@ class PartialWriteError(RuntimeError):
     first shard's error is the ``__cause__``."""
 
     def __init__(
-        self, message: str, ids: npt.NDArray[np.int64], committed: Tuple[int, ...], failed: Tuple[int, ...]
+        self, message: str, ids: npt.NDArray[np.int64], committed: tuple[int, ...], failed: tuple[int, ...]
     ) -> None:
         super().__init__(message)
         self.ids = ids
@@ -139,14 +129,14 @@ class PartialWriteError(RuntimeError):
         self.failed = failed
 
 
-class SearchResult(Tuple[Any, ...]):
+class SearchResult(tuple[Any, ...]):
     """What ``ShardedIndex.search`` returns: the tuple ``Index.search`` returns,
     ``(ids, distances)`` or ``(ids, distances, metadata)``, plus ``versions``,
     the version of each shard's rows that the search read (index = shard)."""
 
-    versions: Tuple[int, ...]
+    versions: tuple[int, ...]
 
-    def __new__(cls, items: Sequence[Any], versions: Sequence[int]) -> "SearchResult":
+    def __new__(cls, items: Sequence[Any], versions: Sequence[int]) -> Self:
         result = super().__new__(cls, items)
         result.versions = tuple(int(v) for v in versions)
         return result
@@ -180,7 +170,7 @@ def _total_order_key(distances: npt.NDArray[np.float32]) -> npt.NDArray[np.int32
 
 def merge_topk(
     ids: Sequence[npt.NDArray[np.int64]], distances: Sequence[npt.NDArray[np.float32]], k: int
-) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.intp]]:
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.intp]]:
     """Merges per-shard results ``(n, k_s)`` into the best ``k`` per row, in the
     order one ``Index`` gives: distance (``f32::total_cmp``), then the smaller
     id; padding (id -1) after every real hit. Returns ``(ids[n, k],
@@ -242,7 +232,7 @@ def _id_array(ids: Any, name: str) -> npt.NDArray[np.int64]:
     return arr.astype(np.int64, copy=False)
 
 
-def _metadata_list(metadata: Any, n: int) -> Optional[List[Optional[_Metadata]]]:
+def _metadata_list(metadata: Any, n: int) -> list[_Metadata | None] | None:
     """``metadata`` for a 2-D batch, as a list with one entry per row, to be
     split by shard (each shard checks the entries themselves)."""
     if metadata is None:
@@ -269,7 +259,7 @@ def _unit_rows(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out
 
 
-def _first_bad_row(x: npt.NDArray[np.float32], cosine: bool) -> Optional[str]:
+def _first_bad_row(x: npt.NDArray[np.float32], cosine: bool) -> str | None:
     """What ``Index.add`` says of the first row it refuses for its values (rows
     numbered in the whole batch, not within a shard's part), or ``None``."""
     bad = np.asarray(~np.isfinite(x).all(axis=1), dtype=np.bool_)
@@ -292,14 +282,14 @@ def _first_bad_row(x: npt.NDArray[np.float32], cosine: bool) -> Optional[str]:
 _NOT_ADDITIVE = frozenset({"dim", "version"})
 
 
-def _combine_stats(per_shard: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+def _combine_stats(per_shard: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The one place this module reads ``Index.stats()`` keys: sums every
     integer entry present in all shards' reports (nested dicts recursively),
     except ``_NOT_ADDITIVE``, so keys the core adds, renames or drops flow
     through without a change here. Strings, floats and ``None`` stay per shard."""
 
-    def combine(reports: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
-        out: Dict[str, Any] = {}
+    def combine(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         keys = [k for k in reports[0] if all(k in r for r in reports[1:])]
         for key in keys:
             if key in _NOT_ADDITIVE:
@@ -325,11 +315,11 @@ class _Shard:
     yet committed (``prepare`` / ``commit``)."""
 
     def __init__(self) -> None:
-        self._index: Optional[sagevec.Index] = None
-        self._pending: Dict[int, sagevec.Transaction] = {}
+        self._index: sagevec.Index | None = None
+        self._pending: dict[int, sagevec.Transaction] = {}
         self._tokens = 0
 
-    def open(self, dim: int, metric: str, path: Optional[str], index_args: Dict[str, Any]) -> Dict[str, Any]:
+    def open(self, dim: int, metric: str, path: str | None, index_args: dict[str, Any]) -> dict[str, Any]:
         ctx = ray.get_runtime_context()
         cpus = float(ctx.get_assigned_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
         # Whole CPUs only (a fractional share still runs one thread).
@@ -379,11 +369,11 @@ class _Shard:
         queries: npt.NDArray[np.float32],
         k: int,
         batch: bool,
-        ef: Optional[int],
+        ef: int | None,
         exact: bool,
         filter: Any,
         include_metadata: bool,
-    ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], Tuple[Any, int]]:
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], tuple[Any, int]]:
         """The shard's ids, distances, and (metadata or ``None``, the version
         of its rows it read), as three returns (``num_returns=3``: two arrays
         that small batches pass inline, without the object store). No write of
@@ -393,10 +383,10 @@ class _Shard:
         ix = self._ix()
         version = ix.version
         run = ix.batch_search if batch else ix.search
-        result: Tuple[Any, ...] = run(queries, k, ef=ef, exact=exact, filter=filter, include_metadata=include_metadata)
+        result: tuple[Any, ...] = run(queries, k, ef=ef, exact=exact, filter=filter, include_metadata=include_metadata)
         return result[0], result[1], (result[2] if include_metadata else None, version)
 
-    def get(self, id: int) -> Tuple[npt.NDArray[np.float32], Optional[_Metadata]]:
+    def get(self, id: int) -> tuple[npt.NDArray[np.float32], _Metadata | None]:
         return self._ix().get(id)
 
     def contains(self, id: int) -> bool:
@@ -411,7 +401,7 @@ class _Shard:
     def version(self) -> int:
         return self._ix().version
 
-    def stats(self) -> Dict[str, Any]:
+    def stats(self) -> dict[str, Any]:
         return self._ix().stats()
 
     def wait_for_builds(self) -> None:
@@ -480,7 +470,7 @@ def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
         os.close(fd)
 
 
-def _read_manifest(path: Path) -> Dict[str, Any]:
+def _read_manifest(path: Path) -> dict[str, Any]:
     file = path / MANIFEST
     try:
         with open(file, encoding="utf-8") as f:
@@ -512,7 +502,7 @@ def _read_manifest(path: Path) -> Dict[str, Any]:
         isinstance(d, str) and d not in ("", ".", "..") and os.path.basename(d) == d for d in names
     ):
         raise OSError(f"{file}: 'shard_dirs' must be {data['shards']} directory names (in this directory)")
-    return cast(Dict[str, Any], data)
+    return cast(dict[str, Any], data)
 
 
 # ---------------------------------------------------------------- the sharded index
@@ -542,11 +532,11 @@ class ShardedIndex:
         self,
         dim: int,
         metric: str = "l2",
-        shards: Optional[int] = None,
-        path: Optional[_PathLike] = None,
+        shards: int | None = None,
+        path: _PathLike | None = None,
         *,
-        cpus_per_shard: Optional[float] = None,
-        actor_options: Optional[Mapping[str, Any]] = None,
+        cpus_per_shard: float | None = None,
+        actor_options: Mapping[str, Any] | None = None,
         **index_args: Any,
     ) -> None:
         for name in ("path", "threads"):
@@ -584,9 +574,9 @@ class ShardedIndex:
         self._shard_metric = "ip" if self._cosine else self._metric
 
         self._read_only = bool(index_args.get("read_only", False))
-        self._path: Optional[Path] = None
-        self._dir_names: List[str]
-        shard_dirs: List[Optional[str]]
+        self._path: Path | None = None
+        self._dir_names: list[str]
+        shard_dirs: list[str | None]
         if path is None:
             if shards is None:
                 raise ValueError("shards is needed for a sharded index in memory")
@@ -608,8 +598,8 @@ class ShardedIndex:
         self._write_lock = threading.Lock()
         self._closed = False
         self._shard_dirs = shard_dirs
-        self._actors: List[_Handle] = []
-        self._info: List[Dict[str, Any]] = []
+        self._actors: list[_Handle] = []
+        self._info: list[dict[str, Any]] = []
 
         if not ray.is_initialized():
             ray.init()
@@ -628,7 +618,7 @@ class ShardedIndex:
 
     # -------------------------------------------------------- set-up
 
-    def _open_manifest(self, shards: Optional[int]) -> Dict[str, Any]:
+    def _open_manifest(self, shards: int | None) -> dict[str, Any]:
         """Reads (or, for a new index, writes) ``path``'s manifest and checks it
         against the arguments."""
         assert self._path is not None
@@ -657,7 +647,7 @@ class ShardedIndex:
         _write_json_atomic(path / MANIFEST, manifest)  # first: a crash after it leaves a valid index
         return manifest
 
-    def _manifest(self, shards: int, dir_names: List[str], next_id: int) -> Dict[str, Any]:
+    def _manifest(self, shards: int, dir_names: list[str], next_id: int) -> dict[str, Any]:
         return {
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
@@ -689,11 +679,11 @@ class ShardedIndex:
         if self._closed:
             raise ValueError("the sharded index is closed")
 
-    def _gather(self, refs: Mapping[int, Any]) -> Dict[int, Any]:
+    def _gather(self, refs: Mapping[int, Any]) -> dict[int, Any]:
         """Each shard's outcome: its value (a list for a list of refs), or the
         exception to raise for it (the shard's own exception, or
         ``ShardUnavailableError``)."""
-        out: Dict[int, Any] = {}
+        out: dict[int, Any] = {}
         for shard, ref in refs.items():
             try:
                 out[shard] = ray.get(ref)
@@ -726,7 +716,7 @@ class ShardedIndex:
             if isinstance(outcomes[shard], BaseException):
                 raise outcomes[shard]
 
-    def _call(self, method: str, shards: Optional[Sequence[int]] = None, *args: Any) -> List[Any]:
+    def _call(self, method: str, shards: Sequence[int] | None = None, *args: Any) -> list[Any]:
         """``method(*args)`` on every shard (or those given), in parallel; the
         values in shard order, or the first shard's error."""
         chosen = range(self._shards) if shards is None else shards
@@ -751,7 +741,7 @@ class ShardedIndex:
         return self._shards
 
     @property
-    def path(self) -> Optional[str]:
+    def path(self) -> str | None:
         """The directory (absolute), or ``None`` in memory."""
         return None if self._path is None else str(self._path)
 
@@ -765,12 +755,12 @@ class ShardedIndex:
         return float(self._cpus)
 
     @property
-    def actors(self) -> Tuple[_Handle, ...]:
+    def actors(self) -> tuple[_Handle, ...]:
         """The Ray actor of each shard (index = shard)."""
         return tuple(self._actors)
 
     @property
-    def versions(self) -> Tuple[int, ...]:
+    def versions(self) -> tuple[int, ...]:
         """Each shard's current version."""
         self._live()
         return tuple(int(v) for v in self._call("version"))
@@ -791,7 +781,7 @@ class ShardedIndex:
         self,
         vectors: Any,
         ids: Any = None,
-        metadata: Union[Sequence[Optional[_Metadata]], _Metadata, None] = None,
+        metadata: Sequence[_Metadata | None] | _Metadata | None = None,
     ) -> npt.NDArray[np.int64]:
         """Adds vectors; returns their ids (int64, input order). Takes what
         ``Index.add`` takes. Without ``ids``, ids come from one counter of the
@@ -842,13 +832,13 @@ class ShardedIndex:
         single: bool,
         new_ids: npt.NDArray[np.int64],
         metadata: Any,
-        rows_meta: Optional[List[Optional[_Metadata]]],
+        rows_meta: list[_Metadata | None] | None,
         parts: Mapping[int, npt.NDArray[np.intp]],
         mark: int,
     ) -> None:
         """Every shard checks its part (prepare), then the id mark is made
         durable, then every shard commits."""
-        refs: Dict[int, Any] = {}
+        refs: dict[int, Any] = {}
         for shard, rows in parts.items():
             if single:
                 part_x, part_meta = x, metadata
@@ -922,7 +912,7 @@ class ShardedIndex:
         queries: Any,
         k: int = 10,
         *,
-        ef: Optional[int] = None,
+        ef: int | None = None,
         exact: bool = False,
         filter: Any = None,
         include_metadata: bool = False,
@@ -938,7 +928,7 @@ class ShardedIndex:
         queries: Any,
         k: int = 10,
         *,
-        ef: Optional[int] = None,
+        ef: int | None = None,
         exact: bool = False,
         filter: Any = None,
         include_metadata: bool = False,
@@ -947,7 +937,7 @@ class ShardedIndex:
         return self._search(queries, k, True, ef, exact, filter, include_metadata)
 
     def _search(
-        self, queries: Any, k: int, batch: bool, ef: Optional[int], exact: bool, filter: Any, include_metadata: bool
+        self, queries: Any, k: int, batch: bool, ef: int | None, exact: bool, filter: Any, include_metadata: bool
     ) -> SearchResult:
         self._live()
         q = _float_rows(queries, "queries", f"({self._dim},) or (n_queries, {self._dim})")
@@ -958,7 +948,7 @@ class ShardedIndex:
                 raise ValueError(f"query {int(zero[0])} is zero, which has no direction under cosine")
             q = _unit_rows(rows).reshape(q.shape)
         if isinstance(filter, Mapping) or filter is None:
-            filters: List[Any] = [filter] * self._shards
+            filters: list[Any] = [filter] * self._shards
         else:
             allowed = _id_array(filter, "filter")
             route = shard_of(allowed, self._shards)
@@ -1010,7 +1000,7 @@ class ShardedIndex:
         shard = int(shard_of(arr, self._shards)[0])
         return bool(self._call("contains", [shard], int(arr[0]))[0])
 
-    def get(self, id: int) -> Tuple[npt.NDArray[np.float32], Optional[_Metadata]]:
+    def get(self, id: int) -> tuple[npt.NDArray[np.float32], _Metadata | None]:
         """``(vector, metadata)`` of a live id, from its shard (``KeyError`` if not live)."""
         self._live()
         arr = _id_array(id, "id")
@@ -1026,7 +1016,7 @@ class ShardedIndex:
         parts = self._call("ids")
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
-    def stats(self) -> Dict[str, Any]:
+    def stats(self) -> dict[str, Any]:
         """``{"dim", "metric", "shards", "routing", "path", "next_id",
         "cpus_per_shard", "totals": {counts and sizes summed over shards},
         "per_shard": [{"shard", "node_id", "pid", "cpus", "threads", "path",
@@ -1106,15 +1096,15 @@ class ShardedIndex:
                 ray.kill(actor, no_restart=True)
         self._raise_first(outcomes)
 
-    def __enter__(self) -> "ShardedIndex":
+    def __enter__(self) -> Self:
         self._live()
         return self
 
     def __exit__(
         self,
-        exc_type: Optional[Type[BaseException]] = None,
-        exc: Optional[BaseException] = None,
-        tb: Optional[TracebackType] = None,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
     ) -> Literal[False]:
         self.close()
         return False
