@@ -120,8 +120,8 @@ step "benchmarks compile"
 cargo bench --workspace --no-run -q
 
 step "python bench scripts: ruff check, ruff format --check, their tests (index_mix's data = the Rust bench's; the mix's accounting)"
-.venv/bin/ruff check benches scripts
-.venv/bin/ruff format --check benches scripts
+.venv/bin/ruff check benches scripts bindings
+.venv/bin/ruff format --check benches scripts bindings
 .venv/bin/python -m pytest -q benches/compare/test_index_data.py benches/compare/test_index_mix.py
 
 if [ -d bindings/python ]; then
