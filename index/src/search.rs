@@ -202,6 +202,144 @@ impl Plan<'_> {
     fn report(&self, d: f32) -> f32 {
         self.shared.report_distance(d)
     }
+
+    /// An exact, unfiltered batch through the fused many-to-many kernel: each
+    /// worker takes a contiguous share of the queries and streams every committed
+    /// run of rows once for all of them (a per-query scan re-reads the rows per
+    /// query). `queries` are the caller's rows, `stored` the same in stored units
+    /// (unit vectors under cosine).
+    ///
+    /// The kernel cannot skip tombstones, so it keeps [`fused_candidates`] per
+    /// query; of those, the rows live at the snapshot get their distance from the
+    /// one-to-one kernel, the formula of every other search path (the kernel's
+    /// norm expansion differs from it in the last bits), and the best `k` of them
+    /// are the answer. When fewer than `k` of the candidates are live (removed
+    /// copies crowd the query) the query is scanned alone, as before.
+    fn exact_batch(
+        &self,
+        queries: Rows<'_, f32>,
+        stored: Rows<'_, f32>,
+        out: &mut BatchResults,
+    ) -> Result<(), IndexError> {
+        let (shared, state) = (self.shared, self.state);
+        let metric = shared.internal_metric;
+        let k = self.params.k;
+        // A heap that holds every committed row has seen them all.
+        let cap = fused_candidates(k).min(state.bound.max(1));
+        let saw_all = cap >= state.bound;
+        let version = state.version;
+        // Squared norms once per run for the whole batch, not per worker.
+        let norms: Vec<Vec<f32>> = {
+            let view = state.graph.view(state.bound);
+            let mut norms = Vec::new();
+            if metric != Metric::InnerProduct {
+                let mut result = Ok(());
+                view.for_each_run(|_, rows| {
+                    let mut n = vec![0.0; rows.n_rows()];
+                    if result.is_ok() {
+                        result = self.table.squared_norms(rows, &mut n);
+                    }
+                    norms.push(n);
+                });
+                result?;
+            }
+            norms
+        };
+        let share = |range: std::ops::Range<usize>, mut rows: RowsMut<'_>| {
+            let start = Instant::now();
+            let view = state.graph.view(state.bound);
+            let mut heaps: Vec<TopK> = range.clone().map(|_| TopK::new(cap)).collect();
+            let part = stored.slice_rows(range.start, range.end);
+            let mut result = Ok(());
+            let mut run = 0;
+            view.for_each_run(|first, base| {
+                if result.is_ok() {
+                    result = self.table.knn_accumulate(
+                        metric,
+                        part,
+                        base,
+                        norms.get(run).map(Vec::as_slice),
+                        first as u64,
+                        &mut heaps,
+                    );
+                }
+                run += 1;
+            });
+            result?;
+            SCRATCH.with(|cell| -> Result<(), IndexError> {
+                let mut scratch = cell.borrow_mut();
+                let mut top = scratch.top.take().unwrap_or_else(|| TopK::new(k));
+                let mut outcome = Ok(());
+                for (i, heap) in heaps.iter().enumerate() {
+                    let q = part.row(i);
+                    top.reset(k);
+                    let mut live = 0;
+                    for n in heap.as_unordered_slice() {
+                        let slot = n.id as usize;
+                        if view.alive_at(slot, version) {
+                            live += 1;
+                            top.push(self.pair.call(q, view.vector(slot)), view.id(slot));
+                        }
+                    }
+                    if live < k && !saw_all && heap.len() == cap {
+                        outcome = self.run(queries.row(range.start + i), &mut scratch, &mut top);
+                        if outcome.is_err() {
+                            break;
+                        }
+                    }
+                    let (ids, dists) = rows.row(i);
+                    top.drain_sorted_into(ids, dists);
+                    for d in dists.iter_mut() {
+                        *d = self.report(*d);
+                    }
+                }
+                scratch.top = Some(top);
+                outcome
+            })?;
+            // The latency histogram counts searches: each query of the share is
+            // recorded at the share's time per query.
+            let each = start.elapsed() / range.len().max(1) as u32;
+            for _ in range {
+                shared.latency.record(each);
+            }
+            Ok::<(), IndexError>(())
+        };
+        let par = shared.par()?;
+        let parallel = !par.is_seq();
+        for_each_node_rows(par, out, |_node, range, rows| {
+            let workers = if parallel {
+                sagevec_scheduler::rayon::current_num_threads()
+            } else {
+                1
+            };
+            let per = range.len().div_ceil(workers).max(1);
+            let mut items = Vec::new();
+            let (mut rest, mut first) = (rows, range.start);
+            while first < range.end {
+                let end = (first + per).min(range.end);
+                let (mine, tail) = rest.split_at(end - first);
+                items.push((first..end, mine));
+                rest = tail;
+                first = end;
+            }
+            if parallel {
+                items.into_par_iter().try_for_each(|(r, o)| share(r, o))
+            } else {
+                items.into_iter().try_for_each(|(r, o)| share(r, o))
+            }
+        })
+    }
+}
+
+/// Queries from which an exact, unfiltered batch runs the fused kernel
+/// ([`Plan::exact_batch`]); a smaller batch scans per query.
+const FUSED_MIN_QUERIES: usize = 8;
+
+/// Candidates the fused kernel keeps per query for a result of `k`: room for
+/// removed rows among the nearest, and for the one-to-one distances reordering
+/// the rows around the `k`-th.
+fn fused_candidates(k: usize) -> usize {
+    k.saturating_mul(2).saturating_add(16)
 }
 
 /// One query on the caller's thread.
@@ -263,13 +401,30 @@ pub(crate) fn batch_search(
             got: queries.dim(),
         });
     }
-    // Check every query first, so a bad row refuses the batch before any work.
+    let fused = params.exact && params.filter.is_none() && queries.n_rows() >= FUSED_MIN_QUERIES;
+    // Check every query first, so a bad row refuses the batch before any work; the
+    // fused path keeps the unit vectors of a cosine batch.
+    let mut units = Vec::new();
     SCRATCH.with(|cell| -> Result<(), IndexError> {
         let mut scratch = cell.borrow_mut();
-        queries
-            .iter()
-            .try_for_each(|q| shared.check_query(q, &mut scratch.query))
+        queries.iter().try_for_each(|q| {
+            shared.check_query(q, &mut scratch.query)?;
+            if fused && shared.metric == Metric::Cosine {
+                units.extend_from_slice(&scratch.query);
+            }
+            Ok(())
+        })
     })?;
+    if fused {
+        let stored = if units.is_empty() {
+            queries
+        } else {
+            Rows::contiguous(&units, shared.dim)?
+        };
+        plan.exact_batch(queries, stored, out)?;
+        Counters::bump(&shared.counters.batch_searches, 1);
+        return Ok(state.version);
+    }
     let one = |q: usize, ids: &mut [u64], dists: &mut [f32]| -> Result<(), IndexError> {
         let start = Instant::now();
         SCRATCH.with(|cell| {

@@ -104,6 +104,91 @@ fn exact_search_equals_brute_force_for_every_metric() {
     }
 }
 
+/// Exact batch search against exact single searches (which scan per query): ids
+/// and distances bit-equal. The batch path streams the rows once through the
+/// fused kernel and recomputes the winners' distances one to one.
+fn assert_exact_batch_matches_single(index: &Index, queries: &[f32], dim: usize, k: usize) {
+    let n_q = queries.len() / dim;
+    let params = SearchParams::new(k).exact(true);
+    let mut out = BatchResults::new(n_q, k).unwrap();
+    index
+        .batch_search(Rows::contiguous(queries, dim).unwrap(), &params, &mut out)
+        .unwrap();
+    for (i, q) in queries.chunks(dim).enumerate() {
+        let hits = index.search(q, &params).unwrap();
+        let mut ids: Vec<u64> = hits.hits.iter().map(|h| h.id).collect();
+        let mut d: Vec<f32> = hits.hits.iter().map(|h| h.distance).collect();
+        ids.resize(k, u64::MAX);
+        d.resize(k, f32::INFINITY);
+        assert_eq!(out.ids(i), &ids[..], "k={k} q={i}");
+        assert_eq!(out.distances(i), &d[..], "k={k} q={i}");
+    }
+}
+
+#[test]
+fn exact_batch_search_equals_exact_single_searches_around_removed_rows() {
+    let dim = 24;
+    for metric in [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine] {
+        for pool in [pool(), two_node_pool()] {
+            let mut cfg = config(dim, metric);
+            cfg.pool = Some(pool);
+            let index = Index::new(cfg).unwrap();
+            index
+                .add_batch(None, &clustered(1500, dim, 11), None)
+                .unwrap();
+            // Tombstones spread over the index.
+            let gone: Vec<u64> = (0..1500).step_by(7).collect();
+            index.remove(&gone).unwrap();
+            let queries = clustered(37, dim, 12);
+            // Crowd the first query with removed copies: 60 ids move onto it,
+            // then away again, so its nearest slots are all tombstones and the
+            // fused kernel's candidates hold no live row (the per-query scan
+            // answers it instead).
+            let q0 = &queries[..dim];
+            let crowd: Vec<u64> = (2000..2060).collect();
+            let near: Vec<f32> = crowd
+                .iter()
+                .flat_map(|&id| q0.iter().map(move |&x| x * (1.0 + id as f32 * 1e-5)))
+                .collect();
+            index.add_batch(Some(&crowd), &near, None).unwrap();
+            index
+                .add_batch(Some(&crowd), &clustered(60, dim, 13), None)
+                .unwrap();
+            for k in [1, 10, 50] {
+                assert_exact_batch_matches_single(&index, &queries, dim, k);
+                // The fewest queries that take the fused path.
+                assert_exact_batch_matches_single(&index, &queries[..8 * dim], dim, k);
+            }
+            // k beyond the index: every live row, then padding.
+            let len = index.len();
+            assert_exact_batch_matches_single(&index, &queries[..9 * dim], dim, len + 5);
+        }
+    }
+}
+
+#[test]
+fn exact_batch_search_spans_row_chunks_and_tiny_indexes() {
+    // 1024-d rows: 2048 slots per row chunk, so 4500 rows span three chunks.
+    let dim = 1024;
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    index
+        .add_batch(None, &clustered(4500, dim, 21), None)
+        .unwrap();
+    index
+        .remove(&(0..4500).step_by(3).collect::<Vec<u64>>())
+        .unwrap();
+    let queries = clustered(16, dim, 22);
+    assert_exact_batch_matches_single(&index, &queries, dim, 10);
+    // An index smaller than one query's candidate heap.
+    let tiny = Index::new(config(4, Metric::L2Sq)).unwrap();
+    tiny.add_batch(None, &clustered(5, 4, 23), None).unwrap();
+    tiny.remove(&[1]).unwrap();
+    let queries = clustered(12, 4, 24);
+    for k in [1, 3, 4, 10] {
+        assert_exact_batch_matches_single(&tiny, &queries, 4, k);
+    }
+}
+
 #[test]
 fn batch_search_equals_per_query_search() {
     let dim = 16;
