@@ -91,7 +91,8 @@
 //!   the writes made meanwhile in shortening passes, and is swapped in with the
 //!   writer lock held and no write in flight (writers wait for the last, short
 //!   pass; readers never wait, and keep the old graph until they load a newer
-//!   snapshot);
+//!   snapshot). The swap publishes a version of its own (same rows, new slots), so
+//!   `version()` can move past the last write's version with no write in between;
 //! - **reachability repair**, as above;
 //! - **checkpoints** of a durable index: a consistent cut (the writer lock held and
 //!   no write in flight, for the moment it takes to start a new log generation and
