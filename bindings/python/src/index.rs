@@ -33,7 +33,7 @@ use sagevec_scheduler::NumaPool;
 use crate::arrays::{F32Array, f32_array, ids_from, nonneg, one_id};
 use crate::errors::{index_error, runtime_error, type_error, value_error};
 use crate::interrupt::{INLINE, chunked, copy_checking_signals, wait_polling};
-use crate::kernels::metric as parse_metric;
+use crate::kernels::{KNN_MIN_CHUNK, metric as parse_metric};
 use crate::metadata::{filter_from_py, record_to_py, records_from_py};
 use crate::pool::pool;
 use crate::transaction::{PyTransaction, TxSlot, discard};
@@ -658,12 +658,20 @@ impl PyIndex {
         let estimate = lock(&self.batch_cost)[slot]
             .filter(|c| known && c.version == snap.version())
             .map(|c| c.seconds_per_unit * unit * nq as f64);
+        // An exact, unfiltered batch streams every row once per core call (the
+        // fused kernel), so its chunks stay as large as `kernels.knn`'s.
+        let fused = params.exact && known;
+        let min = if fused {
+            KNN_MIN_CHUNK * self.workers()
+        } else {
+            1
+        };
         let first = match estimate {
             Some(t) if t <= INLINE.as_secs_f64() => nq,
-            _ => BATCH_FIRST_CHUNK * self.workers(),
+            _ => (BATCH_FIRST_CHUNK * self.workers()).max(min),
         };
         let start = Instant::now();
-        chunked(py, nq, first, 1, move |range| -> Result<(), IndexError> {
+        chunked(py, nq, first, min, move |range| -> Result<(), IndexError> {
             let mut out = BatchResults::new(range.len(), k_eff)?;
             snap_ref.batch_search(rows.slice_rows(range.start, range.end), params, &mut out)?;
             for (i, q) in range.enumerate() {

@@ -23,7 +23,7 @@ use crate::pool::pool;
 /// to 40 ms held 8 queries and ran at 1.3 GFLOP/s, against ~80 in one call.
 /// 256 per worker keeps the kernel near its one-call speed (Ctrl-C then lands
 /// within a chunk, about a second at that size here).
-const KNN_MIN_CHUNK: usize = 256;
+pub(crate) const KNN_MIN_CHUNK: usize = 256;
 
 pub(crate) fn table() -> PyResult<&'static KernelTable> {
     try_kernels().map_err(value_error)
