@@ -395,7 +395,7 @@ def test_graph_recall_at_the_same_ef(local_ray: None) -> None:
     centers = rng.standard_normal((16, 24)).astype(np.float32) * 3
     x = (centers[rng.integers(0, 16, 3000)] + rng.standard_normal((3000, 24))).astype(np.float32)
     queries = (centers[rng.integers(0, 16, 200)] + rng.standard_normal((200, 24))).astype(np.float32)
-    args = {"m": 8, "ef_construction": 64, "seal_threshold": 500}
+    args = {"m": 8, "ef_construction": 64}
     one = Index(24, **args)
     one.add(x)
     one.wait_for_builds()
