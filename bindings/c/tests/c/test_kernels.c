@@ -254,6 +254,31 @@ static void one_to_one(const sagevec_kernels *k, const char *isa, sagevec_elem r
       CHECK(got == 1.0f);
       CHECK(fn(qbuf, xbuf, 8) == 1.0f);
     }
+    /* Integers at their extremes (the sign tricks of VNNI paths meet -128 here):
+     * still the exact integer, rounded once. */
+    if (is_int(re)) {
+      static const size_t ns[] = {31, 64, MAX_DIM};
+      for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ++ni)
+        for (int combo = 0; combo < 3; ++combo) {
+          size_t n = ns[ni];
+          for (size_t i = 0; i < n; ++i) {
+            int lo = re == SAGEVEC_ELEM_I8 ? -128 : 0, hi = re == SAGEVEC_ELEM_I8 ? 127 : 255;
+            int qv = combo == 2 ? hi : lo, xv = combo == 0 ? hi : (combo == 1 ? lo : hi);
+            if (re == SAGEVEC_ELEM_I8) {
+              ((int8_t *)qbuf)[i] = (int8_t)qv;
+              ((int8_t *)xbuf)[i] = (int8_t)xv;
+            } else {
+              ((uint8_t *)qbuf)[i] = (uint8_t)qv;
+              ((uint8_t *)xbuf)[i] = (uint8_t)xv;
+            }
+          }
+          double tol = 0, want = reference(m, qe, qbuf, re, xbuf, n, &tol);
+          float got = -1;
+          CHECK_OK(sagevec_distance(k, m, re, qbuf, xbuf, n, &got));
+          CHECK_MSG(got == want && fn(qbuf, xbuf, n) == got, "%s %s %s extremes %d n=%zu: %.9g vs %.9g", isa,
+                    sagevec_metric_name(m), sagevec_elem_name(re), combo, n, got, want);
+        }
+    }
     if (re == SAGEVEC_ELEM_BITS) {
       uint64_t *a = (uint64_t *)qbuf, *b = (uint64_t *)xbuf;
       for (size_t i = 0; i < 9; ++i) a[i] = b[i] = 0;
