@@ -4,7 +4,9 @@
 //! Adding a member is two lines: its `SAGEVEC_ELEM_*` constant (cbindgen reads
 //! constants, not macros) and its line in [`with_element!`]. Everything else
 //! (kernel entry points, resolved pointers, names, sizes, the tests' loops) is
-//! generic over `Element` and picks the new member up.
+//! generic over `Element` and picks the new member up. A member of the kernels
+//! crate's `Quantized` family (scaled codes) also gets its line in
+//! [`with_quantized!`].
 
 use std::any::TypeId;
 use std::ffi::{CString, c_char};
