@@ -34,6 +34,12 @@ typedef struct sagevec_index sagevec_index;
 typedef struct sagevec_kernels sagevec_kernels;
 
 /**
+ * An f32 query prepared against scaled i8 or u8 codes (opaque; from
+ * `sagevec_scaled_query_new`, freed with `sagevec_scaled_query_free`).
+ */
+typedef struct sagevec_scaled_query sagevec_scaled_query;
+
+/**
  * An element type: how the rows (and queries) of a kernel call are stored.
  */
 typedef uint32_t sagevec_elem;
@@ -179,6 +185,30 @@ typedef float (*sagevec_distance_fn)(const void *a,
 #define SAGEVEC_ELEM_F16 1
 
 /**
+ * bfloat16, as its 16-bit pattern (`uint16_t`: the top half of an f32). Queries
+ * of bf16 rows are f32 (the rows are widened exactly).
+ */
+#define SAGEVEC_ELEM_BF16 2
+
+/**
+ * Signed 8-bit integers (`int8_t`), queries of the same type; L2 and inner
+ * product are the exact integer, rounded once to float.
+ */
+#define SAGEVEC_ELEM_I8 3
+
+/**
+ * Unsigned 8-bit integers (`uint8_t`), queries of the same type; exact as i8.
+ */
+#define SAGEVEC_ELEM_U8 4
+
+/**
+ * Packed bits, 64 to a `uint64_t` word (bit `j` of a vector is bit `j % 64` of
+ * word `j / 64`); `dim` counts words. Queries of the same type; the metrics are
+ * Hamming and Jaccard (exact popcounts).
+ */
+#define SAGEVEC_ELEM_BITS 5
+
+/**
  * f16 from 96 dimensions, else f32 (the default).
  */
 #define SAGEVEC_TRAVERSAL_AUTO 0
@@ -237,6 +267,17 @@ typedef float (*sagevec_distance_fn)(const void *a,
  * `1 - cos(a, b)`, 1.0 when either vector is zero.
  */
 #define SAGEVEC_METRIC_COSINE 2
+
+/**
+ * Bits rows: the number of bit positions that differ, `popcount(a ^ b)`.
+ */
+#define SAGEVEC_METRIC_HAMMING 3
+
+/**
+ * Bits rows: `1 - |a & b| / |a | b|` (as sets of their 1 bits), 0.0 when both
+ * are all zeros.
+ */
+#define SAGEVEC_METRIC_JACCARD 4
 
 /**
  * Success.
@@ -327,7 +368,8 @@ const char *sagevec_version(void);
 const char *sagevec_elem_name(sagevec_elem elem);
 
 /**
- * Bytes per element of `elem` (4 for f32, 2 for f16) into `*out`.
+ * Bytes per element of `elem` (4 for f32, 2 for f16 and bf16, 1 for i8 and u8,
+ * 8 for a word of bits) into `*out`.
  *
  * # Safety
  * `out` is NULL or points to a writable `size_t`.
@@ -337,7 +379,7 @@ sagevec_status sagevec_elem_size(sagevec_elem elem,
 
 /**
  * The element type of the queries searched against rows of `elem` into `*out`
- * (f32 rows: f32; f16 rows: f32).
+ * (f32, f16 and bf16 rows: f32; i8, u8 and bits rows: their own type).
  *
  * # Safety
  * `out` is NULL or points to a writable `sagevec_elem`.
@@ -362,8 +404,10 @@ sagevec_status sagevec_index_options_default(struct sagevec_index_options *out);
 sagevec_status sagevec_search_params_default(struct sagevec_search_params *out);
 
 /**
- * An empty index in memory of `dim`-element f32 vectors under `metric`, into
- * `*out` (free it with `sagevec_index_free`). `opts` may be NULL (defaults).
+ * An empty index in memory of `dim`-element f32 vectors under `metric` (l2, ip
+ * or cosine: the metrics of f32 rows; hamming and jaccard are
+ * `SAGEVEC_ERR_INVALID_ARGUMENT`), into `*out` (free it with
+ * `sagevec_index_free`). `opts` may be NULL (defaults).
  *
  * # Safety
  * `opts` is NULL or readable; `out` is NULL or points to a writable pointer.
@@ -630,15 +674,15 @@ sagevec_status sagevec_kernels_isa(const struct sagevec_kernels *kernels,
                                    sagevec_isa *out);
 
 /**
- * The name of a metric (`"l2"`, `"ip"`, `"cosine"`), or NULL for a code that is
- * not one. Static.
+ * The name of a metric (`"l2"`, `"ip"`, `"cosine"`, `"hamming"`, `"jaccard"`),
+ * or NULL for a code that is not one. Static.
  */
 const char *sagevec_metric_name(sagevec_metric metric);
 
 /**
  * The metric named `name` into `*out`: `l2` (also `l2sq`, `euclidean`,
- * `sqeuclidean`), `ip` (`dot`, `inner_product`), `cosine` (`cos`), any case. An
- * unknown name is `SAGEVEC_ERR_INVALID_ARGUMENT`.
+ * `sqeuclidean`), `ip` (`dot`, `inner_product`), `cosine` (`cos`), `hamming`,
+ * `jaccard`, any case. An unknown name is `SAGEVEC_ERR_INVALID_ARGUMENT`.
  *
  * # Safety
  * `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -649,7 +693,8 @@ sagevec_status sagevec_metric_parse(const char *name,
 /**
  * One-to-one: the `metric` distance between query `a` and row `b`, `dim`
  * elements each, into `*out`. `a` holds query elements (`sagevec_elem_query`),
- * `b` row elements of `elem`.
+ * `b` row elements of `elem`. A metric the element type lacks is
+ * `SAGEVEC_ERR_UNSUPPORTED` (here and in every kernel call).
  *
  * # Safety
  * `a` and `b` are NULL (only with `dim == 0`) or hold `dim` elements of their
@@ -703,7 +748,9 @@ sagevec_status sagevec_distances_gather(const struct sagevec_kernels *kernels,
 
 /**
  * Squared norms of every row of `rows` into `out` (`out_len == rows.n_rows`):
- * cache them and pass them to `sagevec_knn` as `base_norms`.
+ * cache them and pass them to `sagevec_knn` as `base_norms`. For the element
+ * types with many-to-many kernels (f32, bf16, i8, u8); f16 and bits rows are
+ * `SAGEVEC_ERR_UNSUPPORTED`.
  *
  * # Safety
  * `rows` is as `sagevec_matrix` says; `out` holds `out_len` writable floats.
@@ -721,6 +768,9 @@ sagevec_status sagevec_squared_norms(const struct sagevec_kernels *kernels,
  * the smaller row; missing results are `UINT64_MAX` and `+inf`. `base_norms` is
  * NULL or the squared norms of `base`'s rows (`base.n_rows` floats, from
  * `sagevec_squared_norms`). The distances use `|q|^2 + |x|^2 - 2 q.x` for L2.
+ * Queries are rows of `elem` too. For f32, bf16 (l2, ip, cosine), i8 and u8
+ * (l2, ip); f16 and bits rows have no many-to-many kernels
+ * (`SAGEVEC_ERR_UNSUPPORTED`).
  *
  * # Safety
  * Both matrices are as `sagevec_matrix` says; `base_norms` is NULL or holds
@@ -742,6 +792,8 @@ sagevec_status sagevec_knn(const struct sagevec_kernels *kernels,
  * into `*out`: fetch it once, then each call is one indirect call into the SIMD
  * loop with no check (for engines that compute millions of distances, e.g.
  * hnswlib's `SpaceInterface`). The pointer stays valid for the process's life.
+ * A metric the element type lacks (cosine on i8, l2 on bits) is
+ * `SAGEVEC_ERR_UNSUPPORTED`.
  *
  * # Safety
  * `out` is NULL or points to a writable `sagevec_distance_fn`.
@@ -760,6 +812,88 @@ sagevec_status sagevec_distance_fn_resolve(const struct sagevec_kernels *kernels
  * `s` is NULL or a string returned by sagevec and not yet freed.
  */
 void sagevec_string_free(char *s);
+
+/**
+ * Prepares the f32 `query` (`dim` floats) against codes `x` that stand for
+ * `scale[i] * x[i] + offset[i]` (`dim` floats each) into a new handle `*out`.
+ *
+ * # Safety
+ * `query`, `scale` and `offset` are NULL (only with `dim == 0`) or hold `dim`
+ * floats; `out` is NULL or points to a writable pointer.
+ */
+sagevec_status sagevec_scaled_query_new(const float *query,
+                                        const float *scale,
+                                        const float *offset,
+                                        size_t dim,
+                                        struct sagevec_scaled_query **out);
+
+/**
+ * Prepares another query into an existing handle, reusing its buffers. On an
+ * error the handle is unchanged.
+ *
+ * # Safety
+ * `q` is NULL or a live handle that no other call uses meanwhile; the inputs
+ * are as in `sagevec_scaled_query_new`.
+ */
+sagevec_status sagevec_scaled_query_set(struct sagevec_scaled_query *q,
+                                        const float *query,
+                                        const float *scale,
+                                        const float *offset,
+                                        size_t dim);
+
+/**
+ * Frees a prepared query. NULL is ignored; another pointer, or one twice, is
+ * undefined behaviour, as with `free(3)`, and so is a free that races another
+ * call on the handle.
+ *
+ * # Safety
+ * `q` is NULL or a handle from `sagevec_scaled_query_new` not yet freed.
+ */
+void sagevec_scaled_query_free(struct sagevec_scaled_query *q);
+
+/**
+ * The dimension of a prepared query into `*out`.
+ *
+ * # Safety
+ * `q` is NULL or a live handle; `out` is NULL or writable.
+ */
+sagevec_status sagevec_scaled_query_dim(const struct sagevec_scaled_query *q,
+                                        size_t *out);
+
+/**
+ * One-to-one: the `metric` (L2 or inner product) distance between the prepared
+ * query `q` and one row of `dim` codes of `elem` (`SAGEVEC_ELEM_I8` or `_U8`)
+ * into `*out`. Another element type is `SAGEVEC_ERR_UNSUPPORTED`, and so is
+ * cosine; `dim` must equal the query's.
+ *
+ * # Safety
+ * `q` is NULL or a live handle not being set or freed; `row` is NULL (only with
+ * `dim == 0`) or holds `dim` codes; `out` is NULL or writable.
+ */
+sagevec_status sagevec_scaled_distance(const struct sagevec_kernels *kernels,
+                                       sagevec_metric metric,
+                                       sagevec_elem elem,
+                                       const struct sagevec_scaled_query *q,
+                                       const void *row,
+                                       size_t dim,
+                                       float *out);
+
+/**
+ * One-to-many: `out[i]` = the `metric` distance between the prepared query `q`
+ * and row `i` of `rows` (codes of `elem`), for every row; `out_len` must equal
+ * `rows.n_rows` and the query's dimension `rows.dim`.
+ *
+ * # Safety
+ * `q` is NULL or a live handle not being set or freed; `rows` is as
+ * `sagevec_matrix` says; `out` holds `out_len` writable floats.
+ */
+sagevec_status sagevec_scaled_distances(const struct sagevec_kernels *kernels,
+                                        sagevec_metric metric,
+                                        sagevec_elem elem,
+                                        const struct sagevec_scaled_query *q,
+                                        struct sagevec_matrix rows,
+                                        float *out,
+                                        size_t out_len);
 
 /**
  * The message of the last call on this thread that failed ("" if none has).

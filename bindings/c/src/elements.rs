@@ -4,7 +4,9 @@
 //! Adding a member is two lines: its `SAGEVEC_ELEM_*` constant (cbindgen reads
 //! constants, not macros) and its line in [`with_element!`]. Everything else
 //! (kernel entry points, resolved pointers, names, sizes, the tests' loops) is
-//! generic over `Element` and picks the new member up.
+//! generic over `Element` and picks the new member up. A member of the kernels
+//! crate's `Quantized` family (scaled codes) also gets its line in
+//! [`with_quantized!`].
 
 use std::any::TypeId;
 use std::ffi::{CString, c_char};
@@ -23,6 +25,18 @@ pub const SAGEVEC_ELEM_F32: sagevec_elem = 0;
 /// IEEE binary16, as its 16-bit pattern (`uint16_t`; `_Float16` where the compiler
 /// has it). Queries of f16 rows are f32 (the rows are widened exactly).
 pub const SAGEVEC_ELEM_F16: sagevec_elem = 1;
+/// bfloat16, as its 16-bit pattern (`uint16_t`: the top half of an f32). Queries
+/// of bf16 rows are f32 (the rows are widened exactly).
+pub const SAGEVEC_ELEM_BF16: sagevec_elem = 2;
+/// Signed 8-bit integers (`int8_t`), queries of the same type; L2 and inner
+/// product are the exact integer, rounded once to float.
+pub const SAGEVEC_ELEM_I8: sagevec_elem = 3;
+/// Unsigned 8-bit integers (`uint8_t`), queries of the same type; exact as i8.
+pub const SAGEVEC_ELEM_U8: sagevec_elem = 4;
+/// Packed bits, 64 to a `uint64_t` word (bit `j` of a vector is bit `j % 64` of
+/// word `j / 64`); `dim` counts words. Queries of the same type; the metrics are
+/// Hamming and Jaccard (exact popcounts).
+pub const SAGEVEC_ELEM_BITS: sagevec_elem = 5;
 
 /// Runs `$body` with the type alias `$T` bound to the Rust row type of the element
 /// code `$code`; an unknown code gives `SAGEVEC_ERR_INVALID_ARGUMENT` (or, with
@@ -36,6 +50,10 @@ macro_rules! with_element {
         $crate::elements::with_element!(@table $code, $T, $body, $other;
             SAGEVEC_ELEM_F32 => f32,
             SAGEVEC_ELEM_F16 => ::sagevec_kernels::f16,
+            SAGEVEC_ELEM_BF16 => ::sagevec_kernels::bf16,
+            SAGEVEC_ELEM_I8 => i8,
+            SAGEVEC_ELEM_U8 => u8,
+            SAGEVEC_ELEM_BITS => ::sagevec_kernels::Bits64,
         )
     };
     (@table $code:expr, $T:ident, $body:expr, $other:expr; $($name:ident => $ty:ty,)+) => {
@@ -49,6 +67,42 @@ macro_rules! with_element {
     };
 }
 pub(crate) use with_element;
+
+/// [`with_element!`] for the element types with scaled kernels (the kernels
+/// crate's `Quantized` family: i8 and u8 codes); another known code gives
+/// `SAGEVEC_ERR_UNSUPPORTED`, an unknown one `SAGEVEC_ERR_INVALID_ARGUMENT`.
+macro_rules! with_quantized {
+    ($code:expr, $T:ident => $body:expr) => {
+        $crate::elements::with_quantized!(@table $code, $T, $body;
+            SAGEVEC_ELEM_I8 => i8,
+            SAGEVEC_ELEM_U8 => u8,
+        )
+    };
+    (@table $code:expr, $T:ident, $body:expr; $($name:ident => $ty:ty,)+) => {
+        match $code {
+            $($crate::elements::$name => {
+                type $T = $ty;
+                $body
+            })+
+            other => Err($crate::elements::not_quantized(other)),
+        }
+    };
+}
+pub(crate) use with_quantized;
+
+/// The error for an element code without scaled kernels.
+pub(crate) fn not_quantized(code: sagevec_elem) -> Error {
+    match find(code) {
+        Ok(k) => Error::new(
+            crate::status::SAGEVEC_ERR_UNSUPPORTED,
+            format!(
+                "{} rows have no scaled kernels (scaled codes are i8 or u8)",
+                k.name
+            ),
+        ),
+        Err(e) => e,
+    }
+}
 
 /// The error for an element code that is not one.
 pub(crate) fn unknown(code: sagevec_elem) -> Error {
@@ -107,7 +161,8 @@ pub extern "C" fn sagevec_elem_name(elem: sagevec_elem) -> *const c_char {
     find(elem).map_or(std::ptr::null(), |k| k.c_name.as_ptr())
 }
 
-/// Bytes per element of `elem` (4 for f32, 2 for f16) into `*out`.
+/// Bytes per element of `elem` (4 for f32, 2 for f16 and bf16, 1 for i8 and u8,
+/// 8 for a word of bits) into `*out`.
 ///
 /// # Safety
 /// `out` is NULL or points to a writable `size_t`.
@@ -121,7 +176,7 @@ pub unsafe extern "C" fn sagevec_elem_size(elem: sagevec_elem, out: *mut usize) 
 }
 
 /// The element type of the queries searched against rows of `elem` into `*out`
-/// (f32 rows: f32; f16 rows: f32).
+/// (f32, f16 and bf16 rows: f32; i8, u8 and bits rows: their own type).
 ///
 /// # Safety
 /// `out` is NULL or points to a writable `sagevec_elem`.
@@ -153,12 +208,16 @@ mod tests {
     #[test]
     fn codes_are_dense_and_named() {
         let k = known();
-        assert!(k.len() >= 2);
+        assert_eq!(k.len(), 6, "one code per member of the Element family");
         for (i, e) in k.iter().enumerate() {
             assert_eq!(e.code as usize, i);
         }
         assert_eq!(k[SAGEVEC_ELEM_F32 as usize].name, "f32");
         assert_eq!(k[SAGEVEC_ELEM_F16 as usize].name, "f16");
+        assert_eq!(k[SAGEVEC_ELEM_BF16 as usize].name, "bf16");
+        assert_eq!(k[SAGEVEC_ELEM_I8 as usize].name, "i8");
+        assert_eq!(k[SAGEVEC_ELEM_U8 as usize].name, "u8");
+        assert_eq!(k[SAGEVEC_ELEM_BITS as usize].name, "bits");
         assert!(sagevec_elem_name(k.len() as sagevec_elem).is_null());
     }
 }

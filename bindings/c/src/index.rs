@@ -226,8 +226,10 @@ pub unsafe extern "C" fn sagevec_search_params_default(
     call(|| unsafe { args::write(out, p, "out") })
 }
 
-/// An empty index in memory of `dim`-element f32 vectors under `metric`, into
-/// `*out` (free it with `sagevec_index_free`). `opts` may be NULL (defaults).
+/// An empty index in memory of `dim`-element f32 vectors under `metric` (l2, ip
+/// or cosine: the metrics of f32 rows; hamming and jaccard are
+/// `SAGEVEC_ERR_INVALID_ARGUMENT`), into `*out` (free it with
+/// `sagevec_index_free`). `opts` may be NULL (defaults).
 ///
 /// # Safety
 /// `opts` is NULL or readable; `out` is NULL or points to a writable pointer.

@@ -11,12 +11,12 @@
 use std::ffi::{c_char, c_void};
 use std::sync::OnceLock;
 
-use ::sagevec_kernels::{Caps, Element, Isa, KernelTable, Metric, Rows};
+use ::sagevec_kernels::{Caps, Element, Isa, KernelError, KernelTable, Metric, Rows};
 
 use crate::args::{self, product};
 use crate::elements::{sagevec_elem, with_element};
 use crate::owned;
-use crate::status::{Error, call, sagevec_status};
+use crate::status::{Error, SAGEVEC_ERR_UNSUPPORTED, call, sagevec_status};
 
 /// An instruction-set level of the kernels.
 pub type sagevec_isa = u32;
@@ -35,6 +35,11 @@ pub const SAGEVEC_METRIC_L2: sagevec_metric = 0;
 pub const SAGEVEC_METRIC_IP: sagevec_metric = 1;
 /// `1 - cos(a, b)`, 1.0 when either vector is zero.
 pub const SAGEVEC_METRIC_COSINE: sagevec_metric = 2;
+/// Bits rows: the number of bit positions that differ, `popcount(a ^ b)`.
+pub const SAGEVEC_METRIC_HAMMING: sagevec_metric = 3;
+/// Bits rows: `1 - |a & b| / |a | b|` (as sets of their 1 bits), 0.0 when both
+/// are all zeros.
+pub const SAGEVEC_METRIC_JACCARD: sagevec_metric = 4;
 
 /// The kernels of one ISA, resolved once (opaque; static, never freed). Get one
 /// with `sagevec_kernels_active` or `sagevec_kernels_for_isa`.
@@ -67,9 +72,16 @@ pub type sagevec_distance_fn =
     Option<unsafe extern "C" fn(a: *const c_void, b: *const c_void, dim: usize) -> f32>;
 
 const N_ISA: usize = Isa::ALL.len();
-/// The metrics of the ABI, by code. The kernels crate also has bit-vector metrics
-/// (Hamming, Jaccard) for element types the ABI does not carry yet.
-const METRICS: [Metric; 3] = [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine];
+/// The metrics of the ABI, by code (`SAGEVEC_METRIC_*`; codes are ABI: new
+/// metrics are appended, never renumbered). Which element types have which metric
+/// is the kernels crate's `Element::METRICS`.
+const METRICS: [Metric; 5] = [
+    Metric::L2Sq,
+    Metric::InnerProduct,
+    Metric::Cosine,
+    Metric::Hamming,
+    Metric::Jaccard,
+];
 const N_METRIC: usize = METRICS.len();
 
 /// The ISA of a code. Codes follow `Isa::ALL` (slowest first).
@@ -86,7 +98,7 @@ fn isa_code(isa: Isa) -> sagevec_isa {
     Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0) as sagevec_isa
 }
 
-/// The metric of a code. Codes follow [`METRICS`] (l2, ip, cosine).
+/// The metric of a code. Codes follow [`METRICS`] (l2, ip, cosine, hamming, jaccard).
 pub(crate) fn metric_of(code: sagevec_metric) -> Result<Metric, Error> {
     METRICS.get(code as usize).copied().ok_or_else(|| {
         Error::invalid(format!(
@@ -104,7 +116,7 @@ pub(crate) fn metric_code(metric: Metric) -> Result<sagevec_metric, Error> {
         .map(|i| i as sagevec_metric)
         .ok_or_else(|| {
             Error::new(
-                crate::status::SAGEVEC_ERR_UNSUPPORTED,
+                SAGEVEC_ERR_UNSUPPORTED,
                 format!("metric {metric} has no code in the C ABI"),
             )
         })
@@ -142,7 +154,7 @@ fn handle(table: &'static KernelTable) -> *const sagevec_kernels {
 
 /// The table behind a handle. Only pointers this library handed out are accepted
 /// (compared by address), so a stray pointer is an error, not a crash.
-fn table_of(k: *const sagevec_kernels) -> Result<&'static KernelTable, Error> {
+pub(crate) fn table_of(k: *const sagevec_kernels) -> Result<&'static KernelTable, Error> {
     if k.is_null() {
         return Err(Error::null("kernels"));
     }
@@ -295,8 +307,8 @@ pub unsafe extern "C" fn sagevec_kernels_isa(
     })
 }
 
-/// The name of a metric (`"l2"`, `"ip"`, `"cosine"`), or NULL for a code that is
-/// not one. Static.
+/// The name of a metric (`"l2"`, `"ip"`, `"cosine"`, `"hamming"`, `"jaccard"`),
+/// or NULL for a code that is not one. Static.
 #[unsafe(no_mangle)]
 pub extern "C" fn sagevec_metric_name(metric: sagevec_metric) -> *const c_char {
     static NAMES: OnceLock<Vec<std::ffi::CString>> = OnceLock::new();
@@ -307,8 +319,8 @@ pub extern "C" fn sagevec_metric_name(metric: sagevec_metric) -> *const c_char {
 }
 
 /// The metric named `name` into `*out`: `l2` (also `l2sq`, `euclidean`,
-/// `sqeuclidean`), `ip` (`dot`, `inner_product`), `cosine` (`cos`), any case. An
-/// unknown name is `SAGEVEC_ERR_INVALID_ARGUMENT`.
+/// `sqeuclidean`), `ip` (`dot`, `inner_product`), `cosine` (`cos`), `hamming`,
+/// `jaccard`, any case. An unknown name is `SAGEVEC_ERR_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -330,7 +342,7 @@ pub unsafe extern "C" fn sagevec_metric_parse(
 ///
 /// # Safety
 /// `m` describes a readable buffer, as `sagevec_matrix` documents.
-unsafe fn rows<'a, T>(m: &sagevec_matrix, arg: &str) -> Result<Rows<'a, T>, Error> {
+pub(crate) unsafe fn rows<'a, T>(m: &sagevec_matrix, arg: &str) -> Result<Rows<'a, T>, Error> {
     let len = match m.n_rows {
         0 => 0,
         n => product(n - 1, m.stride, arg)?
@@ -343,9 +355,51 @@ unsafe fn rows<'a, T>(m: &sagevec_matrix, arg: &str) -> Result<Rows<'a, T>, Erro
         .map_err(|e| Error::invalid(format!("{arg}: {e}")))
 }
 
+/// The frame every one-to-one call shares (plain and scaled queries): the table
+/// and metric of the codes, a non-NULL `out`, then `distance`'s value stored in it.
+///
+/// # Safety
+/// `out` is NULL or writable.
+pub(crate) unsafe fn one_to_one(
+    kernels: *const sagevec_kernels,
+    metric: sagevec_metric,
+    out: *mut f32,
+    distance: impl FnOnce(&'static KernelTable, Metric) -> Result<f32, Error>,
+) -> sagevec_status {
+    call(|| {
+        let (table, metric) = (table_of(kernels)?, metric_of(metric)?);
+        args::require(out, "out")?;
+        let d = distance(table, metric)?;
+        // SAFETY: the caller's contract.
+        unsafe { args::write(out, d, "out") }
+    })
+}
+
+/// The frame every one-to-many call shares (strided rows, gathers, scaled
+/// queries): the table and metric of the codes and the output slice, then
+/// `distances` fills it.
+///
+/// # Safety
+/// `out` is NULL (only with `out_len == 0`) or holds `out_len` writable floats.
+pub(crate) unsafe fn one_to_many(
+    kernels: *const sagevec_kernels,
+    metric: sagevec_metric,
+    out: *mut f32,
+    out_len: usize,
+    distances: impl FnOnce(&'static KernelTable, Metric, &mut [f32]) -> Result<(), Error>,
+) -> sagevec_status {
+    call(|| {
+        let (table, metric) = (table_of(kernels)?, metric_of(metric)?);
+        // SAFETY: the caller's contract.
+        let out = unsafe { args::slice_mut(out, out_len, "out") }?;
+        distances(table, metric, out)
+    })
+}
+
 /// One-to-one: the `metric` distance between query `a` and row `b`, `dim`
 /// elements each, into `*out`. `a` holds query elements (`sagevec_elem_query`),
-/// `b` row elements of `elem`.
+/// `b` row elements of `elem`. A metric the element type lacks is
+/// `SAGEVEC_ERR_UNSUPPORTED` (here and in every kernel call).
 ///
 /// # Safety
 /// `a` and `b` are NULL (only with `dim == 0`) or hold `dim` elements of their
@@ -360,19 +414,17 @@ pub unsafe extern "C" fn sagevec_distance(
     dim: usize,
     out: *mut f32,
 ) -> sagevec_status {
-    call(|| {
-        let (table, metric) = (table_of(kernels)?, metric_of(metric)?);
-        args::require(out, "out")?;
-        let d = with_element!(elem, T => {
+    let distance = |table: &'static KernelTable, metric: Metric| {
+        with_element!(elem, T => {
             // SAFETY: the caller's contract: `dim` elements each.
             let a = unsafe { args::slice(a.cast::<<T as Element>::Query>(), dim, "a") }?;
             // SAFETY: as above.
             let b = unsafe { args::slice(b.cast::<T>(), dim, "b") }?;
             table.distance::<T>(metric, a, b).map_err(Error::from)
-        })?;
-        // SAFETY: the caller's contract.
-        unsafe { args::write(out, d, "out") }
-    })
+        })
+    };
+    // SAFETY: the caller's contract for `out`.
+    unsafe { one_to_one(kernels, metric, out, distance) }
 }
 
 /// One-to-many: `out[i]` = the distance between `query` (`dim` query elements)
@@ -393,18 +445,17 @@ pub unsafe extern "C" fn sagevec_distances(
     out: *mut f32,
     out_len: usize,
 ) -> sagevec_status {
-    call(|| {
-        let (table, metric) = (table_of(kernels)?, metric_of(metric)?);
+    let distances = |table: &'static KernelTable, metric: Metric, out: &mut [f32]| {
         with_element!(elem, T => {
             // SAFETY: the caller's contract for each buffer.
             let q = unsafe { args::slice(query.cast::<<T as Element>::Query>(), dim, "query") }?;
             // SAFETY: as above.
             let r = unsafe { self::rows::<T>(&rows, "rows") }?;
-            // SAFETY: as above.
-            let out = unsafe { args::slice_mut(out, out_len, "out") }?;
             table.distances::<T>(metric, q, r, out).map_err(Error::from)
         })
-    })
+    };
+    // SAFETY: the caller's contract for `out`.
+    unsafe { one_to_many(kernels, metric, out, out_len, distances) }
 }
 
 /// Gather: `out[j]` = the distance between `query` and row `ids[j]` of `rows`
@@ -427,8 +478,7 @@ pub unsafe extern "C" fn sagevec_distances_gather(
     out: *mut f32,
     out_len: usize,
 ) -> sagevec_status {
-    call(|| {
-        let (table, metric) = (table_of(kernels)?, metric_of(metric)?);
+    let distances = |table: &'static KernelTable, metric: Metric, out: &mut [f32]| {
         with_element!(elem, T => {
             // SAFETY: the caller's contract for each buffer.
             let q = unsafe { args::slice(query.cast::<<T as Element>::Query>(), dim, "query") }?;
@@ -436,15 +486,17 @@ pub unsafe extern "C" fn sagevec_distances_gather(
             let r = unsafe { self::rows::<T>(&rows, "rows") }?;
             // SAFETY: as above.
             let ids = unsafe { args::slice(ids, n_ids, "ids") }?;
-            // SAFETY: as above.
-            let out = unsafe { args::slice_mut(out, out_len, "out") }?;
             table.distances_gather::<T>(metric, q, r, ids, out).map_err(Error::from)
         })
-    })
+    };
+    // SAFETY: the caller's contract for `out`.
+    unsafe { one_to_many(kernels, metric, out, out_len, distances) }
 }
 
 /// Squared norms of every row of `rows` into `out` (`out_len == rows.n_rows`):
-/// cache them and pass them to `sagevec_knn` as `base_norms`.
+/// cache them and pass them to `sagevec_knn` as `base_norms`. For the element
+/// types with many-to-many kernels (f32, bf16, i8, u8); f16 and bits rows are
+/// `SAGEVEC_ERR_UNSUPPORTED`.
 ///
 /// # Safety
 /// `rows` is as `sagevec_matrix` says; `out` holds `out_len` writable floats.
@@ -474,6 +526,9 @@ pub unsafe extern "C" fn sagevec_squared_norms(
 /// the smaller row; missing results are `UINT64_MAX` and `+inf`. `base_norms` is
 /// NULL or the squared norms of `base`'s rows (`base.n_rows` floats, from
 /// `sagevec_squared_norms`). The distances use `|q|^2 + |x|^2 - 2 q.x` for L2.
+/// Queries are rows of `elem` too. For f32, bf16 (l2, ip, cosine), i8 and u8
+/// (l2, ip); f16 and bits rows have no many-to-many kernels
+/// (`SAGEVEC_ERR_UNSUPPORTED`).
 ///
 /// # Safety
 /// Both matrices are as `sagevec_matrix` says; `base_norms` is NULL or holds
@@ -508,15 +563,37 @@ pub unsafe extern "C" fn sagevec_knn(
             let ids = unsafe { args::slice_mut(out_ids, out_len, "out_ids") }?;
             // SAFETY: as above.
             let dists = unsafe { args::slice_mut(out_distances, out_len, "out_distances") }?;
-            table.knn::<T>(metric, q, x, norms, k, ids, dists).map_err(Error::from)
+            table
+                .knn::<T>(metric, q, x, norms, k, ids, dists)
+                .map_err(knn_error::<T>)
         })
     })
+}
+
+/// The C error of a failed `knn`. The kernels' many-to-many path has only l2, ip
+/// and cosine, and reports a metric of the element type outside them (hamming on
+/// bits) as a metric the type lacks; here that says what is missing instead.
+fn knn_error<T: Element>(e: KernelError) -> Error {
+    match e {
+        KernelError::UnsupportedMetric { metric, elem } if T::METRICS.contains(&metric) => {
+            Error::new(
+                SAGEVEC_ERR_UNSUPPORTED,
+                format!(
+                    "{elem} rows have no many-to-many knn for {metric} (they have one-to-one, \
+                     one-to-many and gather kernels for it)"
+                ),
+            )
+        }
+        e => Error::from(e),
+    }
 }
 
 /// A resolved one-to-one distance for `metric` on `elem` rows with these kernels,
 /// into `*out`: fetch it once, then each call is one indirect call into the SIMD
 /// loop with no check (for engines that compute millions of distances, e.g.
 /// hnswlib's `SpaceInterface`). The pointer stays valid for the process's life.
+/// A metric the element type lacks (cosine on i8, l2 on bits) is
+/// `SAGEVEC_ERR_UNSUPPORTED`.
 ///
 /// # Safety
 /// `out` is NULL or points to a writable `sagevec_distance_fn`.
@@ -528,10 +605,18 @@ pub unsafe extern "C" fn sagevec_distance_fn_resolve(
     out: *mut sagevec_distance_fn,
 ) -> sagevec_status {
     call(|| {
-        let (table, m) = (table_of(kernels)?, metric as usize);
-        metric_of(metric)?;
+        let (table, m) = (table_of(kernels)?, metric_of(metric)?);
         let isa = isa_code(table.isa()) as usize;
-        let f = with_element!(elem, T => Ok(resolved_table::<T>()[isa][m]))?;
+        let f = with_element!(elem, T => {
+            if T::METRICS.contains(&m) {
+                Ok(resolved_table::<T>()[isa][metric as usize])
+            } else {
+                Err(Error::from(KernelError::UnsupportedMetric {
+                    metric: m,
+                    elem: T::NAME,
+                }))
+            }
+        })?;
         // SAFETY: the caller's contract.
         unsafe { args::write(out, Some(f), "out") }
     })
@@ -540,7 +625,7 @@ pub unsafe extern "C" fn sagevec_distance_fn_resolve(
 type RawDistanceFn = unsafe extern "C" fn(*const c_void, *const c_void, usize) -> f32;
 
 // The resolved tables below spell out every (metric, ISA) pair.
-const _: () = assert!(N_ISA == 3 && N_METRIC == 3);
+const _: () = assert!(N_ISA == 3 && N_METRIC == 5);
 
 /// The resolved pointers of `T`, by ISA code then metric code.
 fn resolved_table<T: Element>() -> [[RawDistanceFn; N_METRIC]; N_ISA] {
@@ -549,6 +634,8 @@ fn resolved_table<T: Element>() -> [[RawDistanceFn; N_METRIC]; N_ISA] {
             resolved::<T, 0, I>,
             resolved::<T, 1, I>,
             resolved::<T, 2, I>,
+            resolved::<T, 3, I>,
+            resolved::<T, 4, I>,
         ]
     }
     [metrics::<T, 0>(), metrics::<T, 1>(), metrics::<T, 2>()]
@@ -556,7 +643,8 @@ fn resolved_table<T: Element>() -> [[RawDistanceFn; N_METRIC]; N_ISA] {
 
 /// The function behind a resolved pointer: metric `METRICS[M]` on the table of
 /// ISA `Isa::ALL[I]`. `sagevec_distance_fn_resolve` hands it out only after that
-/// table was handed out (so `TABLES[I]` is set); one load, then the kernel.
+/// table was handed out (so `TABLES[I]` is set), and only for a metric of `T`;
+/// one load, then the kernel.
 ///
 /// # Safety
 /// `a` and `b` are NULL only with `dim == 0`, else hold `dim` elements of `T`'s
@@ -582,4 +670,29 @@ unsafe extern "C" fn resolved<T: Element, const M: usize, const I: usize>(
         )
     };
     table.distance_fn::<T>(METRICS[M]).call(a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_of_the_kernels_has_its_code() {
+        for m in Metric::ALL {
+            let code = metric_code(m).unwrap();
+            assert_eq!(metric_of(code).unwrap(), m);
+        }
+        // The codes are ABI: these numbers never change.
+        let fixed = [
+            (SAGEVEC_METRIC_L2, Metric::L2Sq),
+            (SAGEVEC_METRIC_IP, Metric::InnerProduct),
+            (SAGEVEC_METRIC_COSINE, Metric::Cosine),
+            (SAGEVEC_METRIC_HAMMING, Metric::Hamming),
+            (SAGEVEC_METRIC_JACCARD, Metric::Jaccard),
+        ];
+        for (code, m) in fixed {
+            assert_eq!(metric_of(code).unwrap(), m);
+        }
+        assert!(metric_of(N_METRIC as sagevec_metric).is_err());
+    }
 }

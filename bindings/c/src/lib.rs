@@ -6,10 +6,14 @@
 //!
 //! - Kernels: ISA report and selection (`sagevec_kernels_active`,
 //!   `sagevec_kernels_for_isa`), then for every element type of the kernels
-//!   crate one-to-one, one-to-many over strided rows, gather by row ids, squared
-//!   norms and exact many-to-many knn with fused top-k, into caller buffers; and
+//!   crate (f32, f16, bf16, i8, u8, bits) and each of its metrics one-to-one,
+//!   one-to-many over strided rows, gather by row ids and, where the kernels
+//!   crate has them (f32, bf16, i8, u8), squared norms and exact many-to-many
+//!   knn with fused top-k, into caller buffers; and
 //!   `sagevec_distance_fn_resolve`, a plain function pointer fetched once for
-//!   engines that call a distance millions of times.
+//!   engines that call a distance millions of times. Scaled i8/u8 codes
+//!   (`scale[i] * x[i] + offset[i]`) are searched with an f32 query prepared
+//!   once (`sagevec_scaled_query_new`): `sagevec_scaled_distance`, `_distances`.
 //! - The index: an opaque `sagevec_index` (create, open a durable directory, add
 //!   with JSON metadata, remove, search and batch search with an id allow-list,
 //!   metadata, len, version, stats as JSON, checkpoint, close, free). Every call
@@ -35,12 +39,14 @@ mod index;
 mod json;
 mod kernels;
 mod owned;
+mod scaled;
 mod status;
 
 pub use elements::*;
 pub use index::*;
 pub use kernels::*;
 pub use owned::sagevec_string_free;
+pub use scaled::*;
 pub use status::{
     SAGEVEC_ERR_BAD_JSON, SAGEVEC_ERR_CLOSED, SAGEVEC_ERR_CONFIG_MISMATCH, SAGEVEC_ERR_CORRUPT,
     SAGEVEC_ERR_INTERNAL, SAGEVEC_ERR_INVALID_ARGUMENT, SAGEVEC_ERR_IO,

@@ -6,7 +6,13 @@
 #include "sagevec.h"
 
 static_assert(sizeof(sagevec_status) == 4, "sagevec_status is int32_t");
-static_assert(SAGEVEC_METRIC_COSINE == 2, "metric codes");
+// The codes are ABI: appended, never renumbered.
+static_assert(SAGEVEC_METRIC_L2 == 0 && SAGEVEC_METRIC_IP == 1 && SAGEVEC_METRIC_COSINE == 2 &&
+                  SAGEVEC_METRIC_HAMMING == 3 && SAGEVEC_METRIC_JACCARD == 4,
+              "metric codes");
+static_assert(SAGEVEC_ELEM_F32 == 0 && SAGEVEC_ELEM_F16 == 1 && SAGEVEC_ELEM_BF16 == 2 &&
+                  SAGEVEC_ELEM_I8 == 3 && SAGEVEC_ELEM_U8 == 4 && SAGEVEC_ELEM_BITS == 5,
+              "element codes");
 
 int main() {
   const char *v = sagevec_version();
@@ -19,6 +25,10 @@ int main() {
   if (sagevec_distance_fn_resolve(k, SAGEVEC_METRIC_L2, SAGEVEC_ELEM_F32, &f) != SAGEVEC_OK) return 1;
   const float a[3] = {1, 2, 3}, b[3] = {1, 0, 3};
   if (f(a, b, 3) != 4.0f) return 1;
+  sagevec_distance_fn hamming = nullptr;
+  if (sagevec_distance_fn_resolve(k, SAGEVEC_METRIC_HAMMING, SAGEVEC_ELEM_BITS, &hamming) != SAGEVEC_OK) return 1;
+  const uint64_t x[2] = {0xFFull, 0}, y[2] = {0x0Full, 1};
+  if (hamming(x, y, 2) != 5.0f) return 1;
   std::printf("header_cxx: sagevec %s from C++, l2 = %g\n", v, double(f(a, b, 3)));
   return 0;
 }

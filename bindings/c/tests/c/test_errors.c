@@ -7,6 +7,14 @@
 
 #include "check.h"
 
+/* A call's metric and element codes, and what it must answer. */
+struct code_case {
+  sagevec_metric metric;
+  sagevec_elem elem;
+  sagevec_status status;
+  const char *needle;
+};
+
 static const sagevec_kernels *K;
 
 static void names_and_codes(void) {
@@ -21,8 +29,14 @@ static void names_and_codes(void) {
   CHECK_FAILS(sagevec_metric_parse(NULL, &m), SAGEVEC_ERR_NULL_POINTER, "name");
   CHECK_FAILS(sagevec_metric_parse("l2", NULL), SAGEVEC_ERR_NULL_POINTER, "out");
   CHECK_FAILS(sagevec_metric_parse("\xff\xfe", &m), SAGEVEC_ERR_INVALID_ARGUMENT, "UTF-8");
-  CHECK(sagevec_metric_name(3) == NULL);
+  CHECK_OK(sagevec_metric_parse("Hamming", &m));
+  CHECK(m == SAGEVEC_METRIC_HAMMING);
+  CHECK_OK(sagevec_metric_parse("jaccard", &m));
+  CHECK(m == SAGEVEC_METRIC_JACCARD);
+  CHECK(sagevec_metric_name(5) == NULL);
   CHECK(strcmp(sagevec_metric_name(SAGEVEC_METRIC_COSINE), "cosine") == 0);
+  CHECK(strcmp(sagevec_metric_name(SAGEVEC_METRIC_HAMMING), "hamming") == 0);
+  CHECK(strcmp(sagevec_metric_name(SAGEVEC_METRIC_JACCARD), "jaccard") == 0);
 
   sagevec_isa isa = 99;
   CHECK_OK(sagevec_isa_parse("AVX2", &isa));
@@ -46,14 +60,30 @@ static void names_and_codes(void) {
 
   size_t size = 0;
   sagevec_elem q = 99;
-  CHECK(sagevec_elem_name(2) == NULL);
-  CHECK_FAILS(sagevec_elem_size(2, &size), SAGEVEC_ERR_INVALID_ARGUMENT, "element code 2");
-  CHECK_FAILS(sagevec_elem_query(2, &q), SAGEVEC_ERR_INVALID_ARGUMENT, "element code 2");
+  CHECK(sagevec_elem_name(6) == NULL);
+  CHECK_FAILS(sagevec_elem_size(6, &size), SAGEVEC_ERR_INVALID_ARGUMENT, "element code 6");
+  CHECK_FAILS(sagevec_elem_query(6, &q), SAGEVEC_ERR_INVALID_ARGUMENT, "element code 6");
   CHECK_FAILS(sagevec_elem_size(SAGEVEC_ELEM_F32, NULL), SAGEVEC_ERR_NULL_POINTER, "out");
-  CHECK_OK(sagevec_elem_size(SAGEVEC_ELEM_F16, &size));
-  CHECK(size == 2);
-  CHECK_OK(sagevec_elem_query(SAGEVEC_ELEM_F16, &q));
-  CHECK(q == SAGEVEC_ELEM_F32);
+  CHECK_FAILS(sagevec_elem_query(SAGEVEC_ELEM_BITS, NULL), SAGEVEC_ERR_NULL_POINTER, "out");
+  /* Every element code: its name, size and query type (codes are ABI). */
+  static const struct {
+    sagevec_elem code;
+    const char *name;
+    size_t size;
+    sagevec_elem query;
+  } elems[] = {
+      {SAGEVEC_ELEM_F32, "f32", 4, SAGEVEC_ELEM_F32},  {SAGEVEC_ELEM_F16, "f16", 2, SAGEVEC_ELEM_F32},
+      {SAGEVEC_ELEM_BF16, "bf16", 2, SAGEVEC_ELEM_F32}, {SAGEVEC_ELEM_I8, "i8", 1, SAGEVEC_ELEM_I8},
+      {SAGEVEC_ELEM_U8, "u8", 1, SAGEVEC_ELEM_U8},      {SAGEVEC_ELEM_BITS, "bits", 8, SAGEVEC_ELEM_BITS},
+  };
+  for (size_t i = 0; i < sizeof elems / sizeof elems[0]; ++i) {
+    CHECK(elems[i].code == i);
+    CHECK(strcmp(sagevec_elem_name(elems[i].code), elems[i].name) == 0);
+    CHECK_OK(sagevec_elem_size(elems[i].code, &size));
+    CHECK(size == elems[i].size);
+    CHECK_OK(sagevec_elem_query(elems[i].code, &q));
+    CHECK(q == elems[i].query);
+  }
 
   CHECK(strcmp(sagevec_status_name(SAGEVEC_ERR_CLOSED), "SAGEVEC_ERR_CLOSED") == 0);
   CHECK(sagevec_status_name(-1) == NULL);
@@ -63,15 +93,27 @@ static void names_and_codes(void) {
 }
 
 static void kernel_errors(void) {
-  float a[8] = {1, 2, 3, 4, 5, 6, 7, 8}, b[8] = {0};
+  /* 8-byte aligned: the bits cases below must fail on their codes, not alignment. */
+  _Alignas(8) float a[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  _Alignas(8) float b[8] = {0};
   float out = -5, outs[4] = {-5, -5, -5, -5};
   uint64_t ids[4];
   CHECK_FAILS(sagevec_distance(NULL, 0, 0, a, b, 4, &out), SAGEVEC_ERR_NULL_POINTER, "kernels");
   /* A pointer that is not a kernels handle is refused, not dereferenced. */
   CHECK_FAILS(sagevec_distance((const sagevec_kernels *)a, 0, 0, a, b, 4, &out),
               SAGEVEC_ERR_INVALID_ARGUMENT, "handle");
-  CHECK_FAILS(sagevec_distance(K, 3, 0, a, b, 4, &out), SAGEVEC_ERR_INVALID_ARGUMENT, "metric code 3");
-  CHECK_FAILS(sagevec_distance(K, 0, 5, a, b, 4, &out), SAGEVEC_ERR_INVALID_ARGUMENT, "element code 5");
+  /* Unknown codes, and metrics the element type lacks. */
+  static const struct code_case codes[] = {
+      {5, SAGEVEC_ELEM_F32, SAGEVEC_ERR_INVALID_ARGUMENT, "metric code 5"},
+      {SAGEVEC_METRIC_L2, 6, SAGEVEC_ERR_INVALID_ARGUMENT, "element code 6"},
+      {SAGEVEC_METRIC_HAMMING, SAGEVEC_ELEM_F32, SAGEVEC_ERR_UNSUPPORTED, "f32 rows have no hamming"},
+      {SAGEVEC_METRIC_JACCARD, SAGEVEC_ELEM_BF16, SAGEVEC_ERR_UNSUPPORTED, "bf16 rows have no jaccard"},
+      {SAGEVEC_METRIC_COSINE, SAGEVEC_ELEM_I8, SAGEVEC_ERR_UNSUPPORTED, "i8 rows have no cosine"},
+      {SAGEVEC_METRIC_L2, SAGEVEC_ELEM_BITS, SAGEVEC_ERR_UNSUPPORTED, "bits rows have no l2"},
+  };
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; ++i)
+    CHECK_FAILS(sagevec_distance(K, codes[i].metric, codes[i].elem, a, b, 2, &out), codes[i].status,
+                codes[i].needle);
   CHECK_FAILS(sagevec_distance(K, 0, 0, NULL, b, 4, &out), SAGEVEC_ERR_NULL_POINTER, "a is NULL");
   CHECK_FAILS(sagevec_distance(K, 0, 0, a, NULL, 4, &out), SAGEVEC_ERR_NULL_POINTER, "b is NULL");
   CHECK_FAILS(sagevec_distance(K, 0, 0, a, b, 4, NULL), SAGEVEC_ERR_NULL_POINTER, "out");
@@ -124,7 +166,148 @@ static void kernel_errors(void) {
   CHECK_FAILS(sagevec_distance_fn_resolve(K, 9, 0, &fn), SAGEVEC_ERR_INVALID_ARGUMENT, "metric");
   CHECK_FAILS(sagevec_distance_fn_resolve(K, 0, 9, &fn), SAGEVEC_ERR_INVALID_ARGUMENT, "element");
   CHECK_FAILS(sagevec_distance_fn_resolve(K, 0, 0, NULL), SAGEVEC_ERR_NULL_POINTER, "out");
+  CHECK_FAILS(sagevec_distance_fn_resolve(K, SAGEVEC_METRIC_IP, SAGEVEC_ELEM_BITS, &fn),
+              SAGEVEC_ERR_UNSUPPORTED, "bits rows have no ip");
+  CHECK_FAILS(sagevec_distance_fn_resolve(K, SAGEVEC_METRIC_HAMMING, SAGEVEC_ELEM_U8, &fn),
+              SAGEVEC_ERR_UNSUPPORTED, "u8 rows have no hamming");
   CHECK(fn == NULL);
+}
+
+/* The same checks hold for the integer and bit element types: NULL, alignment,
+ * lengths, ids, and shapes the kernels crate lacks for them. */
+static void typed_kernel_errors(void) {
+  int8_t qi8[8] = {1, -2, 3, -4, 5, -6, 7, -8}, xi8[16] = {0};
+  uint64_t words[4] = {1, 2, 3, 4}, bits[8] = {0};
+  float out = -5, outs[4] = {-5, -5, -5, -5};
+  uint64_t ids[4] = {9, 9, 9, 9};
+  /* NULL for each pointer, for every element type (with its first metric). */
+  for (sagevec_elem e = 0; sagevec_elem_name(e) != NULL; ++e) {
+    sagevec_metric m = e == SAGEVEC_ELEM_BITS ? SAGEVEC_METRIC_HAMMING : SAGEVEC_METRIC_L2;
+    const struct {
+      const void *a, *b;
+      float *out;
+      const char *needle;
+    } nulls[] = {{NULL, bits, &out, "a is NULL"}, {words, NULL, &out, "b is NULL"}, {words, bits, NULL, "out"}};
+    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; ++i)
+      CHECK_FAILS(sagevec_distance(K, m, e, nulls[i].a, nulls[i].b, 2, nulls[i].out), SAGEVEC_ERR_NULL_POINTER,
+                  nulls[i].needle);
+  }
+  CHECK(out == -5);
+  /* A word of bits is 8-byte aligned; i8 has no alignment to miss. */
+  CHECK_FAILS(sagevec_distance(K, SAGEVEC_METRIC_HAMMING, SAGEVEC_ELEM_BITS, (const char *)words + 4,
+                               bits, 2, &out),
+              SAGEVEC_ERR_INVALID_ARGUMENT, "aligned to 8");
+  CHECK_FAILS(sagevec_distance(K, SAGEVEC_METRIC_L2, SAGEVEC_ELEM_BF16, (const char *)outs + 2, xi8, 2,
+                               &out),
+              SAGEVEC_ERR_INVALID_ARGUMENT, "aligned to 4"); /* the f32 query */
+  CHECK_OK(sagevec_distance(K, SAGEVEC_METRIC_L2, SAGEVEC_ELEM_I8, qi8, xi8 + 1, 7, &out));
+  CHECK(out == 1 + 4 + 9 + 16 + 25 + 36 + 49);
+
+  sagevec_matrix i8_rows = {xi8, 2, 8, 8}, bit_rows = {bits, 2, 4, 4};
+  CHECK_FAILS(sagevec_distances(K, SAGEVEC_METRIC_IP, SAGEVEC_ELEM_I8, qi8, 7, i8_rows, outs, 2),
+              SAGEVEC_ERR_LENGTH_MISMATCH, "dimension");
+  CHECK_FAILS(sagevec_distances(K, SAGEVEC_METRIC_JACCARD, SAGEVEC_ELEM_BITS, words, 4, bit_rows, outs, 1),
+              SAGEVEC_ERR_LENGTH_MISMATCH, "out");
+  sagevec_matrix short_stride = {bits, 2, 4, 2};
+  CHECK_FAILS(sagevec_distances(K, SAGEVEC_METRIC_JACCARD, SAGEVEC_ELEM_BITS, words, 4, short_stride, outs, 2),
+              SAGEVEC_ERR_INVALID_ARGUMENT, "stride");
+  sagevec_matrix null_bits = {NULL, 2, 4, 4};
+  CHECK_FAILS(sagevec_distances(K, SAGEVEC_METRIC_HAMMING, SAGEVEC_ELEM_BITS, words, 4, null_bits, outs, 2),
+              SAGEVEC_ERR_NULL_POINTER, "rows");
+  uint32_t gids[2] = {1, 2};
+  CHECK_FAILS(sagevec_distances_gather(K, SAGEVEC_METRIC_L2, SAGEVEC_ELEM_U8, qi8, 8, i8_rows, gids, 2, outs, 2),
+              SAGEVEC_ERR_INVALID_ARGUMENT, "row id 2");
+  CHECK_FAILS(sagevec_distances_gather(K, SAGEVEC_METRIC_HAMMING, SAGEVEC_ELEM_BITS, words, 4, bit_rows, gids, 1,
+                                       outs, 2),
+              SAGEVEC_ERR_LENGTH_MISMATCH, "out");
+  CHECK(outs[0] == -5 && outs[1] == -5);
+
+  /* Many-to-many: bits and f16 have none; i8/u8 have no cosine. */
+  CHECK_FAILS(sagevec_knn(K, SAGEVEC_METRIC_HAMMING, SAGEVEC_ELEM_BITS, bit_rows, bit_rows, NULL, 1, ids, outs,
+                          2),
+              SAGEVEC_ERR_UNSUPPORTED, "bits rows have no many-to-many knn for hamming");
+  CHECK_FAILS(sagevec_knn(K, SAGEVEC_METRIC_L2, SAGEVEC_ELEM_BITS, bit_rows, bit_rows, NULL, 1, ids, outs, 2),
+              SAGEVEC_ERR_UNSUPPORTED, "bits rows have no l2");
+  CHECK_FAILS(sagevec_squared_norms(K, SAGEVEC_ELEM_BITS, bit_rows, outs, 2), SAGEVEC_ERR_UNSUPPORTED,
+              "bits rows have no many-to-many");
+  CHECK_FAILS(sagevec_knn(K, SAGEVEC_METRIC_COSINE, SAGEVEC_ELEM_U8, i8_rows, i8_rows, NULL, 1, ids, outs, 2),
+              SAGEVEC_ERR_UNSUPPORTED, "u8 rows have no cosine");
+  CHECK_FAILS(sagevec_knn(K, SAGEVEC_METRIC_L2, SAGEVEC_ELEM_I8, i8_rows, i8_rows, NULL, 1, ids, outs, 1),
+              SAGEVEC_ERR_LENGTH_MISMATCH, "out_ids");
+  CHECK_FAILS(sagevec_knn(K, SAGEVEC_METRIC_L2, SAGEVEC_ELEM_I8, i8_rows, i8_rows, NULL, 1, ids, NULL, 2),
+              SAGEVEC_ERR_NULL_POINTER, "out_distances");
+  CHECK(ids[0] == 9 && outs[0] == -5);
+}
+
+/* Scaled codes: the prepared query's inputs, the element types and metrics that
+ * have scaled kernels (i8, u8; l2, ip), lengths, NULL handles. */
+static void scaled_errors(void) {
+  float q[4] = {1, 2, 3, 4}, sc[4] = {1, 1, 1, 1}, of[4] = {0, 0, 0, 0}, out = -5, outs[2] = {-5, -5};
+  int8_t codes[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  sagevec_scaled_query *p = NULL;
+  CHECK_FAILS(sagevec_scaled_query_new(q, NULL, of, 4, &p), SAGEVEC_ERR_NULL_POINTER, "scale is NULL");
+  CHECK_FAILS(sagevec_scaled_query_new(q, sc, NULL, 4, &p), SAGEVEC_ERR_NULL_POINTER, "offset is NULL");
+  CHECK_FAILS(sagevec_scaled_query_new(NULL, sc, of, 4, &p), SAGEVEC_ERR_NULL_POINTER, "query is NULL");
+  CHECK_FAILS(sagevec_scaled_query_new(q, sc, of, 4, NULL), SAGEVEC_ERR_NULL_POINTER, "out");
+  CHECK_FAILS(sagevec_scaled_query_new((const float *)((const char *)q + 1), sc, of, 2, &p),
+              SAGEVEC_ERR_INVALID_ARGUMENT, "aligned");
+  CHECK(p == NULL);
+  CHECK_OK(sagevec_scaled_query_new(q, sc, of, 4, &p));
+  CHECK_FAILS(sagevec_scaled_query_set(NULL, q, sc, of, 4), SAGEVEC_ERR_NULL_POINTER, "q is NULL");
+  CHECK_FAILS(sagevec_scaled_query_set(p, q, NULL, of, 4), SAGEVEC_ERR_NULL_POINTER, "scale");
+  size_t dim = 0;
+  CHECK_OK(sagevec_scaled_query_dim(p, &dim));
+  CHECK(dim == 4); /* the failed set changed nothing */
+  CHECK_FAILS(sagevec_scaled_query_dim(NULL, &dim), SAGEVEC_ERR_NULL_POINTER, "q is NULL");
+  CHECK_FAILS(sagevec_scaled_query_dim(p, NULL), SAGEVEC_ERR_NULL_POINTER, "out");
+
+  CHECK_OK(sagevec_scaled_distance(K, SAGEVEC_METRIC_L2, SAGEVEC_ELEM_I8, p, codes, 4, &out));
+  CHECK(out == 0.0f); /* codes 1..4 with scale 1, offset 0 are the query */
+  out = -5;
+  /* Element types without scaled kernels, metrics they lack, unknown codes. */
+  static const struct code_case scaled_codes[] = {
+      {SAGEVEC_METRIC_L2, SAGEVEC_ELEM_F32, SAGEVEC_ERR_UNSUPPORTED, "f32 rows have no scaled kernels"},
+      {SAGEVEC_METRIC_L2, SAGEVEC_ELEM_BITS, SAGEVEC_ERR_UNSUPPORTED, "bits rows have no scaled kernels"},
+      {SAGEVEC_METRIC_L2, 6, SAGEVEC_ERR_INVALID_ARGUMENT, "element code 6"},
+      {SAGEVEC_METRIC_COSINE, SAGEVEC_ELEM_U8, SAGEVEC_ERR_UNSUPPORTED, "u8 rows have no cosine"},
+      {SAGEVEC_METRIC_HAMMING, SAGEVEC_ELEM_I8, SAGEVEC_ERR_UNSUPPORTED, "i8 rows have no hamming"},
+      {5, SAGEVEC_ELEM_I8, SAGEVEC_ERR_INVALID_ARGUMENT, "metric code 5"},
+  };
+  for (size_t i = 0; i < sizeof scaled_codes / sizeof scaled_codes[0]; ++i)
+    CHECK_FAILS(sagevec_scaled_distance(K, scaled_codes[i].metric, scaled_codes[i].elem, p, q, 4, &out),
+                scaled_codes[i].status, scaled_codes[i].needle);
+  CHECK_FAILS(sagevec_scaled_distance(K, SAGEVEC_METRIC_L2, SAGEVEC_ELEM_I8, p, codes, 3, &out),
+              SAGEVEC_ERR_LENGTH_MISMATCH, "dimension");
+  const struct {
+    const sagevec_kernels *k;
+    const sagevec_scaled_query *q;
+    const void *row;
+    float *out;
+    const char *needle;
+  } nulls[] = {{NULL, p, codes, &out, "kernels"},
+               {K, NULL, codes, &out, "q is NULL"},
+               {K, p, NULL, &out, "row is NULL"},
+               {K, p, codes, NULL, "out"}};
+  for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; ++i)
+    CHECK_FAILS(sagevec_scaled_distance(nulls[i].k, SAGEVEC_METRIC_L2, SAGEVEC_ELEM_I8, nulls[i].q, nulls[i].row, 4,
+                                        nulls[i].out),
+                SAGEVEC_ERR_NULL_POINTER, nulls[i].needle);
+  CHECK(out == -5);
+
+  sagevec_matrix rows = {codes, 2, 4, 4}, wide = {codes, 1, 8, 8};
+  CHECK_FAILS(sagevec_scaled_distances(K, SAGEVEC_METRIC_IP, SAGEVEC_ELEM_U8, p, rows, outs, 1),
+              SAGEVEC_ERR_LENGTH_MISMATCH, "out");
+  CHECK_FAILS(sagevec_scaled_distances(K, SAGEVEC_METRIC_IP, SAGEVEC_ELEM_U8, p, wide, outs, 1),
+              SAGEVEC_ERR_LENGTH_MISMATCH, "dimension");
+  CHECK_FAILS(sagevec_scaled_distances(K, SAGEVEC_METRIC_IP, SAGEVEC_ELEM_F16, p, rows, outs, 2),
+              SAGEVEC_ERR_UNSUPPORTED, "f16 rows have no scaled kernels");
+  CHECK_FAILS(sagevec_scaled_distances(K, SAGEVEC_METRIC_IP, SAGEVEC_ELEM_U8, p, rows, NULL, 2),
+              SAGEVEC_ERR_NULL_POINTER, "out");
+  CHECK(outs[0] == -5 && outs[1] == -5);
+  CHECK_OK(sagevec_scaled_distances(K, SAGEVEC_METRIC_IP, SAGEVEC_ELEM_U8, p, rows, outs, 2));
+  CHECK(outs[0] == -30.0f && outs[1] == -70.0f); /* -(1,2,3,4).(1,2,3,4), -(1,2,3,4).(5,6,7,8) */
+  sagevec_scaled_query_free(p);
+  sagevec_scaled_query_free(NULL);
 }
 
 static void index_errors(const char *tmp) {
@@ -135,7 +318,9 @@ static void index_errors(const char *tmp) {
   CHECK(o.m == 16 && o.ef_construction == 200 && o.ef_search == 64);
 
   CHECK_FAILS(sagevec_index_create(0, SAGEVEC_METRIC_L2, NULL, &ix), SAGEVEC_ERR_INVALID_ARGUMENT, "dim");
-  CHECK_FAILS(sagevec_index_create(4, 3, NULL, &ix), SAGEVEC_ERR_INVALID_ARGUMENT, "metric code 3");
+  CHECK_FAILS(sagevec_index_create(4, 5, NULL, &ix), SAGEVEC_ERR_INVALID_ARGUMENT, "metric code 5");
+  CHECK_FAILS(sagevec_index_create(4, SAGEVEC_METRIC_HAMMING, NULL, &ix), SAGEVEC_ERR_INVALID_ARGUMENT,
+              "hamming is not a metric of f32");
   CHECK_FAILS(sagevec_index_create(4, 0, NULL, NULL), SAGEVEC_ERR_NULL_POINTER, "out");
   o.m = 1;
   CHECK_FAILS(sagevec_index_create(4, 0, &o, &ix), SAGEVEC_ERR_INVALID_ARGUMENT, "m");
@@ -254,6 +439,8 @@ int main(void) {
   CHECK_OK(sagevec_kernels_active(&K));
   names_and_codes();
   kernel_errors();
+  typed_kernel_errors();
+  scaled_errors();
   index_errors(tmp);
   return check_report("test_errors");
 }
