@@ -116,11 +116,18 @@ impl KernelTable {
         id_offset: u64,
         heaps: &mut [TopK],
     ) -> Result<(), KernelError> {
-        if !(T::METRICS.contains(&metric)
-            && matches!(metric, Metric::L2Sq | Metric::InnerProduct | Metric::Cosine))
-        {
+        if !T::METRICS.contains(&metric) {
             return Err(KernelError::UnsupportedMetric {
                 metric,
+                elem: T::NAME,
+            });
+        }
+        // The fused top-k runs on dot products: the bit metrics have one-to-one,
+        // one-to-many and gather kernels, not this one.
+        if !matches!(metric, Metric::L2Sq | Metric::InnerProduct | Metric::Cosine) {
+            return Err(KernelError::Unsupported {
+                what: "many-to-many knn for hamming or jaccard (only one-to-one, \
+                       one-to-many and gather kernels)",
                 elem: T::NAME,
             });
         }

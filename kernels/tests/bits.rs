@@ -167,6 +167,19 @@ fn float_metrics_and_many_to_many_are_errors() {
             t.squared_norms(rows, &mut [0.0]),
             Err(KernelError::Unsupported { elem: "bits", .. })
         ));
+        // Hamming is a metric bits have, just not in the fused top-k: the error says
+        // which kernel is missing, not that the metric is.
+        let (mut ids, mut dists) = ([0u64; 1], [0.0f32; 1]);
+        for metric in [Metric::Hamming, Metric::Jaccard] {
+            let e = t
+                .knn(metric, rows, rows, None, 1, &mut ids, &mut dists)
+                .unwrap_err();
+            assert!(
+                matches!(e, KernelError::Unsupported { elem: "bits", .. }),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains("many-to-many knn"), "{e}");
+        }
         assert_eq!(<Bits64 as Element>::METRICS, METRICS);
         let want = if t
             .extensions()

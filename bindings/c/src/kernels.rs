@@ -565,27 +565,9 @@ pub unsafe extern "C" fn sagevec_knn(
             let dists = unsafe { args::slice_mut(out_distances, out_len, "out_distances") }?;
             table
                 .knn::<T>(metric, q, x, norms, k, ids, dists)
-                .map_err(knn_error::<T>)
+                .map_err(Error::from)
         })
     })
-}
-
-/// The C error of a failed `knn`. The kernels' many-to-many path has only l2, ip
-/// and cosine, and reports a metric of the element type outside them (hamming on
-/// bits) as a metric the type lacks; here that says what is missing instead.
-fn knn_error<T: Element>(e: KernelError) -> Error {
-    match e {
-        KernelError::UnsupportedMetric { metric, elem } if T::METRICS.contains(&metric) => {
-            Error::new(
-                SAGEVEC_ERR_UNSUPPORTED,
-                format!(
-                    "{elem} rows have no many-to-many knn for {metric} (they have one-to-one, \
-                     one-to-many and gather kernels for it)"
-                ),
-            )
-        }
-        e => Error::from(e),
-    }
 }
 
 /// A resolved one-to-one distance for `metric` on `elem` rows with these kernels,

@@ -225,7 +225,7 @@ static void typed_kernel_errors(void) {
   /* Many-to-many: bits and f16 have none; i8/u8 have no cosine. */
   CHECK_FAILS(sagevec_knn(K, SAGEVEC_METRIC_HAMMING, SAGEVEC_ELEM_BITS, bit_rows, bit_rows, NULL, 1, ids, outs,
                           2),
-              SAGEVEC_ERR_UNSUPPORTED, "bits rows have no many-to-many knn for hamming");
+              SAGEVEC_ERR_UNSUPPORTED, "bits rows have no many-to-many knn for hamming or jaccard");
   CHECK_FAILS(sagevec_knn(K, SAGEVEC_METRIC_L2, SAGEVEC_ELEM_BITS, bit_rows, bit_rows, NULL, 1, ids, outs, 2),
               SAGEVEC_ERR_UNSUPPORTED, "bits rows have no l2");
   CHECK_FAILS(sagevec_squared_norms(K, SAGEVEC_ELEM_BITS, bit_rows, outs, 2), SAGEVEC_ERR_UNSUPPORTED,
