@@ -59,6 +59,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+//! ## Test hooks
+//!
+//! Fault injection for tests and benches lives behind the `test-hooks` cargo
+//! feature and is not a stable API: `Index::abandon` (drop as a killed process
+//! would), `Index::inject_builder_panics`, `Index::break_publish_order`,
+//! `Index::unreachable_ids`, `Index::open_with_storage` with the `durable::io`
+//! module (its `SimStorage` models power loss and full disks) and
+//! `durable::crash_at`. Without the feature these items do not exist (this page,
+//! built without it, does not list them) and the write and checkpoint paths check
+//! no hook. This crate's own tests and `sagevec-benches` enable it.
+
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

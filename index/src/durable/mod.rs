@@ -15,9 +15,19 @@
 //! file formats are in the [`format`](mod@format) module.
 
 pub(crate) mod codec;
+mod crash;
 pub mod format;
+// The I/O layer is API only for tests that inject faults (`test-hooks`).
+#[cfg(feature = "test-hooks")]
 pub mod io;
+#[cfg(not(feature = "test-hooks"))]
+#[allow(unreachable_pub)]
+pub(crate) mod io;
 mod v1;
+
+use self::crash::maybe_crash;
+#[cfg(feature = "test-hooks")]
+pub use self::crash::{CrashPoint, crash_at};
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -139,32 +149,6 @@ impl std::str::FromStr for Durability {
 
 pub(crate) const MANIFEST: &str = "MANIFEST";
 
-/// Steps of a checkpoint where a test can make the process die (abort, as a
-/// kill -9 would), to check recovery from each.
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CrashPoint {
-    /// The new log generation exists; no row block or links file written yet.
-    AfterRotate,
-    /// Row blocks and links written; the manifest not yet replaced.
-    AfterSegments,
-    /// The manifest replaced; old logs and files not yet deleted.
-    AfterManifest,
-}
-
-static CRASH_POINT: std::sync::Mutex<Option<CrashPoint>> = std::sync::Mutex::new(None);
-
-/// Test hook: the next checkpoint that reaches `point` aborts the process.
-#[doc(hidden)]
-pub fn crash_at(point: Option<CrashPoint>) {
-    *lock(&CRASH_POINT) = point;
-}
-
-fn maybe_crash(here: CrashPoint) {
-    if *lock(&CRASH_POINT) == Some(here) {
-        std::process::abort();
-    }
-}
 const LOCK: &str = "LOCK";
 
 fn wal_name(gen_: u64) -> String {
@@ -374,7 +358,7 @@ impl Durable {
         let _one = lock(&self.checkpointing);
         let (state, cut) = take_cut(inner, || self.rotate())?;
         let gen_ = cut.gen_;
-        maybe_crash(CrashPoint::AfterRotate);
+        maybe_crash(crash::CrashPoint::AfterRotate);
         let before = lock(&self.persisted).clone();
         let after = write_image(
             &*self.storage,
@@ -515,7 +499,7 @@ fn write_image(
             ..graph_manifest(graph)
         },
     };
-    maybe_crash(CrashPoint::AfterSegments);
+    maybe_crash(crash::CrashPoint::AfterSegments);
     let path = dir.join(MANIFEST);
     storage
         .write_atomic(
@@ -523,7 +507,7 @@ fn write_image(
             &encode_manifest(&manifest, shared.dim, shared.metric),
         )
         .map_err(|e| io_err(&path, "write", &e))?;
-    maybe_crash(CrashPoint::AfterManifest);
+    maybe_crash(crash::CrashPoint::AfterManifest);
     Ok(Persisted {
         graph: graph.uid,
         blocks,
