@@ -94,6 +94,12 @@ impl IndexConfig {
                 format!("{} is outside (0, 1]", self.max_deleted_fraction),
             ));
         }
+        if self.durability == Durability::Periodic(std::time::Duration::ZERO) {
+            return Err(invalid(
+                "durability",
+                "a periodic sync interval must be above 0",
+            ));
+        }
         Ok(())
     }
 }

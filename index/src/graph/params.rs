@@ -230,4 +230,27 @@ mod tests {
             ));
         }
     }
+
+    /// Every traversal prints as the name it parses from; anything else is
+    /// refused with an error that lists the accepted names and quotes the input.
+    #[test]
+    fn traversal_names_round_trip_and_errors_list_them() {
+        for t in [Traversal::Auto, Traversal::F32, Traversal::F16] {
+            assert_eq!(t.to_string().parse::<Traversal>(), Ok(t));
+            assert_eq!(t.to_string(), t.name());
+        }
+        for text in ["", "bf16", "f 16", "auto,f32", "F64"] {
+            match text.parse::<Traversal>() {
+                Err(IndexError::InvalidParameter { name, reason }) => {
+                    assert_eq!(name, "traversal");
+                    assert!(
+                        reason.contains("auto, f32 or f16")
+                            && reason.contains(&format!("{text:?}")),
+                        "{text:?}: {reason}"
+                    );
+                }
+                other => panic!("{text:?} parsed as {other:?}"),
+            }
+        }
+    }
 }
