@@ -203,10 +203,7 @@ pub(crate) fn spawn(inner: Arc<Inner>) -> Result<JoinHandle<()>, IndexError> {
     std::thread::Builder::new()
         .name("sagevec-builder".into())
         .spawn(move || run(&inner))
-        .map_err(|e| IndexError::InvalidParameter {
-            name: "builder thread",
-            reason: format!("could not start: {e}"),
-        })
+        .map_err(|e| IndexError::spawn("sagevec-builder", &e))
 }
 
 /// A unit of background work.

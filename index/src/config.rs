@@ -28,7 +28,9 @@ fn invalid(name: &'static str, reason: impl Into<String>) -> IndexError {
 
 /// How an [`Index`](crate::Index) is built. Start from [`IndexConfig::new`] and
 /// set fields; [`Index::new`](crate::Index::new) validates everything.
+/// Non-exhaustive: later versions may add fields (with defaults in `new`).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct IndexConfig {
     /// Vector dimension, `1..=65536`.
     pub dim: usize,
@@ -104,8 +106,10 @@ impl IndexConfig {
     }
 }
 
-/// What a search asks for.
+/// What a search asks for. Start from [`SearchParams::new`] and chain the
+/// setters; non-exhaustive: later versions may add fields.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SearchParams {
     /// Results wanted, `1..=2^20`; fewer live rows than `k` pads the rest.
     pub k: usize,

@@ -50,8 +50,10 @@ use crate::shared::Shared;
 use crate::snapshot::{IdMap, State};
 use crate::write::{self, CheckedAdd, Op};
 
-/// When a durable index syncs its log.
+/// When a durable index syncs its log. Non-exhaustive: later versions may add
+/// modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Durability {
     /// Sync before every write returns: an acknowledged write survives kill -9
     /// and power loss. The default for [`Index::open`](crate::Index::open).
