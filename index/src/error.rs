@@ -116,7 +116,9 @@ pub enum IndexError {
         /// The newest this build reads.
         supported: u32,
     },
-    /// A background build was cancelled (the index is being dropped).
+    /// The call was cancelled before it finished and changed nothing: a caller
+    /// raised the flag of a `*_cancellable` call, or a background build was
+    /// stopped because the index is being dropped.
     Cancelled,
     /// The index was opened read-only: writes are refused.
     ReadOnly {

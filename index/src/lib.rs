@@ -104,6 +104,6 @@ pub use graph::GraphParams;
 pub use index::{Index, Removed, Written};
 pub use metadata::{Filter, Metadata, Value};
 pub use results::BatchResults;
-pub use snapshot::{Hit, Hits, Record, Snapshot};
+pub use snapshot::{Export, Hit, Hits, Record, Snapshot};
 pub use stats::{GraphCounts, IndexStats, LatencySummary, MemoryBytes};
 pub use write::{Committed, Transaction};

@@ -8,6 +8,7 @@
 //! index's internal metric; the user sees them through [`Shared::report_distance`].
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use sagevec_kernels::{DistanceFn, KernelTable, Metric, Rows, TopK, try_kernels};
@@ -248,13 +249,18 @@ pub(crate) fn search(
 const BATCH_GRAIN: usize = 8;
 
 /// Every row of `queries` on the index's pool, from one snapshot, into `out`.
+/// Gives up with [`IndexError::Cancelled`] once `cancel` is raised: checked after
+/// the input is (so bad input is still its own error) and before each chunk of
+/// [`BATCH_GRAIN`] queries.
 pub(crate) fn batch_search(
     shared: &Shared,
     state: &State,
     queries: Rows<'_, f32>,
     params: &SearchParams,
     out: &mut BatchResults,
+    cancel: Option<&AtomicBool>,
 ) -> Result<u64, IndexError> {
+    let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
     let plan = Plan::new(shared, state, params)?;
     out.check_shape(queries.n_rows(), params.k)?;
     if queries.n_rows() > 0 && queries.dim() != shared.dim {
@@ -263,13 +269,18 @@ pub(crate) fn batch_search(
             got: queries.dim(),
         });
     }
-    // Check every query first, so a bad row refuses the batch before any work.
+    // Check every query first, so a bad row refuses the batch before any work
+    // (and the error names that row).
     SCRATCH.with(|cell| -> Result<(), IndexError> {
         let mut scratch = cell.borrow_mut();
         queries
             .iter()
-            .try_for_each(|q| shared.check_query(q, &mut scratch.query))
+            .enumerate()
+            .try_for_each(|(row, q)| shared.check_vector(q, row, &mut scratch.query))
     })?;
+    if cancelled() {
+        return Err(IndexError::Cancelled);
+    }
     let one = |q: usize, ids: &mut [u64], dists: &mut [f32]| -> Result<(), IndexError> {
         let start = Instant::now();
         SCRATCH.with(|cell| {
@@ -292,6 +303,9 @@ pub(crate) fn batch_search(
     let parallel = !par.is_seq();
     for_each_node_rows(par, out, |_node, range, rows| {
         let work = |(c, mut chunk): (usize, RowsMut<'_>)| {
+            if cancelled() {
+                return Err(IndexError::Cancelled);
+            }
             let first = range.start + c * BATCH_GRAIN;
             (0..chunk.len()).try_for_each(|i| {
                 let (ids, dists) = chunk.row(i);
