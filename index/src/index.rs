@@ -364,32 +364,17 @@ impl Index {
     /// into `out` (shape `queries.n_rows() x params.k`; missing results padded
     /// with `u64::MAX` / `+inf`). Returns the version read. Metadata is not
     /// returned here (`include_metadata` is ignored): use
-    /// [`Snapshot::metadata`] on a snapshot of that version.
+    /// [`Snapshot::metadata`] on a snapshot of that version. To stop a large batch
+    /// (Ctrl-C in a binding), search a snapshot with
+    /// [`Snapshot::batch_search_cancellable`].
     pub fn batch_search(
         &self,
         queries: Rows<'_, f32>,
         params: &SearchParams,
         out: &mut BatchResults,
     ) -> Result<u64, IndexError> {
-        self.batch_search_cancellable(queries, params, out, None)
-    }
-
-    /// [`batch_search`](Self::batch_search) that gives up with
-    /// [`IndexError::Cancelled`] soon after `cancel` is raised: how a binding lets
-    /// Ctrl-C stop a large batch. The flag is read once the input is checked (bad
-    /// input is still reported as such) and before each chunk of 8 queries a
-    /// worker takes, so each worker finishes at most the chunk it is on. After a
-    /// cancel, `out` holds the rows finished so far and stale rows elsewhere: use
-    /// none of it. Searching changes nothing, so there is nothing to undo.
-    pub fn batch_search_cancellable(
-        &self,
-        queries: Rows<'_, f32>,
-        params: &SearchParams,
-        out: &mut BatchResults,
-        cancel: Option<&std::sync::atomic::AtomicBool>,
-    ) -> Result<u64, IndexError> {
         let state = self.inner.current.load();
-        crate::search::batch_search(&self.inner.shared, &state, queries, params, out, cancel)
+        crate::search::batch_search(&self.inner.shared, &state, queries, params, out, None)
     }
 
     /// A pinned view of the current version (see [`Snapshot`]).

@@ -165,7 +165,15 @@ impl Snapshot {
         self.batch_search_cancellable(queries, params, out, None)
     }
 
-    /// See [`Index::batch_search_cancellable`](crate::Index::batch_search_cancellable).
+    /// [`batch_search`](Self::batch_search) that gives up with
+    /// [`IndexError::Cancelled`] soon after `cancel` is raised: how a binding lets
+    /// Ctrl-C stop a large batch (the flag as
+    /// [`Index::add_batch_cancellable`](crate::Index::add_batch_cancellable) takes
+    /// it). The flag is read once the input is checked (bad input is still
+    /// reported as such) and before each chunk of 8 queries a worker takes, so
+    /// each worker finishes at most the chunk it is on. After a cancel, `out`
+    /// holds the rows finished so far and stale rows elsewhere: use none of it.
+    /// Searching changes nothing, so there is nothing to undo.
     pub fn batch_search_cancellable(
         &self,
         queries: Rows<'_, f32>,

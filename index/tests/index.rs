@@ -1004,28 +1004,35 @@ fn compaction_completes_while_writers_churn_faster_than_it_copies() {
 
 // ------------------------------------------------ batch search cancellation
 
+/// An index of `n` clustered `dim`-element rows (auto ids `0..n`).
+fn filled(dim: usize, metric: Metric, n: usize, seed: u64) -> Index {
+    let index = Index::new(config(dim, metric)).unwrap();
+    index
+        .add_batch(None, &clustered(n, dim, seed), None)
+        .unwrap();
+    index
+}
+
 /// Raised before the call: nothing is searched and `out` is untouched; bad input
 /// is still reported as itself; never raised: the same answers as `batch_search`.
 #[test]
 fn a_batch_search_cancelled_before_it_starts_searches_nothing() {
     use std::sync::atomic::AtomicBool;
     let dim = 16;
-    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
-    index
-        .add_batch(None, &clustered(2000, dim, 61), None)
-        .unwrap();
+    let index = filled(dim, Metric::L2Sq, 2000, 61);
     let n = 64;
     let queries = clustered(n, dim, 62);
     let rows = Rows::contiguous(&queries, dim).unwrap();
     let params = SearchParams::new(5).ef(40);
+    let snap = index.snapshot();
 
     let mut expected = BatchResults::new(n, 5).unwrap();
     index.batch_search(rows, &params, &mut expected).unwrap();
     let lowered = AtomicBool::new(false);
     let mut out = BatchResults::new(n, 5).unwrap();
     assert_eq!(
-        index.batch_search_cancellable(rows, &params, &mut out, Some(&lowered)),
-        Ok(index.version())
+        snap.batch_search_cancellable(rows, &params, &mut out, Some(&lowered)),
+        Ok(snap.version())
     );
     for i in 0..n {
         assert_eq!(out.ids(i), expected.ids(i), "query {i}");
@@ -1036,13 +1043,7 @@ fn a_batch_search_cancelled_before_it_starts_searches_nothing() {
     let searched = index.stats().latency.count;
     let mut fresh = BatchResults::new(n, 5).unwrap();
     assert_eq!(
-        index.batch_search_cancellable(rows, &params, &mut fresh, Some(&raised)),
-        Err(IndexError::Cancelled)
-    );
-    assert_eq!(
-        index
-            .snapshot()
-            .batch_search_cancellable(rows, &params, &mut fresh, Some(&raised)),
+        snap.batch_search_cancellable(rows, &params, &mut fresh, Some(&raised)),
         Err(IndexError::Cancelled)
     );
     assert_eq!(
@@ -1056,21 +1057,21 @@ fn a_batch_search_cancelled_before_it_starts_searches_nothing() {
     let mut two = BatchResults::new(2, 5).unwrap();
     let short = Rows::contiguous(&queries[..2 * (dim - 1)], dim - 1).unwrap();
     assert_eq!(
-        index.batch_search_cancellable(short, &params, &mut two, Some(&raised)),
+        snap.batch_search_cancellable(short, &params, &mut two, Some(&raised)),
         Err(IndexError::DimensionMismatch {
             expected: dim,
             got: dim - 1
         })
     );
     assert_eq!(
-        index.batch_search_cancellable(rows, &SearchParams::new(0), &mut out, Some(&raised)),
+        snap.batch_search_cancellable(rows, &SearchParams::new(0), &mut out, Some(&raised)),
         Err(IndexError::ZeroK)
     );
     let mut bad = queries.clone();
     bad[3 * dim] = f32::NAN;
     let bad_rows = Rows::contiguous(&bad, dim).unwrap();
     assert_eq!(
-        index.batch_search_cancellable(bad_rows, &params, &mut out, Some(&raised)),
+        snap.batch_search_cancellable(bad_rows, &params, &mut out, Some(&raised)),
         Err(IndexError::NonFinite { row: 3 })
     );
 }
@@ -1081,10 +1082,7 @@ fn a_batch_search_cancelled_before_it_starts_searches_nothing() {
 fn a_batch_search_cancelled_while_it_runs_stops_early() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let dim = 16;
-    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
-    index
-        .add_batch(None, &clustered(2000, dim, 63), None)
-        .unwrap();
+    let index = filled(dim, Metric::L2Sq, 2000, 63);
     let params = SearchParams::new(5).exact(true);
     // A batch that outlasts the watcher's reaction; on a machine so loaded that
     // it finished first anyway, try again with a larger one.
@@ -1097,6 +1095,7 @@ fn a_batch_search_cancelled_while_it_runs_stops_early() {
         let flag = AtomicBool::new(false);
         let done = AtomicBool::new(false);
         let before = index.stats().latency.count;
+        let snap = index.snapshot();
         let result = std::thread::scope(|s| {
             s.spawn(|| {
                 while index.stats().latency.count == before && !done.load(Ordering::SeqCst) {
@@ -1104,7 +1103,7 @@ fn a_batch_search_cancelled_while_it_runs_stops_early() {
                 }
                 flag.store(true, Ordering::SeqCst);
             });
-            let r = index.batch_search_cancellable(rows, &params, &mut out, Some(&flag));
+            let r = snap.batch_search_cancellable(rows, &params, &mut out, Some(&flag));
             done.store(true, Ordering::SeqCst);
             r
         });
@@ -1196,10 +1195,7 @@ fn export_yields_each_live_row_once_as_its_snapshot_sees_it() {
 fn an_index_copied_from_an_export_answers_the_same() {
     let dim = 8;
     for metric in [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine] {
-        let index = Index::new(config(dim, metric)).unwrap();
-        index
-            .add_batch(None, &clustered(300, dim, 81), None)
-            .unwrap();
+        let index = filled(dim, metric, 300, 81);
         let gone: Vec<u64> = (0..300).step_by(7).collect();
         index.remove(&gone).unwrap();
         let tag = meta(&[("k", Value::Bool(true))]);

@@ -130,6 +130,13 @@ struct SimLog {
     path: PathBuf,
 }
 
+/// The simulated file at `path` (`NotFound` once removed).
+fn file_mut<'s>(st: &'s mut SimState, path: &Path) -> io::Result<&'s mut SimFile> {
+    st.files
+        .get_mut(path)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+}
+
 impl LogFile for SimLog {
     fn len(&self) -> u64 {
         self.fs
@@ -162,30 +169,21 @@ impl LogFile for SimLog {
             Some(k) => st.appends_until_power_loss = Some(k - 1),
             None => {}
         }
-        let f = st
-            .files
-            .get_mut(&self.path)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let f = file_mut(&mut st, &self.path)?;
         f.current.extend_from_slice(&bytes[..n]);
         result
     }
     fn sync(&mut self) -> io::Result<()> {
         let mut st = self.fs.lock_state();
         st.check_power()?;
-        let f = st
-            .files
-            .get_mut(&self.path)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let f = file_mut(&mut st, &self.path)?;
         f.durable = Some(f.current.clone());
         Ok(())
     }
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         let mut st = self.fs.lock_state();
         st.check_power()?;
-        let f = st
-            .files
-            .get_mut(&self.path)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let f = file_mut(&mut st, &self.path)?;
         f.current.truncate(len as usize);
         f.durable = Some(f.current.clone());
         Ok(())
