@@ -17,6 +17,9 @@ cargo fmt --all --check
 step "clippy (default features, then no default features)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --no-default-features -- -D warnings
+# The index's library as its users build it: without `test-hooks` (its tests,
+# and so every --all-targets build above, turn the feature on).
+cargo clippy -p sagevec-index --lib -- -D warnings
 
 step "workspace tests (optimised test profile)"
 cargo nextest run --workspace --profile ci

@@ -199,12 +199,10 @@ fn main() {
     drop(gt_pool);
 
     // The first traversal listed is also what the graph is built on.
-    let params = GraphParams {
-        m: a.m,
-        ef_construction: a.efc,
-        traversal: a.traversals[0],
-        ..GraphParams::default()
-    };
+    let params = GraphParams::default()
+        .m(a.m)
+        .ef_construction(a.efc)
+        .traversal(a.traversals[0]);
     println!(
         "# sagevec graph: n={nb} nq={nq} dim={dim} metric={} M={} efC={} runs={} build_runs={} (median)",
         a.metric, a.m, a.efc, a.runs, a.build_runs

@@ -73,7 +73,8 @@ pub(crate) struct BuilderCtl {
     queue: Mutex<Queue>,
     wake: Condvar,
     idle: Condvar,
-    /// Test hook: compactions that must panic.
+    /// Test hook (feature `test-hooks`): compactions that must panic.
+    #[cfg(feature = "test-hooks")]
     pub(crate) inject_panics: AtomicUsize,
     /// Raised by `stop`: a compaction in progress gives up.
     cancel: AtomicBool,
@@ -96,6 +97,7 @@ impl BuilderCtl {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             idle: Condvar::new(),
+            #[cfg(feature = "test-hooks")]
             inject_panics: AtomicUsize::new(0),
             cancel: AtomicBool::new(false),
             pool: std::sync::OnceLock::new(),
@@ -201,10 +203,7 @@ pub(crate) fn spawn(inner: Arc<Inner>) -> Result<JoinHandle<()>, IndexError> {
     std::thread::Builder::new()
         .name("sagevec-builder".into())
         .spawn(move || run(&inner))
-        .map_err(|e| IndexError::InvalidParameter {
-            name: "builder thread",
-            reason: format!("could not start: {e}"),
-        })
+        .map_err(|e| IndexError::spawn("sagevec-builder", &e))
 }
 
 /// A unit of background work.
@@ -384,6 +383,7 @@ pub(crate) fn repair(inner: &Inner) {
 /// meanwhile, then swaps it in (see the module docs).
 fn compact(inner: &Inner) -> Result<(), IndexError> {
     let ctl = &inner.builder;
+    #[cfg(feature = "test-hooks")]
     if ctl
         .inject_panics
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

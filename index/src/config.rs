@@ -28,7 +28,9 @@ fn invalid(name: &'static str, reason: impl Into<String>) -> IndexError {
 
 /// How an [`Index`](crate::Index) is built. Start from [`IndexConfig::new`] and
 /// set fields; [`Index::new`](crate::Index::new) validates everything.
+/// Non-exhaustive: later versions may add fields (with defaults in `new`).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct IndexConfig {
     /// Vector dimension, `1..=65536`.
     pub dim: usize,
@@ -94,12 +96,20 @@ impl IndexConfig {
                 format!("{} is outside (0, 1]", self.max_deleted_fraction),
             ));
         }
+        if self.durability == Durability::Periodic(std::time::Duration::ZERO) {
+            return Err(invalid(
+                "durability",
+                "a periodic sync interval must be above 0",
+            ));
+        }
         Ok(())
     }
 }
 
-/// What a search asks for.
+/// What a search asks for. Start from [`SearchParams::new`] and chain the
+/// setters; non-exhaustive: later versions may add fields.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SearchParams {
     /// Results wanted, `1..=2^20`; fewer live rows than `k` pads the rest.
     pub k: usize,

@@ -6,7 +6,11 @@ use sagevec_kernels::{IsaError, KernelError};
 use sagevec_scheduler::SchedError;
 
 /// Why an index call refused its input or could not run.
+///
+/// Non-exhaustive: a later version may add variants, so a `match` needs a
+/// catch-all arm.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IndexError {
     /// `k` must be at least 1.
     ZeroK,
@@ -28,6 +32,16 @@ pub enum IndexError {
     Kernel(KernelError),
     /// The worker pool could not be built.
     Pool(SchedError),
+    /// A thread the index needs could not be started (the OS refused one: a
+    /// thread or memory limit), so the call did nothing.
+    Spawn {
+        /// Which thread (`"sagevec-builder"`).
+        thread: &'static str,
+        /// The OS error's kind.
+        kind: std::io::ErrorKind,
+        /// The OS error's message.
+        message: String,
+    },
     /// `SAGEVEC_ISA` asks for an ISA that cannot be used.
     Isa(IsaError),
     /// A configuration or search parameter is out of range.
@@ -102,7 +116,9 @@ pub enum IndexError {
         /// The newest this build reads.
         supported: u32,
     },
-    /// A background build was cancelled (the index is being dropped).
+    /// The call was cancelled before it finished and changed nothing: a caller
+    /// raised the flag of a `*_cancellable` call, or a background build was
+    /// stopped because the index is being dropped.
     Cancelled,
     /// The index was opened read-only: writes are refused.
     ReadOnly {
@@ -136,6 +152,11 @@ impl fmt::Display for IndexError {
             ),
             IndexError::Kernel(e) => write!(f, "kernel: {e}"),
             IndexError::Pool(e) => write!(f, "worker pool: {e}"),
+            IndexError::Spawn {
+                thread,
+                kind,
+                message,
+            } => write!(f, "could not start thread {thread}: {message} ({kind:?})"),
             IndexError::Isa(e) => write!(f, "kernels: {e}"),
             IndexError::InvalidParameter { name, reason } => write!(f, "invalid {name}: {reason}"),
             IndexError::NonFinite { row } => write!(f, "vector {row} holds NaN or an infinity"),
@@ -199,6 +220,18 @@ impl std::error::Error for IndexError {
     }
 }
 
+impl IndexError {
+    /// The error of a thread `thread` that `std::thread::Builder::spawn` could
+    /// not start.
+    pub(crate) fn spawn(thread: &'static str, e: &std::io::Error) -> IndexError {
+        IndexError::Spawn {
+            thread,
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<KernelError> for IndexError {
     fn from(e: KernelError) -> Self {
         IndexError::Kernel(e)
@@ -214,5 +247,31 @@ impl From<SchedError> for IndexError {
 impl From<IsaError> for IndexError {
     fn from(e: IsaError) -> Self {
         IndexError::Isa(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed spawn keeps the OS error's kind and message and names the
+    /// thread; it is not an invalid parameter.
+    #[test]
+    fn a_failed_spawn_is_its_own_error_with_the_os_kind() {
+        let os = std::io::Error::new(std::io::ErrorKind::OutOfMemory, "no threads left");
+        let e = IndexError::spawn("sagevec-builder", &os);
+        assert_eq!(
+            e,
+            IndexError::Spawn {
+                thread: "sagevec-builder",
+                kind: std::io::ErrorKind::OutOfMemory,
+                message: "no threads left".into(),
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "could not start thread sagevec-builder: no threads left (OutOfMemory)"
+        );
+        assert_eq!(e.clone(), e);
     }
 }

@@ -5,7 +5,6 @@
 //! See [`crate::docs::concurrency`] for the guarantees.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -158,7 +157,7 @@ impl Index {
         // Absolute, so a later chdir of the process does not move the files.
         let dir = std::path::absolute(dir.as_ref())
             .map_err(|e| crate::durable::io_err(dir.as_ref(), "resolve", &e))?;
-        Index::open_with_storage(Arc::new(FsStorage), &dir, config)
+        Index::open_impl(Arc::new(FsStorage), &dir, config, OpenMode::Write)
     }
 
     /// Opens the durable index in `dir` for reading only, as its files are now
@@ -174,9 +173,10 @@ impl Index {
         )
     }
 
-    /// [`open`](Self::open) through a given I/O layer (tests inject faults with
+    /// Test hook (feature `test-hooks`): [`open`](Self::open) through a given I/O
+    /// layer (tests inject faults with
     /// [`SimStorage`](crate::durable::io::SimStorage)).
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn open_with_storage(
         storage: Arc<dyn Storage>,
         dir: &Path,
@@ -242,9 +242,10 @@ impl Index {
         Index::open_impl(Arc::new(FsStorage), dir.as_ref(), config, OpenMode::Load)
     }
 
-    /// Test hook: drops the index as a killed process would leave it (no sync,
-    /// no checkpoint; the lock is released). Acknowledged writes are in the log.
-    #[doc(hidden)]
+    /// Test hook (feature `test-hooks`): drops the index as a killed process would
+    /// leave it (no sync, no checkpoint; the lock is released). Acknowledged
+    /// writes are in the log.
+    #[cfg(feature = "test-hooks")]
     pub fn abandon(mut self) {
         self.stop_builder();
     }
@@ -363,7 +364,9 @@ impl Index {
     /// into `out` (shape `queries.n_rows() x params.k`; missing results padded
     /// with `u64::MAX` / `+inf`). Returns the version read. Metadata is not
     /// returned here (`include_metadata` is ignored): use
-    /// [`Snapshot::metadata`] on a snapshot of that version.
+    /// [`Snapshot::metadata`] on a snapshot of that version. To stop a large batch
+    /// (Ctrl-C in a binding), search a snapshot with
+    /// [`Snapshot::batch_search_cancellable`].
     pub fn batch_search(
         &self,
         queries: Rows<'_, f32>,
@@ -371,7 +374,7 @@ impl Index {
         out: &mut BatchResults,
     ) -> Result<u64, IndexError> {
         let state = self.inner.current.load();
-        crate::search::batch_search(&self.inner.shared, &state, queries, params, out)
+        crate::search::batch_search(&self.inner.shared, &state, queries, params, out, None)
     }
 
     /// A pinned view of the current version (see [`Snapshot`]).
@@ -516,10 +519,10 @@ impl Index {
         }
     }
 
-    /// Test hook: live ids of the current snapshot that a breadth-first walk of
-    /// the graph's level 0 from its entry point does not reach (the reachability
-    /// checker). Empty when the graph is sound.
-    #[doc(hidden)]
+    /// Test hook (feature `test-hooks`): live ids of the current snapshot that a
+    /// breadth-first walk of the graph's level 0 from its entry point does not
+    /// reach (the reachability checker). Empty when the graph is sound.
+    #[cfg(feature = "test-hooks")]
     pub fn unreachable_ids(&self) -> Vec<u64> {
         let state = self.inner.current.load_full();
         let view = state.graph.view(state.bound);
@@ -529,21 +532,28 @@ impl Index {
             .collect()
     }
 
-    /// Test hook: breaks the publish order on purpose while `on`. A write is then
-    /// acknowledged before its rows are linked into the graph (they are linked at
-    /// the start of the next write), the bug class the insertion's publish order
-    /// rules out; the reachability checker ([`unreachable_ids`](Self::unreachable_ids))
-    /// must see it.
-    #[doc(hidden)]
+    /// Test hook (feature `test-hooks`): breaks the publish order on purpose while
+    /// `on`. A write is then acknowledged before its rows are linked into the
+    /// graph (they are linked at the start of the next write), the bug class the
+    /// insertion's publish order rules out; the reachability checker
+    /// ([`unreachable_ids`](Self::unreachable_ids)) must see it.
+    #[cfg(feature = "test-hooks")]
     pub fn break_publish_order(&self, on: bool) {
-        self.inner.hooks.defer_links.store(on, Ordering::SeqCst);
+        self.inner
+            .hooks
+            .defer_links
+            .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Test hook: the next `n` background compactions panic inside the builder (to
-    /// check that the index stays searchable and reports the error).
-    #[doc(hidden)]
+    /// Test hook (feature `test-hooks`): the next `n` background compactions
+    /// panic inside the builder (to check that the index stays searchable and
+    /// reports the error).
+    #[cfg(feature = "test-hooks")]
     pub fn inject_builder_panics(&self, n: usize) {
-        self.inner.builder.inject_panics.store(n, Ordering::SeqCst);
+        self.inner
+            .builder
+            .inject_panics
+            .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -11,8 +11,7 @@
 //!   lock, insert with no lock held (concurrently; large batches on every worker),
 //!   and publish in order. A background builder compacts removed rows away,
 //!   repairs reachability and checkpoints durable indexes. `batch_search` runs one
-//!   snapshot across every worker of a
-//!   [`NumaPool`](sagevec_scheduler::NumaPool) into a [`BatchResults`].
+//!   snapshot across every worker of a [`NumaPool`] into a [`BatchResults`].
 //! - [`BatchResults`]: one 64-byte-aligned, line-padded row of ids and of distances
 //!   per query, so workers filling neighbouring queries never share a cache line;
 //!   missing results are `u64::MAX` / `+inf`.
@@ -20,9 +19,12 @@
 //!   caller's thread with `Par::Seq`), using the kernels' fused many-to-many
 //!   top-k: what faiss's `IndexFlat` is used for.
 //!
+//! [`Metric`], [`Rows`], [`Par`] and [`NumaPool`] (and the error types an
+//! [`IndexError`] wraps) are re-exported from the kernel and scheduler crates,
+//! so this crate is the one dependency an index user needs.
+//!
 //! ```
-//! use sagevec_index::{Filter, Index, IndexConfig, SearchParams};
-//! use sagevec_kernels::Metric;
+//! use sagevec_index::{Filter, Index, IndexConfig, Metric, SearchParams};
 //!
 //! let index = Index::new(IndexConfig::new(2, Metric::L2Sq))?;
 //! let written = index.add_batch(None, &[0.0, 0.0, 1.0, 1.0, 5.0, 5.0], None)?;
@@ -38,9 +40,7 @@
 //! Exact batch search over a plain matrix:
 //!
 //! ```
-//! use sagevec_index::{BatchResults, knn};
-//! use sagevec_kernels::{Metric, Rows};
-//! use sagevec_scheduler::Par;
+//! use sagevec_index::{BatchResults, Metric, Par, Rows, knn};
 //!
 //! let base = [0.0f32, 0.0, 1.0, 1.0, 5.0, 5.0];
 //! let queries = [0.9f32, 1.2, 4.0, 4.0];
@@ -58,6 +58,17 @@
 //! assert_eq!(out.ids(1), &[2, 1]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+//! ## Test hooks
+//!
+//! Fault injection for tests and benches lives behind the `test-hooks` cargo
+//! feature and is not a stable API: `Index::abandon` (drop as a killed process
+//! would), `Index::inject_builder_panics`, `Index::break_publish_order`,
+//! `Index::unreachable_ids`, `Index::open_with_storage` with the `durable::io`
+//! module (its `SimStorage` models power loss and full disks) and
+//! `durable::crash_at`. Without the feature these items do not exist (this page,
+//! built without it, does not list them) and the write and checkpoint paths check
+//! no hook. This crate's own tests and `sagevec-benches` enable it.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -80,6 +91,11 @@ mod stats;
 mod sync;
 mod write;
 
+// What users of the index need from the layers below, so that this crate is the
+// one dependency they add.
+pub use sagevec_kernels::{IsaError, KernelError, Metric, Rows, UnknownMetric};
+pub use sagevec_scheduler::{NumaPool, Par, SchedError};
+
 pub use config::{IndexConfig, MAX_BATCH_ROWS, MAX_DIM, MAX_ID, MAX_K, SearchParams};
 pub use durable::Durability;
 pub use error::IndexError;
@@ -88,6 +104,6 @@ pub use graph::GraphParams;
 pub use index::{Index, Removed, Written};
 pub use metadata::{Filter, Metadata, Value};
 pub use results::BatchResults;
-pub use snapshot::{Hit, Hits, Record, Snapshot};
+pub use snapshot::{Export, Hit, Hits, Record, Snapshot};
 pub use stats::{GraphCounts, IndexStats, LatencySummary, MemoryBytes};
 pub use write::{Committed, Transaction};

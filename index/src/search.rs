@@ -8,6 +8,7 @@
 //! index's internal metric; the user sees them through [`Shared::report_distance`].
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use sagevec_kernels::{DistanceFn, KernelTable, Metric, Rows, TopK, try_kernels};
@@ -220,6 +221,7 @@ impl Plan<'_> {
         queries: Rows<'_, f32>,
         stored: Rows<'_, f32>,
         out: &mut BatchResults,
+        cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), IndexError> {
         let (shared, state) = (self.shared, self.state);
         let metric = shared.internal_metric;
@@ -253,18 +255,25 @@ impl Plan<'_> {
             let view = state.graph.view(state.bound);
             let mut heaps: Vec<TopK> = range.clone().map(|_| TopK::new(cap)).collect();
             let part = stored.slice_rows(range.start, range.end);
-            let mut result = Ok(());
+            // Cancellation is checked before each run of rows (about 8 MiB).
+            let mut result: Result<(), IndexError> = Ok(());
             let mut run = 0;
             view.for_each_run(|first, base| {
+                if result.is_ok() && cancelled() {
+                    result = Err(IndexError::Cancelled);
+                }
                 if result.is_ok() {
-                    result = self.table.knn_accumulate(
-                        metric,
-                        part,
-                        base,
-                        norms.get(run).map(Vec::as_slice),
-                        first as u64,
-                        &mut heaps,
-                    );
+                    result = self
+                        .table
+                        .knn_accumulate(
+                            metric,
+                            part,
+                            base,
+                            norms.get(run).map(Vec::as_slice),
+                            first as u64,
+                            &mut heaps,
+                        )
+                        .map_err(IndexError::from);
                 }
                 run += 1;
             });
@@ -388,13 +397,18 @@ pub(crate) fn search(
 const BATCH_GRAIN: usize = 8;
 
 /// Every row of `queries` on the index's pool, from one snapshot, into `out`.
+/// Gives up with [`IndexError::Cancelled`] once `cancel` is raised: checked after
+/// the input is (so bad input is still its own error) and before each chunk of
+/// [`BATCH_GRAIN`] queries.
 pub(crate) fn batch_search(
     shared: &Shared,
     state: &State,
     queries: Rows<'_, f32>,
     params: &SearchParams,
     out: &mut BatchResults,
+    cancel: Option<&AtomicBool>,
 ) -> Result<u64, IndexError> {
+    let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
     let plan = Plan::new(shared, state, params)?;
     out.check_shape(queries.n_rows(), params.k)?;
     if queries.n_rows() > 0 && queries.dim() != shared.dim {
@@ -404,26 +418,30 @@ pub(crate) fn batch_search(
         });
     }
     let fused = params.exact && params.filter.is_none() && queries.n_rows() >= FUSED_MIN_QUERIES;
-    // Check every query first, so a bad row refuses the batch before any work; the
-    // fused path keeps the unit vectors of a cosine batch.
+    // Check every query first, so a bad row refuses the batch before any work
+    // (and the error names that row); the fused path keeps the unit vectors of a
+    // cosine batch.
     let mut units = Vec::new();
     SCRATCH.with(|cell| -> Result<(), IndexError> {
         let mut scratch = cell.borrow_mut();
-        queries.iter().try_for_each(|q| {
-            shared.check_query(q, &mut scratch.query)?;
+        queries.iter().enumerate().try_for_each(|(row, q)| {
+            shared.check_vector(q, row, &mut scratch.query)?;
             if fused && shared.metric == Metric::Cosine {
                 units.extend_from_slice(&scratch.query);
             }
             Ok(())
         })
     })?;
+    if cancelled() {
+        return Err(IndexError::Cancelled);
+    }
     if fused {
         let stored = if units.is_empty() {
             queries
         } else {
             Rows::contiguous(&units, shared.dim)?
         };
-        plan.exact_batch(queries, stored, out)?;
+        plan.exact_batch(queries, stored, out, &cancelled)?;
         Counters::bump(&shared.counters.batch_searches, 1);
         return Ok(state.version);
     }
@@ -449,6 +467,9 @@ pub(crate) fn batch_search(
     let parallel = !par.is_seq();
     for_each_node_rows(par, out, |_node, range, rows| {
         let work = |(c, mut chunk): (usize, RowsMut<'_>)| {
+            if cancelled() {
+                return Err(IndexError::Cancelled);
+            }
             let first = range.start + c * BATCH_GRAIN;
             (0..chunk.len()).try_for_each(|i| {
                 let (ids, dists) = chunk.row(i);

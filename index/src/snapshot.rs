@@ -120,6 +120,32 @@ impl Snapshot {
         self.state.ids.keys().copied().collect()
     }
 
+    /// Every live row of this version, each id once with the vector and metadata
+    /// it has here, in the order the rows were written (a replaced id comes where
+    /// its latest write put it): what pickling or copying an index reads. Each
+    /// item is a [`Record`] as [`get`](Self::get) returns it (the vector copied
+    /// out, unit-normalised under cosine). The iterator holds its own copy of
+    /// this snapshot, so later writes do not change what it yields.
+    ///
+    /// ```
+    /// use sagevec_index::{Index, IndexConfig, Metric};
+    ///
+    /// let index = Index::new(IndexConfig::new(2, Metric::L2Sq))?;
+    /// index.add_batch(Some(&[7, 8]), &[1.0, 2.0, 3.0, 4.0], None)?;
+    /// let snapshot = index.snapshot();
+    /// index.remove(&[7])?;
+    /// let ids: Vec<u64> = snapshot.export().map(|r| r.id).collect();
+    /// assert_eq!(ids, [7, 8]);
+    /// assert_eq!(index.snapshot().export().map(|r| r.id).collect::<Vec<_>>(), [8]);
+    /// # Ok::<(), sagevec_index::IndexError>(())
+    /// ```
+    pub fn export(&self) -> Export {
+        Export {
+            snapshot: self.clone(),
+            slot: 0,
+        }
+    }
+
     /// See [`Index::search`](crate::Index::search).
     pub fn search(
         &self,
@@ -136,9 +162,64 @@ impl Snapshot {
         params: &SearchParams,
         out: &mut BatchResults,
     ) -> Result<u64, IndexError> {
-        crate::search::batch_search(&self.shared, &self.state, queries, params, out)
+        self.batch_search_cancellable(queries, params, out, None)
+    }
+
+    /// [`batch_search`](Self::batch_search) that gives up with
+    /// [`IndexError::Cancelled`] soon after `cancel` is raised: how a binding lets
+    /// Ctrl-C stop a large batch (the flag as
+    /// [`Index::add_batch_cancellable`](crate::Index::add_batch_cancellable) takes
+    /// it). The flag is read once the input is checked (bad input is still
+    /// reported as such) and before each chunk of 8 queries a worker takes, so
+    /// each worker finishes at most the chunk it is on. After a cancel, `out`
+    /// holds the rows finished so far and stale rows elsewhere: use none of it.
+    /// Searching changes nothing, so there is nothing to undo.
+    pub fn batch_search_cancellable(
+        &self,
+        queries: Rows<'_, f32>,
+        params: &SearchParams,
+        out: &mut BatchResults,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<u64, IndexError> {
+        crate::search::batch_search(&self.shared, &self.state, queries, params, out, cancel)
     }
 }
+
+/// The live rows of a snapshot, in slot (write) order: see [`Snapshot::export`].
+#[derive(Clone, Debug)]
+pub struct Export {
+    snapshot: Snapshot,
+    /// The next slot to look at.
+    slot: usize,
+}
+
+impl Iterator for Export {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        let state = &self.snapshot.state;
+        let view = state.graph.view(state.bound);
+        while self.slot < state.bound {
+            let slot = self.slot;
+            self.slot += 1;
+            // Replaced, removed and never-published slots are dead at this version.
+            if view.alive_at(slot, state.version) {
+                return Some(Record {
+                    id: view.id(slot),
+                    vector: view.vector(slot).to_vec(),
+                    metadata: view.metadata(slot).cloned(),
+                });
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.snapshot.state.bound - self.slot))
+    }
+}
+
+impl std::iter::FusedIterator for Export {}
 
 pub(crate) fn get(state: &State, id: u64) -> Option<Record> {
     let slot = state.slot(id)?;

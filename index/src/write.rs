@@ -247,14 +247,42 @@ impl Drop for Turn<'_> {
     }
 }
 
-/// Test hooks of the write path.
+/// Test hooks of the write path (feature `test-hooks`; without it this is empty
+/// and a write checks nothing).
 #[derive(Debug, Default)]
 pub(crate) struct WriteHooks {
     /// Breaks the publish order on purpose (for the reachability checker's own
     /// test): a write is committed and acknowledged *before* its rows are linked;
     /// they are linked at the start of the next write instead.
+    #[cfg(feature = "test-hooks")]
     pub(crate) defer_links: std::sync::atomic::AtomicBool,
+    #[cfg(feature = "test-hooks")]
     deferred: Mutex<Vec<(Arc<LiveGraph>, Filled)>>,
+}
+
+impl WriteHooks {
+    /// Whether this write leaves its rows unlinked until the next one.
+    fn defers_links(&self) -> bool {
+        #[cfg(feature = "test-hooks")]
+        return self.defer_links.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(feature = "test-hooks"))]
+        false
+    }
+
+    /// Links the rows earlier writes left unlinked.
+    fn link_deferred(&self) {
+        #[cfg(feature = "test-hooks")]
+        for (graph, late) in std::mem::take(&mut *lock(&self.deferred)) {
+            graph.link(&late, sagevec_scheduler::Par::Seq);
+        }
+    }
+
+    /// Keeps `filled`'s rows for the next write to link.
+    #[cfg_attr(not(feature = "test-hooks"), expect(unused_variables))]
+    fn defer(&self, graph: &Arc<LiveGraph>, filled: Filled) {
+        #[cfg(feature = "test-hooks")]
+        lock(&self.deferred).push((graph.clone(), filled));
+    }
 }
 
 /// Abandons a write's slots if its insert unwinds, so commit order goes on: the
@@ -295,9 +323,7 @@ pub(crate) fn apply(
     if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
         return Err(IndexError::Cancelled);
     }
-    for (graph, late) in std::mem::take(&mut *lock(&inner.hooks.deferred)) {
-        graph.link(&late, sagevec_scheduler::Par::Seq);
-    }
+    inner.hooks.link_deferred();
     let n_rows: usize = ops
         .iter()
         .map(|op| match op {
@@ -417,10 +443,7 @@ pub(crate) fn apply(
         }
     }
     let filled = Filled { start, end };
-    let defer = inner
-        .hooks
-        .defer_links
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let defer = inner.hooks.defers_links();
     let mut linked = true;
     if !filled.is_empty() && !defer {
         let par = if filled.len() >= crate::live::PARALLEL_LINK_MIN {
@@ -479,7 +502,7 @@ pub(crate) fn apply(
     };
     drop(turn);
     if defer && !filled.is_empty() {
-        lock(&inner.hooks.deferred).push((graph.clone(), filled));
+        inner.hooks.defer(&graph, filled);
     }
     let c = &shared.counters;
     Counters::bump(&c.vectors_added, n_rows as u64);

@@ -216,10 +216,7 @@ fn graphs_built_on_the_f16_copy_for_every_metric() {
     // dimension that is not a multiple of 8 or 16 so every kernel tail runs.
     let dim = 67;
     let (mut base, mut queries) = clustered(3000, 100, dim, 50, 23);
-    let f16 = GraphParams {
-        traversal: Traversal::F16,
-        ..GraphParams::default()
-    };
+    let f16 = GraphParams::default().traversal(Traversal::F16);
     for metric in [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine] {
         if metric != Metric::L2Sq {
             normalise(&mut base, dim);
@@ -279,10 +276,7 @@ fn f16_walk_keeps_recall_at_extreme_magnitudes() {
         let b: Vec<f32> = base.iter().map(|x| x * scale).collect();
         let q: Vec<f32> = queries.iter().map(|x| x * scale).collect();
         let rows = Rows::contiguous(&b, dim).unwrap();
-        let p = GraphParams {
-            traversal: Traversal::F16,
-            ..GraphParams::default()
-        };
+        let p = GraphParams::default().traversal(Traversal::F16);
         let g = Graph::build(Metric::L2Sq, &rows, &p, Par::Seq).unwrap();
         assert!(g.walks_f16());
         let found = search_all(&g, &q, K, 48);
@@ -384,11 +378,7 @@ fn same_seed_same_graph_and_another_seed_another() {
     let dim = 24;
     let (base, queries) = clustered(2000, 50, dim, 30, 3);
     let rows = Rows::contiguous(&base, dim).unwrap();
-    let p = GraphParams {
-        m: 8,
-        ef_construction: 64,
-        ..GraphParams::default()
-    };
+    let p = GraphParams::default().m(8).ef_construction(64);
     let a = Graph::build(Metric::L2Sq, &rows, &p, Par::Seq).unwrap();
     let b = Graph::build(Metric::L2Sq, &rows, &p, Par::Seq).unwrap();
     assert_eq!(a.max_level(), b.max_level());
@@ -397,10 +387,7 @@ fn same_seed_same_graph_and_another_seed_another() {
     }
     let fa = search_all(&a, &queries, K, 40);
     assert_eq!(fa, search_all(&b, &queries, K, 40));
-    let other = GraphParams {
-        seed: p.seed ^ 1,
-        ..p.clone()
-    };
+    let other = p.clone().seed(p.seed ^ 1);
     let c = Graph::build(Metric::L2Sq, &rows, &other, Par::Seq).unwrap();
     assert!((0..c.len()).any(|row| c.neighbors(row) != a.neighbors(row)));
 }
@@ -411,50 +398,14 @@ fn bad_parameters_are_errors() {
     let rows = Rows::contiguous(&data, 4).unwrap();
     let ok = GraphParams::default();
     let cases: Vec<(GraphParams, &str)> = vec![
-        (GraphParams { m: 0, ..ok.clone() }, "m"),
-        (GraphParams { m: 1, ..ok.clone() }, "m"),
-        (
-            GraphParams {
-                m: 10_000,
-                ..ok.clone()
-            },
-            "m",
-        ),
-        (
-            GraphParams {
-                ef_construction: 0,
-                ..ok.clone()
-            },
-            "ef_construction",
-        ),
-        (
-            GraphParams {
-                ef_construction: usize::MAX,
-                ..ok.clone()
-            },
-            "ef_construction",
-        ),
-        (
-            GraphParams {
-                level_multiplier: Some(f64::NAN),
-                ..ok.clone()
-            },
-            "level_multiplier",
-        ),
-        (
-            GraphParams {
-                level_multiplier: Some(0.0),
-                ..ok.clone()
-            },
-            "level_multiplier",
-        ),
-        (
-            GraphParams {
-                level_multiplier: Some(-0.5),
-                ..ok.clone()
-            },
-            "level_multiplier",
-        ),
+        (ok.clone().m(0), "m"),
+        (ok.clone().m(1), "m"),
+        (ok.clone().m(10_000), "m"),
+        (ok.clone().ef_construction(0), "ef_construction"),
+        (ok.clone().ef_construction(usize::MAX), "ef_construction"),
+        (ok.clone().level_multiplier(f64::NAN), "level_multiplier"),
+        (ok.clone().level_multiplier(0.0), "level_multiplier"),
+        (ok.clone().level_multiplier(-0.5), "level_multiplier"),
     ];
     for (p, field) in cases {
         match Graph::build(Metric::L2Sq, &rows, &p, Par::Seq) {

@@ -1086,3 +1086,247 @@ fn compaction_completes_while_writers_churn_faster_than_it_copies() {
         s.graph
     );
 }
+
+// ------------------------------------------------ batch search cancellation
+
+/// An index of `n` clustered `dim`-element rows (auto ids `0..n`).
+fn filled(dim: usize, metric: Metric, n: usize, seed: u64) -> Index {
+    let index = Index::new(config(dim, metric)).unwrap();
+    index
+        .add_batch(None, &clustered(n, dim, seed), None)
+        .unwrap();
+    index
+}
+
+/// Raised before the call: nothing is searched and `out` is untouched; bad input
+/// is still reported as itself; never raised: the same answers as `batch_search`.
+#[test]
+fn a_batch_search_cancelled_before_it_starts_searches_nothing() {
+    use std::sync::atomic::AtomicBool;
+    let dim = 16;
+    let index = filled(dim, Metric::L2Sq, 2000, 61);
+    let n = 64;
+    let queries = clustered(n, dim, 62);
+    let rows = Rows::contiguous(&queries, dim).unwrap();
+    let params = SearchParams::new(5).ef(40);
+    let snap = index.snapshot();
+
+    let mut expected = BatchResults::new(n, 5).unwrap();
+    index.batch_search(rows, &params, &mut expected).unwrap();
+    let lowered = AtomicBool::new(false);
+    let mut out = BatchResults::new(n, 5).unwrap();
+    assert_eq!(
+        snap.batch_search_cancellable(rows, &params, &mut out, Some(&lowered)),
+        Ok(snap.version())
+    );
+    for i in 0..n {
+        assert_eq!(out.ids(i), expected.ids(i), "query {i}");
+        assert_eq!(out.distances(i), expected.distances(i), "query {i}");
+    }
+
+    let raised = AtomicBool::new(true);
+    let searched = index.stats().latency.count;
+    let mut fresh = BatchResults::new(n, 5).unwrap();
+    assert_eq!(
+        snap.batch_search_cancellable(rows, &params, &mut fresh, Some(&raised)),
+        Err(IndexError::Cancelled)
+    );
+    assert_eq!(
+        index.stats().latency.count,
+        searched,
+        "no query was searched"
+    );
+    assert!((0..n).all(|i| fresh.ids(i).iter().all(|&id| id == u64::MAX)));
+
+    // Input errors come first, whatever the flag says.
+    let mut two = BatchResults::new(2, 5).unwrap();
+    let short = Rows::contiguous(&queries[..2 * (dim - 1)], dim - 1).unwrap();
+    assert_eq!(
+        snap.batch_search_cancellable(short, &params, &mut two, Some(&raised)),
+        Err(IndexError::DimensionMismatch {
+            expected: dim,
+            got: dim - 1
+        })
+    );
+    assert_eq!(
+        snap.batch_search_cancellable(rows, &SearchParams::new(0), &mut out, Some(&raised)),
+        Err(IndexError::ZeroK)
+    );
+    let mut bad = queries.clone();
+    bad[3 * dim] = f32::NAN;
+    let bad_rows = Rows::contiguous(&bad, dim).unwrap();
+    assert_eq!(
+        snap.batch_search_cancellable(bad_rows, &params, &mut out, Some(&raised)),
+        Err(IndexError::NonFinite { row: 3 })
+    );
+}
+
+/// Raised while the batch runs (by a thread that waits until the first queries
+/// are done): the call gives up with `Cancelled` before searching them all.
+#[test]
+fn a_batch_search_cancelled_while_it_runs_stops_early() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dim = 16;
+    let index = filled(dim, Metric::L2Sq, 2000, 63);
+    let params = SearchParams::new(5).exact(true);
+    // A batch that outlasts the watcher's reaction; on a machine so loaded that
+    // it finished first anyway, try again with a larger one.
+    let mut n = 20_000;
+    for attempt in 0.. {
+        assert!(attempt < 4, "every batch finished before its cancel landed");
+        let queries = clustered(n, dim, 64 + attempt);
+        let rows = Rows::contiguous(&queries, dim).unwrap();
+        let mut out = BatchResults::new(n, 5).unwrap();
+        let flag = AtomicBool::new(false);
+        let done = AtomicBool::new(false);
+        let before = index.stats().latency.count;
+        let snap = index.snapshot();
+        let result = std::thread::scope(|s| {
+            s.spawn(|| {
+                while index.stats().latency.count == before && !done.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                flag.store(true, Ordering::SeqCst);
+            });
+            let r = snap.batch_search_cancellable(rows, &params, &mut out, Some(&flag));
+            done.store(true, Ordering::SeqCst);
+            r
+        });
+        let searched = index.stats().latency.count - before;
+        match result {
+            Err(e) => {
+                assert_eq!(e, IndexError::Cancelled);
+                assert!(
+                    searched > 0 && searched < n as u64,
+                    "{searched} of {n} queries searched"
+                );
+                // The index is as it was: the next batch runs in full.
+                let mut again = BatchResults::new(8, 5).unwrap();
+                let first = Rows::contiguous(&queries[..8 * dim], dim).unwrap();
+                index.batch_search(first, &params, &mut again).unwrap();
+                assert!((0..8).all(|i| again.ids(i)[0] != u64::MAX));
+                return;
+            }
+            Ok(_) => n *= 2,
+        }
+    }
+}
+
+// ------------------------------------------------------------------- export
+
+/// `export` yields each live row of its snapshot once, as `get` returns it, in
+/// write order: removed ids are gone, a replaced id comes once with its new
+/// vector where its latest write put it, and an older snapshot still yields
+/// what it saw; compaction changes no record.
+#[test]
+fn export_yields_each_live_row_once_as_its_snapshot_sees_it() {
+    let dim = 4;
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    assert_eq!(index.snapshot().export().count(), 0, "empty index");
+    let data = clustered(10, dim, 71);
+    let metas: Vec<Option<Metadata>> = (0..10)
+        .map(|i| (i % 2 == 0).then(|| meta(&[("n", Value::Int(i))])))
+        .collect();
+    let ids: Vec<u64> = (0..10).collect();
+    index.add_batch(Some(&ids), &data, Some(metas)).unwrap();
+    let before = index.snapshot();
+    assert_eq!(index.remove(&[3, 4, 99]).unwrap().count, 2);
+    let replaced = [9.0f32, 8.0, 7.0, 6.0];
+    let tag = meta(&[("n", Value::Int(50))]);
+    index.add(Some(5), &replaced, Some(tag.clone())).unwrap();
+    index.add(Some(100), &[1.0, 1.0, 1.0, 1.0], None).unwrap();
+    let after = index.snapshot();
+
+    let old: Vec<_> = before.export().collect();
+    assert_eq!(old.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
+    for r in &old {
+        assert_eq!(Some(r), before.get(r.id).as_ref());
+        let i = r.id as usize;
+        assert_eq!(r.vector, data[i * dim..(i + 1) * dim]);
+    }
+    let now: Vec<_> = after.export().collect();
+    assert_eq!(
+        now.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [0, 1, 2, 6, 7, 8, 9, 5, 100]
+    );
+    for r in &now {
+        assert_eq!(Some(r), after.get(r.id).as_ref());
+    }
+    assert_eq!(
+        (&now[7].vector[..], now[7].metadata.as_ref()),
+        (&replaced[..], Some(&tag))
+    );
+    assert_eq!(now[8].metadata, None);
+    let mut it = after.export();
+    assert!(it.size_hint().1.unwrap() >= now.len());
+    assert_eq!(it.by_ref().count(), now.len());
+    assert_eq!(it.next(), None, "fused");
+
+    // Compaction moves the rows into a new graph; the records stay the same.
+    index.compact();
+    index.wait_for_builds();
+    assert!(index.stats().compactions >= 1);
+    assert_eq!(index.snapshot().export().collect::<Vec<_>>(), now);
+    assert_eq!(before.export().collect::<Vec<_>>(), old, "pinned snapshot");
+}
+
+/// An index rebuilt from another's export (as unpickling does) holds the same
+/// records and answers exact searches the same. Under cosine the exported
+/// vectors are the stored unit vectors, which the copy normalises again: each
+/// element may move by the rounding of that second division, `|u| (dim + 1) eps`
+/// at most (the f64 norm of an f32 unit vector is within `dim * 2^-24` of 1; the
+/// division rounds once more).
+#[test]
+fn an_index_copied_from_an_export_answers_the_same() {
+    let dim = 8;
+    for metric in [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine] {
+        let index = filled(dim, metric, 300, 81);
+        let gone: Vec<u64> = (0..300).step_by(7).collect();
+        index.remove(&gone).unwrap();
+        let tag = meta(&[("k", Value::Bool(true))]);
+        index
+            .add(Some(11), &clustered(1, dim, 82), Some(tag))
+            .unwrap();
+
+        let records: Vec<_> = index.snapshot().export().collect();
+        assert_eq!(records.len(), index.len());
+        let copy = Index::new(config(dim, metric)).unwrap();
+        let ids: Vec<u64> = records.iter().map(|r| r.id).collect();
+        let vectors: Vec<f32> = records.iter().flat_map(|r| r.vector.clone()).collect();
+        let metadata = records.iter().map(|r| r.metadata.clone()).collect();
+        copy.add_batch(Some(&ids), &vectors, Some(metadata))
+            .unwrap();
+        let copied: Vec<_> = copy.snapshot().export().collect();
+        let params = SearchParams::new(10).exact(true);
+        let queries = clustered(20, dim, 83);
+        if metric != Metric::Cosine {
+            assert_eq!(copied, records, "{metric}");
+            for q in queries.chunks(dim) {
+                let a = index.search(q, &params).unwrap().hits;
+                assert_eq!(copy.search(q, &params).unwrap().hits, a, "{metric}");
+            }
+            continue;
+        }
+        let bound = (dim as f32 + 1.0) * f32::EPSILON;
+        assert_eq!(copied.len(), records.len());
+        for (c, r) in copied.iter().zip(&records) {
+            assert_eq!((c.id, &c.metadata), (r.id, &r.metadata));
+            for (x, y) in c.vector.iter().zip(&r.vector) {
+                assert!((x - y).abs() <= y.abs() * bound, "{x} vs {y}");
+            }
+        }
+        for q in queries.chunks(dim) {
+            let a = index.search(q, &params).unwrap().hits;
+            let b = copy.search(q, &params).unwrap().hits;
+            let ids = |h: &[sagevec_index::Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
+            assert_eq!(ids(&b), ids(&a));
+            for (x, y) in b.iter().zip(&a) {
+                // Cosine distances of unit vectors moved by `bound` per element.
+                assert!(
+                    (x.distance - y.distance).abs() <= 4.0 * bound,
+                    "{x:?} vs {y:?}"
+                );
+            }
+        }
+    }
+}

@@ -142,7 +142,9 @@ impl From<IndexError> for Error {
             IndexError::Locked { .. } => SAGEVEC_ERR_LOCKED,
             IndexError::ReadOnly { .. } => SAGEVEC_ERR_READ_ONLY,
             IndexError::ConfigMismatch { .. } => SAGEVEC_ERR_CONFIG_MISMATCH,
-            IndexError::Pool(_) | IndexError::Cancelled => SAGEVEC_ERR_INTERNAL,
+            IndexError::Pool(_) | IndexError::Spawn { .. } | IndexError::Cancelled => {
+                SAGEVEC_ERR_INTERNAL
+            }
             IndexError::ZeroK
             | IndexError::InvalidParameter { .. }
             | IndexError::NonFinite { .. }
@@ -150,6 +152,8 @@ impl From<IndexError> for Error {
             | IndexError::DuplicateId { .. }
             | IndexError::IdOutOfRange { .. }
             | IndexError::IdsExhausted => SAGEVEC_ERR_INVALID_ARGUMENT,
+            // A variant added later: not the caller's fault as far as we know.
+            _ => SAGEVEC_ERR_INTERNAL,
         };
         Error::new(status, e)
     }

@@ -108,12 +108,10 @@ pub(crate) fn run(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     check_out_dir(&args.out)?;
-    let mut graph = GraphParams {
-        m: args.m,
-        ef_construction: args.ef_construction,
-        traversal: args.traversal,
-        ..GraphParams::default()
-    };
+    let mut graph = GraphParams::default()
+        .m(args.m)
+        .ef_construction(args.ef_construction)
+        .traversal(args.traversal);
     if let Some(seed) = args.seed {
         graph.seed = seed;
     }

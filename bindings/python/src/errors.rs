@@ -41,7 +41,7 @@ fn errno(kind: std::io::ErrorKind) -> Option<i32> {
 /// An index error as the exception Python callers expect.
 pub(crate) fn index_error(e: IndexError) -> PyErr {
     match e {
-        IndexError::Pool(_) => runtime_error(e),
+        IndexError::Pool(_) | IndexError::Spawn { .. } => runtime_error(e),
         // With errno and filename: `FileExistsError` for a save into a
         // directory that is not empty, `FileNotFoundError`, ...
         IndexError::Io { kind, ref path, .. } if errno(kind).is_some() => {

@@ -15,9 +15,19 @@
 //! file formats are in the [`format`](mod@format) module.
 
 pub(crate) mod codec;
+mod crash;
 pub mod format;
+// The I/O layer is API only for tests that inject faults (`test-hooks`).
+#[cfg(feature = "test-hooks")]
 pub mod io;
+#[cfg(not(feature = "test-hooks"))]
+#[allow(unreachable_pub)]
+pub(crate) mod io;
 mod v1;
+
+use self::crash::maybe_crash;
+#[cfg(feature = "test-hooks")]
+pub use self::crash::{CrashPoint, crash_at};
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -40,8 +50,10 @@ use crate::shared::Shared;
 use crate::snapshot::{IdMap, State};
 use crate::write::{self, CheckedAdd, Op};
 
-/// When a durable index syncs its log.
+/// When a durable index syncs its log. Non-exhaustive: later versions may add
+/// modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Durability {
     /// Sync before every write returns: an acknowledged write survives kill -9
     /// and power loss. The default for [`Index::open`](crate::Index::open).
@@ -106,65 +118,79 @@ impl Durability {
 }
 
 impl std::fmt::Display for Durability {
-    /// `every_write`, `off`, or `periodic:<ms>` (what [`FromStr`](std::str::FromStr) reads).
+    /// `every_write`, `off`, or `periodic:<ms>`, the milliseconds with a decimal
+    /// fraction when the period is not whole ones (`periodic:0.25`): exactly what
+    /// [`FromStr`](std::str::FromStr) reads back as the same value.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Durability::Periodic(p) => write!(f, "periodic:{}", p.as_millis()),
+            Durability::Periodic(p) => {
+                write!(f, "periodic:{}", p.as_millis())?;
+                let sub_ms = p.subsec_nanos() % 1_000_000;
+                if sub_ms != 0 {
+                    let digits = format!("{sub_ms:06}");
+                    write!(f, ".{}", digits.trim_end_matches('0'))?;
+                }
+                Ok(())
+            }
             d => f.write_str(d.name()),
         }
     }
 }
 
+/// What [`Durability`]'s `FromStr` accepts, for its errors.
+const DURABILITY_FORMS: &str = "every_write, off or periodic:<ms> (the sync interval in \
+     milliseconds, above 0, at most 6 decimals: periodic:100, periodic:0.5)";
+
+/// `<ms>` of `periodic:<ms>`: whole milliseconds with up to 6 decimals (so down to
+/// nanoseconds, as `Duration` counts).
+fn parse_millis(text: &str) -> Option<Duration> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 6 {
+        return None;
+    }
+    if text.contains('.') && frac.is_empty() {
+        return None;
+    }
+    let ms: u128 = whole.parse().ok()?;
+    let secs = u64::try_from(ms / 1000).ok()?;
+    let frac_ns: u32 = format!("{frac:0<6}").parse().ok()?;
+    let nanos = (ms % 1000) as u32 * 1_000_000 + frac_ns;
+    Some(Duration::new(secs, nanos))
+}
+
 impl std::str::FromStr for Durability {
     type Err = IndexError;
 
-    /// `every_write`, `off` or `periodic:<ms>` (case-insensitive).
+    /// `every_write`, `off` or `periodic:<ms>` (names case-insensitive; see
+    /// [`Display`](std::fmt::Display)).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| IndexError::InvalidParameter {
+            name: "durability",
+            reason: format!("{why}: expected {DURABILITY_FORMS}, got {s:?}"),
+        };
         let t = s.trim();
-        match t.split_once(':') {
-            Some((name, ms)) => {
-                let ms = ms
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| IndexError::InvalidParameter {
-                        name: "durability",
-                        reason: format!("{s:?}: the sync interval must be whole milliseconds"),
-                    })?;
-                Durability::from_parts(Some(name.trim()), Some(ms))
-            }
-            None => Durability::from_parts(Some(t), None),
+        let Some((name, interval)) = t.split_once(':') else {
+            return match t.to_ascii_lowercase().as_str() {
+                "every_write" => Ok(Durability::EveryWrite),
+                "off" => Ok(Durability::Off),
+                "periodic" => Err(bad("periodic needs its sync interval")),
+                _ => Err(bad("unknown mode")),
+            };
+        };
+        if !name.trim().eq_ignore_ascii_case("periodic") {
+            return Err(bad("only periodic takes a sync interval"));
+        }
+        match parse_millis(interval.trim()) {
+            Some(p) if !p.is_zero() => Ok(Durability::Periodic(p)),
+            Some(_) => Err(bad("the sync interval must be above 0")),
+            None => Err(bad("the sync interval is not a number of milliseconds")),
         }
     }
 }
 
 pub(crate) const MANIFEST: &str = "MANIFEST";
 
-/// Steps of a checkpoint where a test can make the process die (abort, as a
-/// kill -9 would), to check recovery from each.
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CrashPoint {
-    /// The new log generation exists; no row block or links file written yet.
-    AfterRotate,
-    /// Row blocks and links written; the manifest not yet replaced.
-    AfterSegments,
-    /// The manifest replaced; old logs and files not yet deleted.
-    AfterManifest,
-}
-
-static CRASH_POINT: std::sync::Mutex<Option<CrashPoint>> = std::sync::Mutex::new(None);
-
-/// Test hook: the next checkpoint that reaches `point` aborts the process.
-#[doc(hidden)]
-pub fn crash_at(point: Option<CrashPoint>) {
-    *lock(&CRASH_POINT) = point;
-}
-
-fn maybe_crash(here: CrashPoint) {
-    if *lock(&CRASH_POINT) == Some(here) {
-        std::process::abort();
-    }
-}
 const LOCK: &str = "LOCK";
 
 fn wal_name(gen_: u64) -> String {
@@ -374,7 +400,7 @@ impl Durable {
         let _one = lock(&self.checkpointing);
         let (state, cut) = take_cut(inner, || self.rotate())?;
         let gen_ = cut.gen_;
-        maybe_crash(CrashPoint::AfterRotate);
+        maybe_crash(crash::CrashPoint::AfterRotate);
         let before = lock(&self.persisted).clone();
         let after = write_image(
             &*self.storage,
@@ -515,7 +541,7 @@ fn write_image(
             ..graph_manifest(graph)
         },
     };
-    maybe_crash(CrashPoint::AfterSegments);
+    maybe_crash(crash::CrashPoint::AfterSegments);
     let path = dir.join(MANIFEST);
     storage
         .write_atomic(
@@ -523,7 +549,7 @@ fn write_image(
             &encode_manifest(&manifest, shared.dim, shared.metric),
         )
         .map_err(|e| io_err(&path, "write", &e))?;
-    maybe_crash(CrashPoint::AfterManifest);
+    maybe_crash(crash::CrashPoint::AfterManifest);
     Ok(Persisted {
         graph: graph.uid,
         blocks,
@@ -1043,5 +1069,85 @@ mod durability_tests {
             }
         }
         assert!("periodic:soon".parse::<Durability>().is_err());
+    }
+
+    /// Every value a configuration accepts prints as text that parses back to it,
+    /// sub-millisecond periods and the largest `Duration` included.
+    #[test]
+    fn display_round_trips_every_period() {
+        for p in [
+            Duration::from_nanos(1),
+            Duration::from_micros(500),
+            Duration::from_nanos(1_500_000),
+            Duration::from_nanos(12_345_678),
+            Duration::from_millis(1),
+            Duration::from_secs(3600),
+            Duration::MAX,
+        ] {
+            let d = Durability::Periodic(p);
+            let text = d.to_string();
+            assert_eq!(text.parse::<Durability>(), Ok(d), "{text}");
+        }
+        assert_eq!(
+            Durability::Periodic(Duration::from_micros(250)).to_string(),
+            "periodic:0.25"
+        );
+        assert_eq!(
+            Durability::Periodic(Duration::from_millis(100)).to_string(),
+            "periodic:100"
+        );
+        assert_eq!(
+            " Periodic : 2.5 ".parse::<Durability>(),
+            Ok(Durability::Periodic(Duration::from_micros(2500)))
+        );
+    }
+
+    /// Each malformed text is refused with an error that names the accepted
+    /// forms and quotes the input.
+    #[test]
+    fn parse_errors_name_the_accepted_forms() {
+        for text in [
+            "",
+            "sometimes",
+            "periodic",
+            "periodic:",
+            "periodic:0",
+            "periodic:0.000000",
+            "periodic:-5",
+            "periodic:1.",
+            "periodic:.5",
+            "periodic:1.0000001",
+            "periodic:1e3",
+            "periodic:soon",
+            "off:5",
+            "every_write:5",
+            "periodic:18446744073709551616000",
+        ] {
+            match text.parse::<Durability>() {
+                Err(IndexError::InvalidParameter { name, reason }) => {
+                    assert_eq!(name, "durability", "{text:?}");
+                    assert!(
+                        reason.contains("every_write, off or periodic:<ms>")
+                            && reason.contains(&format!("{text:?}")),
+                        "{text:?}: {reason}"
+                    );
+                }
+                other => panic!("{text:?} parsed as {other:?}"),
+            }
+        }
+    }
+
+    /// A zero period is refused by the configuration as by the parsers, so every
+    /// accepted configuration's durability prints and parses back.
+    #[test]
+    fn zero_period_is_refused_by_the_configuration() {
+        let mut config = IndexConfig::new(2, Metric::L2Sq);
+        config.durability = Durability::Periodic(Duration::ZERO);
+        match config.validate() {
+            Err(IndexError::InvalidParameter { name, .. }) => assert_eq!(name, "durability"),
+            other => panic!("{other:?}"),
+        }
+        config.durability = Durability::Periodic(Duration::from_nanos(1));
+        assert_eq!(config.validate(), Ok(()));
     }
 }

@@ -32,8 +32,10 @@ pub const AUTO_F16_MIN_DIM: usize = 96;
 /// with the f32 vectors, so every returned distance is the exact f32 one. Such a
 /// graph is built on the copy too (half the bytes per insertion). The copy costs
 /// half the f32 vectors' memory again. Not stored in index files: a reopened
-/// index walks what its configuration asks for.
+/// index walks what its configuration asks for. Non-exhaustive: later versions
+/// may walk other copies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Traversal {
     /// [`F16`](Self::F16) when vectors have at least [`AUTO_F16_MIN_DIM`]
     /// elements, else [`F32`](Self::F32). The default.
@@ -93,7 +95,12 @@ impl std::str::FromStr for Traversal {
 /// build with the same input, parameters and seed gives the same graph bit for bit.
 /// A parallel build draws the same levels, but the insertion order of concurrent
 /// workers (and so the links) depends on thread timing: it is not reproducible.
+///
+/// Start from [`GraphParams::default`] and chain the setters
+/// (`GraphParams::default().m(8).seed(7)`); non-exhaustive: later versions may
+/// add fields.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GraphParams {
     /// Links kept per node on the upper levels; level 0 keeps `2 * m`. Default 16.
     pub m: usize,
@@ -126,6 +133,36 @@ impl Default for GraphParams {
 }
 
 impl GraphParams {
+    /// Sets `m`.
+    pub fn m(mut self, m: usize) -> Self {
+        self.m = m;
+        self
+    }
+
+    /// Sets `ef_construction`.
+    pub fn ef_construction(mut self, ef_construction: usize) -> Self {
+        self.ef_construction = ef_construction;
+        self
+    }
+
+    /// Sets `level_multiplier` (`mL`).
+    pub fn level_multiplier(mut self, level_multiplier: f64) -> Self {
+        self.level_multiplier = Some(level_multiplier);
+        self
+    }
+
+    /// Sets `seed`.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets `traversal`.
+    pub fn traversal(mut self, traversal: Traversal) -> Self {
+        self.traversal = traversal;
+        self
+    }
+
     /// Checks every field: `m` in `2..=256`, `ef_construction` in `1..=65536`,
     /// `level_multiplier` (when given) finite and `> 0`.
     pub fn validate(&self) -> Result<(), IndexError> {
@@ -228,6 +265,29 @@ mod tests {
                     ..
                 })
             ));
+        }
+    }
+
+    /// Every traversal prints as the name it parses from; anything else is
+    /// refused with an error that lists the accepted names and quotes the input.
+    #[test]
+    fn traversal_names_round_trip_and_errors_list_them() {
+        for t in [Traversal::Auto, Traversal::F32, Traversal::F16] {
+            assert_eq!(t.to_string().parse::<Traversal>(), Ok(t));
+            assert_eq!(t.to_string(), t.name());
+        }
+        for text in ["", "bf16", "f 16", "auto,f32", "F64"] {
+            match text.parse::<Traversal>() {
+                Err(IndexError::InvalidParameter { name, reason }) => {
+                    assert_eq!(name, "traversal");
+                    assert!(
+                        reason.contains("auto, f32 or f16")
+                            && reason.contains(&format!("{text:?}")),
+                        "{text:?}: {reason}"
+                    );
+                }
+                other => panic!("{text:?} parsed as {other:?}"),
+            }
         }
     }
 }

@@ -478,7 +478,8 @@ impl LiveGraph {
     }
 
     /// Inserts filled slots into the graph: on this thread, or for a large run on
-    /// every worker of `par`.
+    /// every worker of `par` (the publish-order hook's late link).
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn link(&self, filled: &Filled, par: Par<'_>) {
         let done = self.link_cancellable(filled, par, &std::sync::atomic::AtomicBool::new(false));
         debug_assert!(done);
@@ -1075,7 +1076,9 @@ impl View<'_> {
     }
 
     /// Slots below the bound that a breadth-first walk of level 0 from the entry
-    /// point does not reach and that are live at `version` (the reachability check).
+    /// point does not reach and that are live at `version` (the reachability
+    /// check, a test hook).
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn unreachable_live(&self, version: u64) -> Vec<u32> {
         let seen = self.reached_from_entry();
         (0..self.bound)

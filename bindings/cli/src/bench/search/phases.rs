@@ -80,12 +80,10 @@ pub(super) fn build(
             data.n
         ));
         let mut config = IndexConfig::new(data.dim, metric);
-        config.graph = GraphParams {
-            m: M,
-            ef_construction: EF_CONSTRUCTION,
-            traversal,
-            ..GraphParams::default()
-        };
+        config.graph = GraphParams::default()
+            .m(M)
+            .ef_construction(EF_CONSTRUCTION)
+            .traversal(traversal);
         config.pool = Some(pool.clone());
         let index = Index::new(config).map_err(index_error)?;
         let t = Instant::now();
