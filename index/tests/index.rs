@@ -179,6 +179,17 @@ fn exact_batch_search_spans_row_chunks_and_tiny_indexes() {
         .unwrap();
     let queries = clustered(16, dim, 22);
     assert_exact_batch_matches_single(&index, &queries, dim, 10);
+    let raised = std::sync::atomic::AtomicBool::new(true);
+    let mut out = BatchResults::new(16, 10).unwrap();
+    assert_eq!(
+        index.snapshot().batch_search_cancellable(
+            Rows::contiguous(&queries, dim).unwrap(),
+            &SearchParams::new(10).exact(true),
+            &mut out,
+            Some(&raised)
+        ),
+        Err(IndexError::Cancelled)
+    );
     // An index smaller than one query's candidate heap.
     let tiny = Index::new(config(4, Metric::L2Sq)).unwrap();
     tiny.add_batch(None, &clustered(5, 4, 23), None).unwrap();
@@ -1168,7 +1179,9 @@ fn a_batch_search_cancelled_while_it_runs_stops_early() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let dim = 16;
     let index = filled(dim, Metric::L2Sq, 2000, 63);
-    let params = SearchParams::new(5).exact(true);
+    // Graph search: checked before every chunk of 8 queries. (An exact batch runs
+    // the fused kernel, checked before each ~8 MiB run of rows: one run here.)
+    let params = SearchParams::new(5).ef(64);
     // A batch that outlasts the watcher's reaction; on a machine so loaded that
     // it finished first anyway, try again with a larger one.
     let mut n = 20_000;
