@@ -205,17 +205,19 @@ impl Plan<'_> {
     }
 
     /// An exact, unfiltered batch through the fused many-to-many kernel: each
-    /// worker takes a contiguous share of the queries and streams every committed
-    /// run of rows once for all of them (a per-query scan re-reads the rows per
-    /// query). `queries` are the caller's rows, `stored` the same in stored units
-    /// (unit vectors under cosine).
+    /// worker takes a contiguous share of the queries and, for each block of
+    /// [`FUSED_QUERY_BLOCK`] of them, streams every committed run of rows once (a
+    /// per-query scan re-reads the rows per query). `queries` are the caller's
+    /// rows, `stored` the same in stored units (unit vectors under cosine).
     ///
-    /// The kernel cannot skip tombstones, so it keeps [`fused_candidates`] per
-    /// query; of those, the rows live at the snapshot get their distance from the
-    /// one-to-one kernel, the formula of every other search path (the kernel's
-    /// norm expansion differs from it in the last bits), and the best `k` of them
-    /// are the answer. When fewer than `k` of the candidates are live (removed
-    /// copies crowd the query) the query is scanned alone, as before.
+    /// The kernel cannot skip tombstones and ranks by its own formula (the norm
+    /// expansion, a few ulps from the one-to-one kernel's), so it keeps
+    /// [`fused_candidates`] per query; the live ones get the one-to-one distance,
+    /// the formula of every other search path, and the best `k` of them are the
+    /// answer when [`fused_answer_is_exact`] proves that no row left out could
+    /// rank among them. Otherwise (removed copies crowd the query, ties or
+    /// near-ties at the edge of the candidates) the query is scanned alone, as
+    /// before, so results equal the per-query path's bit for bit.
     fn exact_batch(
         &self,
         queries: Rows<'_, f32>,
@@ -231,90 +233,112 @@ impl Plan<'_> {
         let saw_all = cap >= state.bound;
         let version = state.version;
         let par = shared.par()?;
-        // Squared norms once per run for the whole batch (not per worker), on
-        // every worker: a pass over all rows, a tenth of a 200-query batch's time.
+        // Squared norms of every run once for the whole batch, on every worker:
+        // the L2 expansion needs them, and their maximum bounds the kernel's error.
         let norms: Vec<Vec<f32>> = {
             let view = state.graph.view(state.bound);
             let mut norms = Vec::new();
-            if metric != Metric::InnerProduct {
-                let mut result = Ok(());
-                view.for_each_run(|_, rows| {
-                    if result.is_ok() {
-                        match crate::exact::squared_norms(rows, par) {
-                            Ok(n) => norms.push(n),
-                            Err(e) => result = Err(e),
-                        }
-                    }
-                });
-                result?;
-            }
-            norms
-        };
-        let share = |range: std::ops::Range<usize>, mut rows: RowsMut<'_>| {
-            let start = Instant::now();
-            let view = state.graph.view(state.bound);
-            let mut heaps: Vec<TopK> = range.clone().map(|_| TopK::new(cap)).collect();
-            let part = stored.slice_rows(range.start, range.end);
-            // Cancellation is checked before each run of rows (about 8 MiB).
-            let mut result: Result<(), IndexError> = Ok(());
-            let mut run = 0;
-            view.for_each_run(|first, base| {
+            let mut result = Ok(());
+            view.for_each_run(|_, rows| {
                 if result.is_ok() && cancelled() {
                     result = Err(IndexError::Cancelled);
                 }
                 if result.is_ok() {
-                    result = self
-                        .table
-                        .knn_accumulate(
-                            metric,
-                            part,
-                            base,
-                            norms.get(run).map(Vec::as_slice),
-                            first as u64,
-                            &mut heaps,
-                        )
-                        .map_err(IndexError::from);
+                    match crate::exact::squared_norms(rows, par) {
+                        Ok(n) => norms.push(n),
+                        Err(e) => result = Err(e),
+                    }
                 }
-                run += 1;
             });
             result?;
+            norms
+        };
+        let max_norm2 = norms.iter().flatten().fold(0.0f32, |m, &x| m.max(x));
+        // Inner product ranks by the dot product alone.
+        let kernel_norms = |run: usize| match metric {
+            Metric::InnerProduct => None,
+            _ => norms.get(run).map(Vec::as_slice),
+        };
+        let share = |range: std::ops::Range<usize>, mut rows: RowsMut<'_>| {
+            let view = state.graph.view(state.bound);
+            let mut heaps: Vec<TopK> = Vec::new();
             SCRATCH.with(|cell| -> Result<(), IndexError> {
                 let mut scratch = cell.borrow_mut();
                 let mut top = scratch.top.take().unwrap_or_else(|| TopK::new(k));
-                let mut outcome = Ok(());
-                for (i, heap) in heaps.iter().enumerate() {
-                    let q = part.row(i);
-                    top.reset(k);
-                    let mut live = 0;
-                    for n in heap.as_unordered_slice() {
-                        let slot = n.id as usize;
-                        if view.alive_at(slot, version) {
-                            live += 1;
-                            top.push(self.pair.call(q, view.vector(slot)), view.id(slot));
+                let mut block_start = range.start;
+                let outcome = loop {
+                    if block_start >= range.end {
+                        break Ok(());
+                    }
+                    let block = block_start..(block_start + FUSED_QUERY_BLOCK).min(range.end);
+                    block_start = block.end;
+                    let start = Instant::now();
+                    heaps.clear();
+                    heaps.extend(block.clone().map(|_| TopK::new(cap)));
+                    let part = stored.slice_rows(block.start, block.end);
+                    // Cancellation is checked before each run of rows (about 8 MiB).
+                    let mut result: Result<(), IndexError> = Ok(());
+                    let mut run = 0;
+                    view.for_each_run(|first, base| {
+                        if result.is_ok() && cancelled() {
+                            result = Err(IndexError::Cancelled);
+                        }
+                        if result.is_ok() {
+                            result = self
+                                .table
+                                .knn_accumulate(
+                                    metric,
+                                    part,
+                                    base,
+                                    kernel_norms(run),
+                                    first as u64,
+                                    &mut heaps,
+                                )
+                                .map_err(IndexError::from);
+                        }
+                        run += 1;
+                    });
+                    if let Err(e) = result {
+                        break Err(e);
+                    }
+                    for (i, heap) in heaps.iter().enumerate() {
+                        let q = part.row(i);
+                        top.reset(k);
+                        for n in heap.as_unordered_slice() {
+                            let slot = n.id as usize;
+                            if view.alive_at(slot, version) {
+                                top.push(self.pair.call(q, view.vector(slot)), view.id(slot));
+                            }
+                        }
+                        if !saw_all && !fused_answer_is_exact(metric, q, heap, &top, max_norm2) {
+                            if cancelled() {
+                                result = Err(IndexError::Cancelled);
+                                break;
+                            }
+                            result = self.run(queries.row(block.start + i), &mut scratch, &mut top);
+                            if result.is_err() {
+                                break;
+                            }
+                        }
+                        let (ids, dists) = rows.row(block.start - range.start + i);
+                        top.drain_sorted_into(ids, dists);
+                        for d in dists.iter_mut() {
+                            *d = self.report(*d);
                         }
                     }
-                    if live < k && !saw_all && heap.len() == cap {
-                        outcome = self.run(queries.row(range.start + i), &mut scratch, &mut top);
-                        if outcome.is_err() {
-                            break;
-                        }
+                    if let Err(e) = result {
+                        break Err(e);
                     }
-                    let (ids, dists) = rows.row(i);
-                    top.drain_sorted_into(ids, dists);
-                    for d in dists.iter_mut() {
-                        *d = self.report(*d);
+                    // The latency histogram counts searches: each query of the
+                    // block is recorded at the block's time per query.
+                    let each = start.elapsed() / block.len() as u32;
+                    for _ in block {
+                        shared.latency.record(each);
                     }
-                }
+                };
                 scratch.top = Some(top);
                 outcome
-            })?;
-            // The latency histogram counts searches: each query of the share is
-            // recorded at the share's time per query.
-            let each = start.elapsed() / range.len().max(1) as u32;
-            for _ in range {
-                shared.latency.record(each);
-            }
-            Ok::<(), IndexError>(())
+            })
         };
         let parallel = !par.is_seq();
         for_each_node_rows(par, out, |_node, range, rows| {
@@ -341,6 +365,39 @@ impl Plan<'_> {
         })
     }
 }
+
+/// Whether the best `k` live candidates (`top`, one-to-one distances) are the best
+/// `k` live rows of the index, given the full candidate heap `heap` the kernel
+/// kept for query `q` (kernel distances; every row it left out ranks at or after
+/// its worst): so when the `k`-th one-to-one distance lies below that worst by
+/// more than the two formulas can differ for one row, no row left out can
+/// belong. Strictly below, so a tie at the edge is scanned too (the per-query
+/// path breaks ties by id, the kernel by slot).
+///
+/// The bound: each formula sums `dim` products in f32, within `(dim + 4)·u` of
+/// the exact sum relative to the magnitudes it adds, in any order (Higham,
+/// *Accuracy and Stability of Numerical Algorithms*, 3.1); those are at most
+/// `2(|q|² + |x|²)` under L2 (norm expansion and squared differences alike) and
+/// `|q|·|x|` under inner product. Twice the sum of both formulas' bounds, for
+/// the additions around them.
+fn fused_answer_is_exact(metric: Metric, q: &[f32], heap: &TopK, top: &TopK, max_x2: f32) -> bool {
+    let (Some(kth), Some(cut)) = (top.worst(), heap.worst()) else {
+        return false;
+    };
+    let q2: f64 = q.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    let x2 = f64::from(max_x2);
+    let gamma = (q.len() as f64 + 4.0) * f64::from(f32::EPSILON) / 2.0;
+    let magnitude = match metric {
+        Metric::L2Sq => 2.0 * (q2 + x2),
+        _ => (q2 * x2).sqrt() + 1.0,
+    };
+    let err = 4.0 * gamma * magnitude;
+    f64::from(kth.distance) < f64::from(cut.distance) - err
+}
+
+/// Queries per kernel pass of an exact batch ([`Plan::exact_batch`]): each pass
+/// streams every row once for them, and holds their candidate heaps.
+const FUSED_QUERY_BLOCK: usize = 256;
 
 /// Queries from which an exact, unfiltered batch runs the fused kernel
 /// ([`Plan::exact_batch`]); a smaller batch scans per query.

@@ -171,7 +171,9 @@ impl Snapshot {
     /// [`Index::add_batch_cancellable`](crate::Index::add_batch_cancellable) takes
     /// it). The flag is read once the input is checked (bad input is still
     /// reported as such) and before each chunk of 8 queries a worker takes, so
-    /// each worker finishes at most the chunk it is on. After a cancel, `out`
+    /// each worker finishes at most the chunk it is on (an exact unfiltered batch,
+    /// which runs the fused kernel over blocks of 256 queries: before each ~8 MiB
+    /// run of rows of a block, and before each query it rescans). After a cancel, `out`
     /// holds the rows finished so far and stale rows elsewhere: use none of it.
     /// Searching changes nothing, so there is nothing to undo.
     pub fn batch_search_cancellable(

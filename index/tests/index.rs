@@ -167,6 +167,40 @@ fn exact_batch_search_equals_exact_single_searches_around_removed_rows() {
 }
 
 #[test]
+fn exact_batch_search_breaks_ties_and_near_ties_as_single_searches_do() {
+    let dim = 16;
+    // 40 identical rows; id 0 is then rewritten with the same vector, so its slot
+    // comes last: the kernel, ranking equal distances by slot, keeps ids 1.. and
+    // would miss id 0, which a single search (ties to the smaller id) returns.
+    let v: Vec<f32> = (0..dim).map(|j| j as f32 * 0.25 - 1.0).collect();
+    let same: Vec<f32> = v.iter().copied().cycle().take(40 * dim).collect();
+    let queries: Vec<f32> = v.iter().copied().cycle().take(8 * dim).collect();
+    for metric in [Metric::L2Sq, Metric::InnerProduct, Metric::Cosine] {
+        let index = Index::new(config(dim, metric)).unwrap();
+        index.add_batch(None, &same, None).unwrap();
+        index.add_batch(Some(&[0]), &v, None).unwrap();
+        for k in [1, 5, 39] {
+            assert_exact_batch_matches_single(&index, &queries, dim, k);
+        }
+        // Ids in descending slot order: every tie goes the other way.
+        let desc = Index::new(config(dim, metric)).unwrap();
+        let ids: Vec<u64> = (0..40).rev().collect();
+        desc.add_batch(Some(&ids), &same, None).unwrap();
+        assert_exact_batch_matches_single(&desc, &queries, dim, 5);
+    }
+    // Rows far from the origin, a thousandth apart: the kernel's norm expansion
+    // loses most of the digits that order them.
+    let mut rng = Rng(31);
+    let far: Vec<f32> = (0..3000 * dim).map(|_| 1000.0 + rng.f32() * 1e-3).collect();
+    let near_queries: Vec<f32> = (0..16 * dim).map(|_| 1000.0 + rng.f32() * 1e-3).collect();
+    let index = Index::new(config(dim, Metric::L2Sq)).unwrap();
+    index.add_batch(None, &far, None).unwrap();
+    for k in [1, 10] {
+        assert_exact_batch_matches_single(&index, &near_queries, dim, k);
+    }
+}
+
+#[test]
 fn exact_batch_search_spans_row_chunks_and_tiny_indexes() {
     // 1024-d rows: 2048 slots per row chunk, so 4500 rows span three chunks.
     let dim = 1024;
@@ -1176,12 +1210,17 @@ fn a_batch_search_cancelled_before_it_starts_searches_nothing() {
 /// are done): the call gives up with `Cancelled` before searching them all.
 #[test]
 fn a_batch_search_cancelled_while_it_runs_stops_early() {
+    // Graph search: checked before every chunk of 8 queries.
+    cancel_while_running(&SearchParams::new(5).ef(64));
+    // An exact batch runs the fused kernel over blocks of 256 queries, checked
+    // before each run of rows of a block (one run here, so between blocks).
+    cancel_while_running(&SearchParams::new(5).exact(true));
+}
+
+fn cancel_while_running(params: &SearchParams) {
     use std::sync::atomic::{AtomicBool, Ordering};
     let dim = 16;
     let index = filled(dim, Metric::L2Sq, 2000, 63);
-    // Graph search: checked before every chunk of 8 queries. (An exact batch runs
-    // the fused kernel, checked before each ~8 MiB run of rows: one run here.)
-    let params = SearchParams::new(5).ef(64);
     // A batch that outlasts the watcher's reaction; on a machine so loaded that
     // it finished first anyway, try again with a larger one.
     let mut n = 20_000;
@@ -1201,7 +1240,7 @@ fn a_batch_search_cancelled_while_it_runs_stops_early() {
                 }
                 flag.store(true, Ordering::SeqCst);
             });
-            let r = snap.batch_search_cancellable(rows, &params, &mut out, Some(&flag));
+            let r = snap.batch_search_cancellable(rows, params, &mut out, Some(&flag));
             done.store(true, Ordering::SeqCst);
             r
         });
@@ -1216,7 +1255,7 @@ fn a_batch_search_cancelled_while_it_runs_stops_early() {
                 // The index is as it was: the next batch runs in full.
                 let mut again = BatchResults::new(8, 5).unwrap();
                 let first = Rows::contiguous(&queries[..8 * dim], dim).unwrap();
-                index.batch_search(first, &params, &mut again).unwrap();
+                index.batch_search(first, params, &mut again).unwrap();
                 assert!((0..8).all(|i| again.ids(i)[0] != u64::MAX));
                 return;
             }

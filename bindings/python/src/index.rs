@@ -659,7 +659,8 @@ impl PyIndex {
             .filter(|c| known && c.version == snap.version())
             .map(|c| c.seconds_per_unit * unit * nq as f64);
         // An exact, unfiltered batch streams every row once per core call (the
-        // fused kernel), so its chunks stay as large as `kernels.knn`'s.
+        // fused kernel), so its later chunks stay as large as `kernels.knn`'s;
+        // Ctrl-C still lands soon, through the stop flag the core checks.
         let fused = params.exact && known;
         let min = if fused {
             KNN_MIN_CHUNK * self.workers()
@@ -668,21 +669,31 @@ impl PyIndex {
         };
         let first = match estimate {
             Some(t) if t <= INLINE.as_secs_f64() => nq,
-            _ => (BATCH_FIRST_CHUNK * self.workers()).max(min),
+            // No small measuring chunk (a pass over every row of its own): the
+            // chunks run on a helper thread that Ctrl-C stops within a run of rows.
+            _ if fused => 0,
+            _ => BATCH_FIRST_CHUNK * self.workers(),
         };
         let start = Instant::now();
-        chunked(py, nq, first, min, move |range| -> Result<(), IndexError> {
-            let mut out = BatchResults::new(range.len(), k_eff)?;
-            snap_ref.batch_search(rows.slice_rows(range.start, range.end), params, &mut out)?;
-            for (i, q) in range.enumerate() {
-                let at = q * k;
-                for (slot, &id) in ids_out[at..at + k_eff].iter_mut().zip(out.ids(i)) {
-                    *slot = py_id(id);
+        chunked(
+            py,
+            nq,
+            first,
+            min,
+            move |range, stop| -> Result<(), IndexError> {
+                let mut out = BatchResults::new(range.len(), k_eff)?;
+                let part = rows.slice_rows(range.start, range.end);
+                snap_ref.batch_search_cancellable(part, params, &mut out, Some(stop))?;
+                for (i, q) in range.enumerate() {
+                    let at = q * k;
+                    for (slot, &id) in ids_out[at..at + k_eff].iter_mut().zip(out.ids(i)) {
+                        *slot = py_id(id);
+                    }
+                    dists_out[at..at + k_eff].copy_from_slice(out.distances(i));
                 }
-                dists_out[at..at + k_eff].copy_from_slice(out.distances(i));
-            }
-            Ok(())
-        })?
+                Ok(())
+            },
+        )?
         .map_err(index_error)?;
         if known && nq >= MEASURED_BATCH {
             lock(&self.batch_cost)[slot] = Some(BatchCost {

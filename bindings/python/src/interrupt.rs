@@ -49,6 +49,14 @@ pub(crate) const INLINE: Duration = Duration::from_millis(50);
 /// are left): for work whose cost per call does not shrink with the chunk
 /// (exact search streams the whole base once per call).
 ///
+/// `work` gets the chunk and a stop flag, raised once a signal arrives while a
+/// helper thread runs the chunks: work that can give up part-way (a batch search
+/// through `batch_search_cancellable`) checks it and returns early, so Ctrl-C
+/// need not wait for a long chunk to end. (The first chunk, on the calling
+/// thread, gets a flag nobody raises.) `first = 0` skips that measuring chunk:
+/// every chunk, of `min` items, runs on the helper thread, for work that checks
+/// the flag and whose cost per item falls with the chunk (an exact batch).
+///
 /// Returns `Err` (the signal handler's exception, normally
 /// `KeyboardInterrupt`) when a signal arrived; `work` must then leave nothing
 /// behind that matters (reads only). Otherwise the result of the chunks: the
@@ -62,22 +70,27 @@ pub(crate) fn chunked<E, F>(
 ) -> PyResult<Result<(), E>>
 where
     E: Send,
-    F: FnMut(Range<usize>) -> Result<(), E> + Send,
+    F: FnMut(Range<usize>, &AtomicBool) -> Result<(), E> + Send,
 {
     let mut work = work;
+    let never = AtomicBool::new(false);
+    if first == 0 && n > 0 {
+        // No cost measured yet: chunks of `min`.
+        return py.detach(move || with_helper(0, n, f64::INFINITY, min, work));
+    }
     let first = first.clamp(1, n.max(1));
     if n <= first {
-        return Ok(py.detach(|| work(0..n)));
+        return Ok(py.detach(|| work(0..n, &never)));
     }
     py.detach(move || {
         let start = Instant::now();
-        if let Err(e) = work(0..first) {
+        if let Err(e) = work(0..first, &never) {
             return Ok(Err(e));
         }
         let per_item = start.elapsed().as_secs_f64() / first as f64;
         let rest = per_item * (n - first) as f64;
         if rest <= INLINE.as_secs_f64() {
-            return Ok(work(first..n));
+            return Ok(work(first..n, &never));
         }
         with_helper(first, n, per_item, min, work)
     })
@@ -96,7 +109,7 @@ fn with_helper<E, F>(
 ) -> PyResult<Result<(), E>>
 where
     E: Send,
-    F: FnMut(Range<usize>) -> Result<(), E> + Send,
+    F: FnMut(Range<usize>, &AtomicBool) -> Result<(), E> + Send,
 {
     let stop = AtomicBool::new(false);
     let (finished, wait) = mpsc::channel::<()>();
@@ -142,7 +155,7 @@ where
     while from < n {
         let size = chunk_size(per_item, min, n - from);
         let t = Instant::now();
-        if let Err(e) = work(from..from + size) {
+        if let Err(e) = work(from..from + size, &stop) {
             return Ok(Err(e));
         }
         per_item = t.elapsed().as_secs_f64() / size as f64;
@@ -170,7 +183,7 @@ fn run_chunks<E>(
     n: usize,
     mut per_item: f64,
     min: usize,
-    work: &mut impl FnMut(Range<usize>) -> Result<(), E>,
+    work: &mut impl FnMut(Range<usize>, &AtomicBool) -> Result<(), E>,
     stop: &AtomicBool,
 ) -> Result<(), E> {
     while done < n {
@@ -179,7 +192,7 @@ fn run_chunks<E>(
         }
         let size = chunk_size(per_item, min, n - done);
         let t = Instant::now();
-        work(done..done + size)?;
+        work(done..done + size, stop)?;
         per_item = t.elapsed().as_secs_f64() / size as f64;
         done += size;
     }

@@ -261,7 +261,8 @@ pub(crate) fn knn<'py>(
         n_q,
         first,
         first,
-        move |range| -> Result<(), IndexError> {
+        // `sagevec_index::knn` has no stop flag: Ctrl-C lands between chunks.
+        move |range, _stop| -> Result<(), IndexError> {
             let mut res = BatchResults::new(range.len(), k)?;
             let part = q.slice_rows(range.start, range.end);
             sagevec_index::knn(m, part, x, norms, k, Par::Pool(pool), &mut res)?;
