@@ -683,7 +683,9 @@ impl PyIndex {
             move |range, stop| -> Result<(), IndexError> {
                 let mut out = BatchResults::new(range.len(), k_eff)?;
                 let part = rows.slice_rows(range.start, range.end);
-                snap_ref.batch_search_cancellable(part, params, &mut out, Some(stop))?;
+                snap_ref
+                    .batch_search_cancellable(part, params, &mut out, Some(stop))
+                    .map_err(|e| row_in_batch(e, range.start))?;
                 for (i, q) in range.enumerate() {
                     let at = q * k;
                     for (slot, &id) in ids_out[at..at + k_eff].iter_mut().zip(out.ids(i)) {
@@ -1492,4 +1494,13 @@ pub(crate) fn restore_index<'py>(
         index.add(py, vectors, Some(ids), metadata)?;
     }
     Ok(index)
+}
+
+/// A query error of one chunk, with its row numbered in the whole batch.
+fn row_in_batch(e: IndexError, first: usize) -> IndexError {
+    match e {
+        IndexError::NonFinite { row } => IndexError::NonFinite { row: first + row },
+        IndexError::ZeroVector { row } => IndexError::ZeroVector { row: first + row },
+        e => e,
+    }
 }

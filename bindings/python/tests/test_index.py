@@ -516,6 +516,13 @@ def test_bad_queries() -> None:
         ix.search(np.array([1, np.nan, 0, 0], dtype=np.float32))
     with pytest.raises(ValueError, match="NaN"):
         ix.search(np.array([[1, 0, 0, 0], [1, np.inf, 0, 0]], dtype=np.float32))
+    # A bad row deep in a batch the binding cuts into chunks is named by its row in
+    # the whole batch, graph or exact.
+    many = np.ones((5000, 4), dtype=np.float32)
+    many[4321, 2] = np.nan
+    for exact in (False, True):
+        with pytest.raises(ValueError, match="vector 4321 holds NaN"):
+            ix.batch_search(many, k=1, exact=exact)
     with pytest.raises(ValueError, match="n_queries"):
         ix.batch_search(np.ones(4, dtype=np.float32))
     i, d = ix.search(np.ones((0, 4), dtype=np.float32), k=3)
