@@ -618,6 +618,20 @@ impl LiveGraph {
         )
     }
 
+    /// Node block and row of a reserved `slot` that an older directory does not
+    /// cover, from the current directory (see `Store::node`).
+    #[cold]
+    fn node_reserved_later(&self, slot: usize) -> (&NodeBlock, usize) {
+        let dir = self.dir.load();
+        let block: *const NodeBlock = &*dir.nodes[slot >> NODE_SHIFT];
+        // SAFETY: node blocks are never dropped while the graph lives: a directory
+        // only grows (`ensure_chunks` copies every block's `Arc` into the next one
+        // and appends), and the graph always holds its current directory, so the
+        // block outlives `&self` even after this guard of the directory is gone.
+        let block = unsafe { &*block };
+        (block, slot & ((1 << NODE_SHIFT) - 1))
+    }
+
     /// The f32 rows of `dir` as a gather kernel.
     fn f32_distance<'d>(&'d self, dir: &'d Directory) -> ChunkDistance<'d, f32> {
         self.chunk_distance(dir, &dir.vectors, self.stride)
@@ -767,6 +781,24 @@ struct Store<'a> {
     dir: &'a Directory,
 }
 
+impl<'a> Store<'a> {
+    /// Node block and row of `node`. A node past `dir` is one a concurrent writer
+    /// reserved after this store's directory was loaded and has since linked into
+    /// a list this writer reads (an insert's reverse links meet such entries in a
+    /// neighbour's list): it is in the graph's current directory, since a slot is
+    /// reserved, and the directory grown to cover it, before its id is written
+    /// into any list (and that Release write is what this thread read).
+    #[inline(always)]
+    fn node(&self, node: u32) -> (&'a NodeBlock, usize) {
+        let slot = node as usize;
+        if slot < self.dir.slots {
+            self.g.node_at(self.dir, slot)
+        } else {
+            self.g.node_reserved_later(slot)
+        }
+    }
+}
+
 impl LinkStore for Store<'_> {
     fn m(&self) -> usize {
         self.g.params.m
@@ -779,13 +811,13 @@ impl LinkStore for Store<'_> {
 
     #[inline(always)]
     fn level(&self, node: u32) -> usize {
-        let (n, r) = self.g.node_at(self.dir, node as usize);
+        let (n, r) = self.node(node);
         n.levels[r].load(Ordering::Relaxed) as usize
     }
 
     #[inline(always)]
     fn slots(&self, node: u32, level: usize) -> &[AtomicU32] {
-        let (n, r) = self.g.node_at(self.dir, node as usize);
+        let (n, r) = self.node(node);
         let m = self.g.params.m;
         if level == 0 {
             let stride = 1 + 2 * m;
@@ -801,12 +833,12 @@ impl LinkStore for Store<'_> {
 
     #[inline(always)]
     fn in_links(&self, node: u32) -> &AtomicU32 {
-        let (n, r) = self.g.node_at(self.dir, node as usize);
+        let (n, r) = self.node(node);
         &n.in_links[r]
     }
 
     fn lock(&self, node: u32) -> MutexGuard<'_, ()> {
-        let (n, r) = self.g.node_at(self.dir, node as usize);
+        let (n, r) = self.node(node);
         insert::lock(&n.locks[r])
     }
 
@@ -821,7 +853,7 @@ impl LinkStore for Store<'_> {
     #[inline(always)]
     fn prefetch_links(&self, node: u32, level: usize) {
         if level == 0 && (node as usize) < self.dir.slots {
-            let (n, r) = self.g.node_at(self.dir, node as usize);
+            let (n, r) = self.node(node);
             let stride = 1 + 2 * self.g.params.m;
             crate::graph::search::prefetch(&n.level0[r * stride..(r + 1) * stride]);
         }
@@ -1091,3 +1123,36 @@ impl View<'_> {
 /// The id stored in a slot is at most this: a [`View::id`] above it is a bug.
 #[allow(dead_code)]
 const _ID_BOUND: u64 = MAX_ID;
+
+#[cfg(all(test, not(sagevec_loom)))]
+mod tests {
+    use super::*;
+
+    /// A store whose directory was loaded before another writer's reservation grew
+    /// the graph past it still reads that writer's nodes (an insert meets them in
+    /// a neighbour's list): through the current directory, not out of bounds.
+    #[test]
+    fn a_store_reads_nodes_reserved_after_its_directory() {
+        let dim = 4;
+        let table = sagevec_kernels::kernels();
+        let g = LiveGraph::new(1, dim, Metric::L2Sq, &GraphParams::default(), table, false);
+        let first = vec![0.5f32; 10 * dim];
+        let _ = g.reserve(10, &first).unwrap();
+        let old = g.dir.load_full();
+        assert!(old.slots < 3 << NODE_SHIFT, "{}", old.slots);
+        let n = (3 << NODE_SHIFT) - 10;
+        let more = vec![0.25f32; n * dim];
+        let _ = g.reserve(n, &more).unwrap();
+        let store = Store { g: &g, dir: &old };
+        let late = (3 << NODE_SHIFT) - 1;
+        assert!(late >= old.slots);
+        store.in_links(late as u32).store(7, Ordering::Relaxed);
+        let now = Store {
+            g: &g,
+            dir: &g.dir.load_full(),
+        };
+        assert_eq!(now.in_links(late as u32).load(Ordering::Relaxed), 7);
+        assert_eq!(store.level(late as u32), now.level(late as u32));
+        assert_eq!(store.slots(late as u32, 0).len(), 1 + 2 * g.params.m);
+    }
+}
