@@ -101,6 +101,15 @@ unsafe fn handle<'a>(h: *const sagevec_index) -> Result<&'a sagevec_index, Error
     Ok(unsafe { &*h })
 }
 
+/// The body of a call that needs only the open index: runs `f` on the index behind
+/// `h` (from [`handle`]), turning its error (or a panic) into the status.
+fn on_index(
+    h: Result<&sagevec_index, Error>,
+    f: impl FnOnce(&Index) -> Result<(), Error>,
+) -> sagevec_status {
+    call(|| with_index(h?, f))
+}
+
 /// Borrows the open index of `h` for one call (lock-free; `close` waits for it).
 fn with_index<R>(
     h: &sagevec_index,
@@ -309,59 +318,56 @@ pub unsafe extern "C" fn sagevec_index_add(
     out_ids: *mut u64,
     out_version: *mut u64,
 ) -> sagevec_status {
-    call(|| {
-        // SAFETY: the caller's contract: NULL or a live handle.
-        let h = unsafe { handle(index) }?;
-        with_index(h, |ix| {
-            if dim != ix.dim() {
-                return Err(Error::length(format!(
-                    "dim is {dim}, the index holds {}-element vectors",
-                    ix.dim()
-                )));
-            }
-            // SAFETY: the caller's contract for each buffer.
-            let data = unsafe { args::slice(vectors, product(n, dim, "vectors")?, "vectors") }?;
-            let ids = if ids.is_null() {
-                None
-            } else {
-                // SAFETY: as above.
-                Some(unsafe { args::slice(ids, n, "ids") }?)
-            };
-            let records = if metadata.is_null() {
-                None
-            } else {
-                // SAFETY: as above.
-                let texts = unsafe { args::slice(metadata, n, "metadata") }?;
-                let mut records = Vec::with_capacity(n);
-                for (row, &text) in texts.iter().enumerate() {
-                    records.push(if text.is_null() {
-                        None
-                    } else {
-                        // SAFETY: as above: each entry NULL or NUL-terminated.
-                        let text = unsafe { args::c_str(text, "metadata entry") }?;
-                        json::parse_record(text).map_err(|e| {
-                            Error::new(e.status, format!("metadata[{row}]: {}", e.message))
-                        })?
-                    });
-                }
-                Some(records)
-            };
-            let out = if out_ids.is_null() {
-                None
-            } else {
-                // SAFETY: as above.
-                Some(unsafe { args::slice_mut(out_ids, n, "out_ids") }?)
-            };
-            if !out_version.is_aligned() {
-                return Err(Error::invalid("out_version is misaligned"));
-            }
-            let written = ix.add_batch(ids, data, records)?;
-            if let Some(out) = out {
-                out.copy_from_slice(&written.ids);
-            }
+    // SAFETY: the caller's contract: NULL or a live handle.
+    on_index(unsafe { handle(index) }, |ix| {
+        if dim != ix.dim() {
+            return Err(Error::length(format!(
+                "dim is {dim}, the index holds {}-element vectors",
+                ix.dim()
+            )));
+        }
+        // SAFETY: the caller's contract for each buffer.
+        let data = unsafe { args::slice(vectors, product(n, dim, "vectors")?, "vectors") }?;
+        let ids = if ids.is_null() {
+            None
+        } else {
             // SAFETY: as above.
-            unsafe { args::write_opt(out_version, written.version, "out_version") }
-        })
+            Some(unsafe { args::slice(ids, n, "ids") }?)
+        };
+        let records = if metadata.is_null() {
+            None
+        } else {
+            // SAFETY: as above.
+            let texts = unsafe { args::slice(metadata, n, "metadata") }?;
+            let mut records = Vec::with_capacity(n);
+            for (row, &text) in texts.iter().enumerate() {
+                records.push(if text.is_null() {
+                    None
+                } else {
+                    // SAFETY: as above: each entry NULL or NUL-terminated.
+                    let text = unsafe { args::c_str(text, "metadata entry") }?;
+                    json::parse_record(text).map_err(|e| {
+                        Error::new(e.status, format!("metadata[{row}]: {}", e.message))
+                    })?
+                });
+            }
+            Some(records)
+        };
+        let out = if out_ids.is_null() {
+            None
+        } else {
+            // SAFETY: as above.
+            Some(unsafe { args::slice_mut(out_ids, n, "out_ids") }?)
+        };
+        if !out_version.is_aligned() {
+            return Err(Error::invalid("out_version is misaligned"));
+        }
+        let written = ix.add_batch(ids, data, records)?;
+        if let Some(out) = out {
+            out.copy_from_slice(&written.ids);
+        }
+        // SAFETY: as above.
+        unsafe { args::write_opt(out_version, written.version, "out_version") }
     })
 }
 
@@ -379,21 +385,18 @@ pub unsafe extern "C" fn sagevec_index_remove(
     out_removed: *mut usize,
     out_version: *mut u64,
 ) -> sagevec_status {
-    call(|| {
-        // SAFETY: the caller's contract: NULL or a live handle.
-        let h = unsafe { handle(index) }?;
-        with_index(h, |ix| {
-            // SAFETY: the caller's contract.
-            let ids = unsafe { args::slice(ids, n, "ids") }?;
-            if !out_removed.is_aligned() || !out_version.is_aligned() {
-                return Err(Error::invalid("an output pointer is misaligned"));
-            }
-            let removed = ix.remove(ids)?;
-            // SAFETY: the caller's contract.
-            unsafe { args::write_opt(out_removed, removed.count, "out_removed") }?;
-            // SAFETY: the caller's contract.
-            unsafe { args::write_opt(out_version, removed.version, "out_version") }
-        })
+    // SAFETY: the caller's contract: NULL or a live handle.
+    on_index(unsafe { handle(index) }, |ix| {
+        // SAFETY: the caller's contract.
+        let ids = unsafe { args::slice(ids, n, "ids") }?;
+        if !out_removed.is_aligned() || !out_version.is_aligned() {
+            return Err(Error::invalid("an output pointer is misaligned"));
+        }
+        let removed = ix.remove(ids)?;
+        // SAFETY: the caller's contract.
+        unsafe { args::write_opt(out_removed, removed.count, "out_removed") }?;
+        // SAFETY: the caller's contract.
+        unsafe { args::write_opt(out_version, removed.version, "out_version") }
     })
 }
 
@@ -443,31 +446,28 @@ pub unsafe extern "C" fn sagevec_index_search(
     out_distances: *mut f32,
     out_version: *mut u64,
 ) -> sagevec_status {
-    call(|| {
-        // SAFETY: the caller's contract: NULL or a live handle.
-        let h = unsafe { handle(index) }?;
-        with_index(h, |ix| {
-            // SAFETY: the caller's contract for each buffer.
-            let q = unsafe { args::slice(query, dim, "query") }?;
-            // SAFETY: as above.
-            let p = unsafe { search_params(k, params) }?;
-            // SAFETY: as above.
-            let ids = unsafe { args::slice_mut(out_ids, k, "out_ids") }?;
-            // SAFETY: as above.
-            let dists = unsafe { args::slice_mut(out_distances, k, "out_distances") }?;
-            if !out_version.is_aligned() {
-                return Err(Error::invalid("out_version is misaligned"));
-            }
-            let hits = ix.search(q, &p)?;
-            ids.fill(u64::MAX);
-            dists.fill(f32::INFINITY);
-            for ((id, d), h) in ids.iter_mut().zip(dists.iter_mut()).zip(&hits.hits) {
-                *id = h.id;
-                *d = h.distance;
-            }
-            // SAFETY: as above.
-            unsafe { args::write_opt(out_version, hits.version, "out_version") }
-        })
+    // SAFETY: the caller's contract: NULL or a live handle.
+    on_index(unsafe { handle(index) }, |ix| {
+        // SAFETY: the caller's contract for each buffer.
+        let q = unsafe { args::slice(query, dim, "query") }?;
+        // SAFETY: as above.
+        let p = unsafe { search_params(k, params) }?;
+        // SAFETY: as above.
+        let ids = unsafe { args::slice_mut(out_ids, k, "out_ids") }?;
+        // SAFETY: as above.
+        let dists = unsafe { args::slice_mut(out_distances, k, "out_distances") }?;
+        if !out_version.is_aligned() {
+            return Err(Error::invalid("out_version is misaligned"));
+        }
+        let hits = ix.search(q, &p)?;
+        ids.fill(u64::MAX);
+        dists.fill(f32::INFINITY);
+        for ((id, d), h) in ids.iter_mut().zip(dists.iter_mut()).zip(&hits.hits) {
+            *id = h.id;
+            *d = h.distance;
+        }
+        // SAFETY: as above.
+        unsafe { args::write_opt(out_version, hits.version, "out_version") }
     })
 }
 
@@ -492,56 +492,52 @@ pub unsafe extern "C" fn sagevec_index_batch_search(
     out_len: usize,
     out_version: *mut u64,
 ) -> sagevec_status {
-    call(|| {
-        // SAFETY: the caller's contract: NULL or a live handle.
-        let h = unsafe { handle(index) }?;
-        with_index(h, |ix| {
-            if k == 0 {
-                return Err(::sagevec_index::IndexError::ZeroK.into());
-            }
-            let want = product(n_queries, k, "n_queries * k")?;
-            if out_len != want {
-                return Err(Error::length(format!(
-                    "out_len is {out_len}, n_queries * k is {want}"
-                )));
-            }
-            if dim != ix.dim() {
-                return Err(Error::length(format!(
-                    "dim is {dim}, the index holds {}-element vectors",
-                    ix.dim()
-                )));
-            }
-            // SAFETY: the caller's contract for each buffer.
-            let q =
-                unsafe { args::slice(queries, product(n_queries, dim, "queries")?, "queries") }?;
+    // SAFETY: the caller's contract: NULL or a live handle.
+    on_index(unsafe { handle(index) }, |ix| {
+        if k == 0 {
+            return Err(::sagevec_index::IndexError::ZeroK.into());
+        }
+        let want = product(n_queries, k, "n_queries * k")?;
+        if out_len != want {
+            return Err(Error::length(format!(
+                "out_len is {out_len}, n_queries * k is {want}"
+            )));
+        }
+        if dim != ix.dim() {
+            return Err(Error::length(format!(
+                "dim is {dim}, the index holds {}-element vectors",
+                ix.dim()
+            )));
+        }
+        // SAFETY: the caller's contract for each buffer.
+        let q = unsafe { args::slice(queries, product(n_queries, dim, "queries")?, "queries") }?;
+        // SAFETY: as above.
+        let p = unsafe { search_params(k, params) }?;
+        // SAFETY: as above.
+        let ids = unsafe { args::slice_mut(out_ids, out_len, "out_ids") }?;
+        // SAFETY: as above.
+        let dists = unsafe { args::slice_mut(out_distances, out_len, "out_distances") }?;
+        if !out_version.is_aligned() {
+            return Err(Error::invalid("out_version is misaligned"));
+        }
+        if n_queries == 0 {
+            // Nothing to search; report the version a search would have read.
             // SAFETY: as above.
-            let p = unsafe { search_params(k, params) }?;
-            // SAFETY: as above.
-            let ids = unsafe { args::slice_mut(out_ids, out_len, "out_ids") }?;
-            // SAFETY: as above.
-            let dists = unsafe { args::slice_mut(out_distances, out_len, "out_distances") }?;
-            if !out_version.is_aligned() {
-                return Err(Error::invalid("out_version is misaligned"));
-            }
-            if n_queries == 0 {
-                // Nothing to search; report the version a search would have read.
-                // SAFETY: as above.
-                return unsafe { args::write_opt(out_version, ix.version(), "out_version") };
-            }
-            let rows = Rows::strided(q, n_queries, dim, dim)?;
-            let mut results = BatchResults::new(n_queries, k)?;
-            let version = ix.batch_search(rows, &p, &mut results)?;
-            for (i, (ids, dists)) in ids
-                .chunks_exact_mut(k)
-                .zip(dists.chunks_exact_mut(k))
-                .enumerate()
-            {
-                ids.copy_from_slice(results.ids(i));
-                dists.copy_from_slice(results.distances(i));
-            }
-            // SAFETY: as above.
-            unsafe { args::write_opt(out_version, version, "out_version") }
-        })
+            return unsafe { args::write_opt(out_version, ix.version(), "out_version") };
+        }
+        let rows = Rows::strided(q, n_queries, dim, dim)?;
+        let mut results = BatchResults::new(n_queries, k)?;
+        let version = ix.batch_search(rows, &p, &mut results)?;
+        for (i, (ids, dists)) in ids
+            .chunks_exact_mut(k)
+            .zip(dists.chunks_exact_mut(k))
+            .enumerate()
+        {
+            ids.copy_from_slice(results.ids(i));
+            dists.copy_from_slice(results.distances(i));
+        }
+        // SAFETY: as above.
+        unsafe { args::write_opt(out_version, version, "out_version") }
     })
 }
 
@@ -557,27 +553,24 @@ pub unsafe extern "C" fn sagevec_index_metadata(
     id: u64,
     out_json: *mut *mut c_char,
 ) -> sagevec_status {
-    call(|| {
-        // SAFETY: the caller's contract: NULL or a live handle.
-        let h = unsafe { handle(index) }?;
-        with_index(h, |ix| {
-            args::require(out_json, "out_json")?;
-            // One snapshot answers both questions, so a concurrent remove cannot
-            // make a live id look like one without metadata.
-            let snap = ix.snapshot();
-            if !snap.contains(id) {
-                return Err(Error::new(
-                    SAGEVEC_ERR_NOT_FOUND,
-                    format!(
-                        "id {id} is not in the index (at version {})",
-                        snap.version()
-                    ),
-                ));
-            }
-            let text = json::record_text(snap.metadata(id).as_ref());
-            // SAFETY: the caller's contract.
-            unsafe { owned::write_string(out_json, text) }
-        })
+    // SAFETY: the caller's contract: NULL or a live handle.
+    on_index(unsafe { handle(index) }, |ix| {
+        args::require(out_json, "out_json")?;
+        // One snapshot answers both questions, so a concurrent remove cannot
+        // make a live id look like one without metadata.
+        let snap = ix.snapshot();
+        if !snap.contains(id) {
+            return Err(Error::new(
+                SAGEVEC_ERR_NOT_FOUND,
+                format!(
+                    "id {id} is not in the index (at version {})",
+                    snap.version()
+                ),
+            ));
+        }
+        let text = json::record_text(snap.metadata(id).as_ref());
+        // SAFETY: the caller's contract.
+        unsafe { owned::write_string(out_json, text) }
     })
 }
 
@@ -608,11 +601,9 @@ pub unsafe extern "C" fn sagevec_index_len(
     index: *const sagevec_index,
     out: *mut usize,
 ) -> sagevec_status {
-    call(|| {
-        // SAFETY: the caller's contract: NULL or a live handle.
-        let h = unsafe { handle(index) }?;
-        // SAFETY: the caller's contract.
-        with_index(h, |ix| unsafe { args::write(out, ix.len(), "out") })
+    // SAFETY: the caller's contract: NULL or a live handle, and `out`.
+    on_index(unsafe { handle(index) }, |ix| unsafe {
+        args::write(out, ix.len(), "out")
     })
 }
 
@@ -625,11 +616,9 @@ pub unsafe extern "C" fn sagevec_index_version(
     index: *const sagevec_index,
     out: *mut u64,
 ) -> sagevec_status {
-    call(|| {
-        // SAFETY: the caller's contract: NULL or a live handle.
-        let h = unsafe { handle(index) }?;
-        // SAFETY: the caller's contract.
-        with_index(h, |ix| unsafe { args::write(out, ix.version(), "out") })
+    // SAFETY: the caller's contract: NULL or a live handle, and `out`.
+    on_index(unsafe { handle(index) }, |ix| unsafe {
+        args::write(out, ix.version(), "out")
     })
 }
 
@@ -643,15 +632,12 @@ pub unsafe extern "C" fn sagevec_index_shape(
     out_dim: *mut usize,
     out_metric: *mut sagevec_metric,
 ) -> sagevec_status {
-    call(|| {
-        // SAFETY: the caller's contract: NULL or a live handle.
-        let h = unsafe { handle(index) }?;
-        with_index(h, |ix| {
-            // SAFETY: the caller's contract.
-            unsafe { args::write_opt(out_dim, ix.dim(), "out_dim") }?;
-            // SAFETY: the caller's contract.
-            unsafe { args::write_opt(out_metric, metric_code(ix.metric())?, "out_metric") }
-        })
+    // SAFETY: the caller's contract: NULL or a live handle.
+    on_index(unsafe { handle(index) }, |ix| {
+        // SAFETY: the caller's contract.
+        unsafe { args::write_opt(out_dim, ix.dim(), "out_dim") }?;
+        // SAFETY: the caller's contract.
+        unsafe { args::write_opt(out_metric, metric_code(ix.metric())?, "out_metric") }
     })
 }
 
@@ -665,14 +651,11 @@ pub unsafe extern "C" fn sagevec_index_stats(
     index: *const sagevec_index,
     out_json: *mut *mut c_char,
 ) -> sagevec_status {
-    call(|| {
-        // SAFETY: the caller's contract: NULL or a live handle.
-        let h = unsafe { handle(index) }?;
-        with_index(h, |ix| {
-            args::require(out_json, "out_json")?;
-            // SAFETY: the caller's contract.
-            unsafe { owned::write_string(out_json, json::stats_text(&ix.stats())) }
-        })
+    // SAFETY: the caller's contract: NULL or a live handle.
+    on_index(unsafe { handle(index) }, |ix| {
+        args::require(out_json, "out_json")?;
+        // SAFETY: the caller's contract.
+        unsafe { owned::write_string(out_json, json::stats_text(&ix.stats())) }
     })
 }
 
@@ -683,10 +666,9 @@ pub unsafe extern "C" fn sagevec_index_stats(
 /// `index` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sagevec_index_checkpoint(index: *const sagevec_index) -> sagevec_status {
-    call(|| {
-        // SAFETY: the caller's contract: NULL or a live handle.
-        let h = unsafe { handle(index) }?;
-        with_index(h, |ix| ix.checkpoint().map_err(Error::from))
+    // SAFETY: the caller's contract: NULL or a live handle.
+    on_index(unsafe { handle(index) }, |ix| {
+        ix.checkpoint().map_err(Error::from)
     })
 }
 
