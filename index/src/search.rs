@@ -235,15 +235,17 @@ impl Plan<'_> {
         let par = shared.par()?;
         // Squared norms of every run once for the whole batch, on every worker:
         // the L2 expansion needs them, and their maximum bounds the kernel's error.
+        // A cosine index stores unit rows, so its bound needs no pass over them.
+        let unit_rows = shared.metric == Metric::Cosine;
         let norms: Vec<Vec<f32>> = {
             let view = state.graph.view(state.bound);
             let mut norms = Vec::new();
             let mut result = Ok(());
             view.for_each_run(|_, rows| {
-                if result.is_ok() && cancelled() {
+                if result.is_ok() && !unit_rows && cancelled() {
                     result = Err(IndexError::Cancelled);
                 }
-                if result.is_ok() {
+                if result.is_ok() && !unit_rows {
                     match crate::exact::squared_norms(rows, par) {
                         Ok(n) => norms.push(n),
                         Err(e) => result = Err(e),
@@ -253,7 +255,11 @@ impl Plan<'_> {
             result?;
             norms
         };
-        let max_norm2 = norms.iter().flatten().fold(0.0f32, |m, &x| m.max(x));
+        let max_norm2 = if unit_rows {
+            1.0
+        } else {
+            norms.iter().flatten().fold(0.0f32, |m, &x| m.max(x))
+        };
         // Inner product ranks by the dot product alone.
         let kernel_norms = |run: usize| match metric {
             Metric::InnerProduct => None,
